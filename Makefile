@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up, build the index if missing or stale, serve chat page + REST on 127.0.0.1:8000
+#   make test   set up, run the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3.11
+STAMP := $(VENV)/.rsiqa-installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.tmp/torchinductor
+export GRADIO_TEMP_DIR ?= $(CURDIR)/.tmp/gradio
+
+.PHONY: install browser index run test test-fast eval clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+install: $(STAMP)  ## create .venv with CPU torch and rsiqa (does nothing when current)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# CPU torch first: any other torch requirement would pull several GB of CUDA packages.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+browser:  ## install Debian's chromium + chromium-driver for the browser tests (when missing)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium and chromium-driver with apt"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+index: install  ## build the index when missing or stale
+	$(VENV)/bin/rsiqa build --if-stale
+
+run: install index  ## serve the chat page and REST API on http://127.0.0.1:8000
+	$(VENV)/bin/rsiqa serve
+
+test: install browser  ## run every test, slow ones included
+	$(VENV)/bin/python -m pytest
+
+test-fast: install  ## the tests that need no model, server or browser
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+eval: index  ## retrieval figures on the development set
+	$(VENV)/bin/rsiqa eval ../shared/eval/questions.jsonl
+
+clean:  ## remove the environment and the built index
+	rm -rf $(VENV) .tmp index/*.faiss index/*.json index/*.jsonl index/*.npy

@@ -1,0 +1,133 @@
+"""The ingest pipeline: corpus folder -> passages -> embeddings -> index folder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rsiqa import __version__
+from rsiqa.chunking import chunk_blocks, split_sentences
+from rsiqa.documents import Passage
+from rsiqa.embedding import Embedder
+from rsiqa.index import FORMAT_VERSION, IndexData, IndexError_, load_index, write_index
+from rsiqa.loaders import load_corpus
+from rsiqa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def passage_context(passage: Passage) -> str:
+    """The text a passage is embedded and keyword-indexed as: its title and section, then its text."""
+    source = passage.source
+    head = source.title if not source.section or source.section in ("Excerpt", "Comments") else f"{source.title} - {source.section}"
+    return f"{head}.\n{passage.text}"
+
+
+def passage_sentences(passage: Passage) -> list[str]:
+    """A passage's sentences, as used for sentence-level scoring and highlights."""
+    return [s for line in passage.text.split("\n") for s in split_sentences(line)] or [passage.text]
+
+
+def _text_key(model: str, text: str) -> str:
+    return hashlib.sha1(f"{model}\x1f{text}".encode()).hexdigest()
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI summary and the manifest."""
+
+    passages: int = 0
+    documents: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+
+
+class EmbeddingCache:
+    """Vectors of the previous index, keyed by (model, text) hash, so unchanged text is not re-embedded."""
+
+    def __init__(self, index_dir: Path, model: str) -> None:
+        self.model = model
+        self._vectors: dict[str, np.ndarray] = {}
+        try:
+            old = load_index(index_dir, model=model)
+        except IndexError_:
+            return
+        for passage, vector in zip(old.passages, old.vectors):
+            self._vectors[_text_key(model, passage_context(passage))] = vector
+        for sentence, vector in zip((s for ss in old.sentences for s in ss), old.sentence_vectors):
+            self._vectors[_text_key(model, sentence)] = vector
+
+    def embed(self, texts: list[str], embedder: Embedder, batch_size: int, label: str,
+              report: BuildReport, progress: bool) -> np.ndarray:
+        """Vectors for ``texts``: cached ones reused, the rest embedded in batches with a progress bar."""
+        keys = [_text_key(self.model, t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._vectors}.items())
+        bar = tqdm(total=len(missing), desc=f"embedding {label}", unit="text", disable=not progress or not missing)
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)
+            for (key, _), vector in zip(batch, vectors):
+                self._vectors[key] = vector
+            bar.update(len(batch))
+        bar.close()
+        report.embedded += len(missing)
+        report.reused += len(texts) - len(missing)
+        if not texts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+
+def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None = None,
+                index_dir: Path | None = None, progress: bool = True,
+                on_documents: Callable[[int], None] | None = None) -> BuildReport:
+    """Read the corpus, chunk, embed and atomically write the index; returns what happened."""
+    started = time.perf_counter()
+    corpus_dir = corpus_dir or settings.corpus_dir
+    index_dir = index_dir or settings.index_dir
+    report = BuildReport()
+
+    loaded = load_corpus(corpus_dir)
+    report.skipped = loaded.skipped
+    report.documents = len(loaded.documents)
+    if on_documents:
+        on_documents(report.documents)
+    blocks = [block for doc in loaded.documents for block in doc.blocks]
+    passages = chunk_blocks(blocks, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words)
+    if not passages:
+        raise ValueError(f"no text to index in '{corpus_dir}' (skipped {len(loaded.skipped)} file(s))")
+    sentences = [passage_sentences(p) for p in passages]
+    questions = list(dict.fromkeys(q for doc in loaded.documents for q in doc.questions))
+
+    cache = EmbeddingCache(index_dir, settings.model)
+    vectors = cache.embed([passage_context(p) for p in passages], embedder, settings.batch_size, "passages", report, progress)
+    sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
+
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model": settings.model,
+        "dimension": embedder.dimension,
+        "passages": len(passages),
+        "documents": {doc.path: {"title": doc.title, "sha256": loaded.hashes.get(doc.path)} for doc in loaded.documents},
+        "corpus_hashes": loaded.hashes,
+        "skipped": loaded.skipped,
+        "questions": questions,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rsiqa_version": __version__,
+    }
+    data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
+                     sentence_vectors=sentence_vectors)
+    write_index(index_dir, data)
+    report.passages = len(passages)
+    report.seconds = time.perf_counter() - started
+    log.info("built %d passages from %d documents in %.1fs", report.passages, report.documents, report.seconds)
+    return report

@@ -1,0 +1,83 @@
+"""Sentence-aware chunking: passages of whole sentences, about ``min_words``..``max_words`` long."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rsiqa.documents import Block, Passage
+
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis) before
+# white space and an opening character. Common abbreviations are protected first.
+_ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|cf|al|Mr|Mrs|Ms|Dr|Prof|St|Fig|No)\.", re.IGNORECASE)
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*\s+(?=[\"'“‘(\[*]?[A-Z0-9])")
+_PLACEHOLDER = "\u2063"  # invisible separator, never present in real text
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Split a paragraph into sentences without breaking abbreviations like "e.g." or "i.e."."""
+    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), paragraph.strip())
+    parts = _BOUNDARY.split(protected)
+    return [p.replace(_PLACEHOLDER, ".").strip() for p in parts if p and p.strip()]
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _split_overlong(sentence: str, hard_max: int) -> list[str]:
+    """Cut a single sentence longer than ``hard_max`` words at word boundaries (run-on text only)."""
+    words = sentence.split()
+    if len(words) <= hard_max:
+        return [sentence]
+    return [" ".join(words[i : i + hard_max]) for i in range(0, len(words), hard_max)]
+
+
+def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:
+    """Pack a block's sentences into passages.
+
+    A passage closes at a paragraph end once it has ``min_words``, or before a sentence that
+    would take it past ``max_words``. A sentence is never cut, unless it alone exceeds
+    ``hard_max`` words. A short tail joins the previous passage when that stays within
+    ``max_words``.
+    """
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    count = 0
+    for paragraph in block.paragraphs:
+        for sentence in split_sentences(paragraph):
+            for piece in _split_overlong(sentence, hard_max):
+                n = _word_count(piece)
+                if current and count + n > max_words:
+                    chunks.append(current)
+                    current, count = [], 0
+                current.append(piece)
+                count += n
+        if count >= min_words:
+            chunks.append(current)
+            current, count = [], 0
+        elif current:
+            current[-1] = current[-1] + "\n"  # remember the paragraph break inside a passage
+    if current:
+        if chunks and count < min_words and _word_count(" ".join(chunks[-1])) + count <= max_words:
+            chunks[-1].extend(current)
+        else:
+            chunks.append(current)
+    passages = []
+    for sentences in chunks:
+        text = " ".join(sentences)
+        text = re.sub(r"[ \t]*\n[ \t]*", "\n", text).strip()
+        passages.append(Passage(text=text, source=block.source))
+    return passages
+
+
+def chunk_blocks(blocks: Iterable[Block], min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:
+    """Chunk every block, dropping exact duplicates (same place, same text)."""
+    seen: set[str] = set()
+    passages: list[Passage] = []
+    for block in blocks:
+        for passage in chunk_block(block, min_words, max_words, hard_max):
+            if passage.chunk_id not in seen:
+                seen.add(passage.chunk_id)
+                passages.append(passage)
+    return passages

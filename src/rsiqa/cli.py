@@ -1,0 +1,187 @@
+"""The `rsiqa` command line: build the index, ask questions, evaluate, serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rsiqa import __version__
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class FriendlyGroup(click.Group):
+    """A click group that turns errors into one line (and exit 1) unless --debug is given."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"Error: {message}", err=True)
+            click.echo("(run with --debug for the full traceback)", err=True)
+            ctx.exit(1)
+
+
+def _settings(**overrides: Any):
+    from rsiqa.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group(cls=FriendlyGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="rsiqa")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (INFO level).")
+def cli(debug: bool, verbose: bool) -> None:
+    """rsiqa answers questions about the debate on recursive self-improvement, citing its sources.
+
+    \b
+    Typical use:
+      rsiqa build                      # index corpus/ into index/
+      rsiqa ask "Would an AGI need its full codebase to self-improve?"
+      rsiqa serve                      # chat page + REST API on http://127.0.0.1:8000
+      rsiqa eval questions.jsonl       # retrieval figures on a question set
+
+    Every option also has a setting: RSIQA_CORPUS_DIR, RSIQA_INDEX_DIR, RSIQA_MODEL, RSIQA_TOP_K, ...
+    """
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of .md/.txt/.html/.pdf files [corpus/].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Where to write the index [index/].")
+@click.option("--model", help="Embedding model name or folder [all-MiniLM-L6-v2, the packaged copy].")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, quiet: bool) -> None:
+    """Rebuild the index from the corpus folder.
+
+    Reads every .md, .txt, .html and .pdf file below the corpus folder, cuts it into
+    sentence-aware passages, embeds them and writes a FAISS index. The new index is written
+    beside the old one and swapped in only when complete; a failed build leaves the previous
+    index serving. Files that cannot be read are skipped and listed with the reason.
+    Passages whose text did not change are not embedded again.
+
+    \b
+    Example:
+      rsiqa build --corpus corpus/ --index index/
+    """
+    from rsiqa.build import build_index
+    from rsiqa.embedding import get_embedder
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
+    if not settings.corpus_dir.is_dir():
+        raise click.ClickException(f"corpus folder not found: {settings.corpus_dir} (create it or pass --corpus DIR)")
+    embedder = get_embedder(settings.model)
+    report = build_index(settings, embedder, progress=not quiet)
+    click.echo(
+        f"Indexed {report.passages} passages from {report.documents} document(s) into {settings.index_dir} "
+        f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused)."
+    )
+    if report.skipped:
+        click.echo(f"Skipped {len(report.skipped)} file(s):")
+        for path, reason in report.skipped.items():
+            click.echo(f"  {path}: {reason}")
+
+
+def _render_answer(answer: dict[str, Any]) -> str:
+    lines = [textwrap.fill(answer["answer"], width=100), ""]
+    for c in answer["citations"]:
+        s = c["source"]
+        where = ", ".join(x for x in (s["kind_label"], s["section"] if s["section"] not in (None, "Excerpt", "Comments") else None) if x)
+        lines.append(f"[{c['n']}] {s['title']} ({where}) score {c['score']:.3f}")
+        lines.append(f"    {s['url'] or s['path']}")
+        lines.append(textwrap.indent(textwrap.fill(c["text"], width=96), "    "))
+        lines.append("")
+    if answer.get("followups"):
+        lines.append("You could also ask:")
+        lines += [f"  - {q}" for q in answer["followups"]]
+    return "\n".join(lines).rstrip()
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "--top-k", type=click.IntRange(1, 20), help="How many citations [5].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer object of POST /api/query.")
+def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool) -> None:
+    """Answer QUESTION from the index, with numbered citations.
+
+    \b
+    Examples:
+      rsiqa ask "What is KANSI?"
+      rsiqa ask -k 3 --json "Would an AGI need its full codebase to self-improve?"
+    """
+    from rsiqa.engine import Engine
+
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    settings = _settings(index_dir=index_dir)
+    answer = Engine(settings).ask(question, top_k).model_dump()
+    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else _render_answer(answer))
+
+
+@cli.command("eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", help="Evaluate a running server (e.g. http://127.0.0.1:8000) instead of the local index.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool) -> None:
+    """Measure retrieval on a JSONL question set.
+
+    Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?}. A hit is
+    a citation whose text contains a gold phrase (lower-cased, white space folded). Prints
+    hit@1/3/5, MRR@10, passage lengths, how often out-of-scope questions were declined (and
+    in-scope ones wrongly declined), and the misses.
+
+    \b
+    Example:
+      rsiqa eval ../shared/eval/questions.jsonl
+    """
+    from rsiqa.evaluate import evaluate, load_questions
+
+    rows = load_questions(questions)
+    if url:
+        import httpx
+
+        client = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+
+        def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
+            response = client.post("/api/query", json={"question": question, "top_k": k, "history": history})
+            response.raise_for_status()
+            return response.json()
+    else:
+        from rsiqa.engine import Engine
+
+        engine = Engine(_settings(index_dir=index_dir))
+
+        def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
+            return engine.ask(question, k, history).model_dump()
+
+    report = evaluate(rows, ask_fn)
+    click.echo(json.dumps(report.figures(), indent=2) if as_json else report.render())
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="rsiqa")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

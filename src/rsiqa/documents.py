@@ -1,0 +1,72 @@
+"""The records that flow through the pipeline: where text came from, blocks of text and passages."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: What kind of text a passage is. Labels are shown to readers.
+KIND_LABELS: dict[str, str] = {
+    "faq_answer": "FAQ answer",
+    "note": "scratchpad note",
+    "linked_post": "excerpt of a linked post",
+    "comment": "comment on a linked post",
+    "document": "document",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a passage came from: document path, readable title, URL, section and kind."""
+
+    title: str
+    path: str
+    kind: str = "document"
+    section: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class Block:
+    """Consecutive paragraphs that share one source; chunks never cross a block boundary."""
+
+    source: Source
+    paragraphs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadedDocument:
+    """What a loader returns for one file: its blocks and any questions it poses (for follow-ups)."""
+
+    path: str
+    title: str
+    blocks: list[Block]
+    questions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Passage:
+    """One citable chunk of text with its source."""
+
+    text: str
+    source: Source
+
+    @property
+    def chunk_id(self) -> str:
+        """A stable id: the same text from the same place keeps its id across rebuilds."""
+        key = "\x1f".join([self.source.path, self.source.section or "", self.text])
+        return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"chunk_id": self.chunk_id, "text": self.text, "source": self.source.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Passage:
+        """Inverse of :meth:`to_dict`."""
+        return cls(text=data["text"], source=Source(**data["source"]))

@@ -1,0 +1,149 @@
+"""Hybrid retrieval: dense passage and sentence similarity fused with BM25.
+
+Scores, per passage, for a query q:
+
+* ``dense``   = mean of the passage's cosine to q and its best sentence's cosine to q
+  (the sentence term rewards a passage that contains one precise answer sentence);
+* ``lexical`` = BM25 (bm25s, English stop words, Snowball stems) divided by the best BM25
+  score for q, so it lies in 0..1;
+* ``fused``   = w * dense + (1 - w) * lexical, with w = ``Settings.dense_weight``.
+
+A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
+conversation's last user turn, and the two fused scores are blended with
+``Settings.history_weight``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from rsiqa.build import passage_context
+from rsiqa.embedding import Embedder
+from rsiqa.index import IndexData
+from rsiqa.settings import Settings
+
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
+
+
+@dataclass
+class Hit:
+    """One ranked passage with the evidence behind its rank."""
+
+    row: int
+    fused: float
+    dense: float
+    lexical: float
+    best_sentence: int  # index into the passage's sentences
+    sentence_cosine: float
+
+
+@dataclass
+class Evidence:
+    """Query-level signals used to decide whether the material covers the question."""
+
+    top_cosine: float  # best sentence or passage cosine in the corpus
+    coverage: float  # IDF-weighted share of the query's content words that occur in the corpus
+    content_terms: int  # how many content words the query has
+
+
+class Retriever:
+    """Ranks the passages of one loaded index for a question (and its conversation)."""
+
+    def __init__(self, data: IndexData, embedder: Embedder, settings: Settings) -> None:
+        self.data = data
+        self.embedder = embedder
+        self.settings = settings
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(tokenize([passage_context(p) for p in data.passages]), show_progress=False)
+        self._vocab: dict[str, int] = self._bm25.vocab_dict
+        doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
+        for tokens in tokenize([passage_context(p) for p in data.passages]):
+            for token in set(tokens):
+                doc_freq[self._vocab[token]] += 1
+        n = max(len(data.passages), 1)
+        self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
+        self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
+
+    # -- scoring -------------------------------------------------------------------------
+    def _lexical(self, text: str) -> np.ndarray:
+        tokens = [t for t in tokenize([text])[0] if t in self._vocab]
+        n = len(self.data.passages)
+        if not tokens:
+            return np.zeros(n, dtype=np.float32)
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        top = float(scores.max())
+        return scores / top if top > 0 else scores
+
+    def _dense(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per passage: blended dense score, best sentence index, best sentence cosine."""
+        passage_cos = self.data.vectors @ vector
+        sentence_cos = self.data.sentence_vectors @ vector
+        owner = self.data.sentence_owner
+        best = np.full(len(self.data.passages), -1.0, dtype=np.float32)
+        np.maximum.at(best, owner, sentence_cos)
+        best_index = np.zeros(len(self.data.passages), dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum([len(s) for s in self.data.sentences])[:-1]])
+        for row, (start, sentences) in enumerate(zip(starts, self.data.sentences)):
+            best_index[row] = int(np.argmax(sentence_cos[start : start + len(sentences)]))
+        return (passage_cos + best) / 2.0, best_index, best
+
+    def _fused(self, text: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        dense, best_index, best_cos = self._dense(vector)
+        lexical = self._lexical(text)
+        w = self.settings.dense_weight
+        return w * dense + (1 - w) * lexical, dense, lexical, best_index, best_cos
+
+    def evidence(self, question: str, vector: np.ndarray) -> Evidence:
+        """How well the corpus as a whole matches the question (see :mod:`rsiqa.answer`)."""
+        tokens = tokenize([question])[0]
+        weights = [self._idf[self._vocab[t]] if t in self._vocab else self._unseen_idf for t in tokens]
+        covered = sum(w for t, w in zip(tokens, weights) if t in self._vocab)
+        coverage = covered / sum(weights) if weights else 0.0
+        top = float(max((self.data.sentence_vectors @ vector).max(initial=-1.0), (self.data.vectors @ vector).max(initial=-1.0)))
+        return Evidence(top_cosine=top, coverage=float(coverage), content_terms=len(tokens))
+
+    def query_texts(self, question: str, context: str | None = None) -> list[str]:
+        """The texts to embed for a search: the question, then the question in its context."""
+        return [question] + ([f"{context} {question}"] if context else [])
+
+    def search(self, question: str, k: int, context: str | None = None,
+               vectors: np.ndarray | None = None) -> tuple[list[Hit], Evidence]:
+        """The ``k`` best passages for ``question`` (with optional conversation ``context``), best first.
+
+        ``vectors`` are the embeddings of :meth:`query_texts`, when the caller has them already.
+        """
+        if vectors is None:
+            vectors = self.embedder.encode(self.query_texts(question, context))
+        fused, dense, lexical, best_index, best_cos = self._fused(question, vectors[0])
+        if context:
+            h = self.settings.history_weight
+            fused_ctx, dense_ctx, lexical_ctx, _, _ = self._fused(f"{context} {question}", vectors[1])
+            fused = (1 - h) * fused + h * fused_ctx
+            dense = (1 - h) * dense + h * dense_ctx
+            lexical = (1 - h) * lexical + h * lexical_ctx
+        order = np.argsort(-fused, kind="stable")[:k]
+        hits = [
+            Hit(row=int(r), fused=float(fused[r]), dense=float(dense[r]), lexical=float(lexical[r]),
+                best_sentence=int(best_index[r]), sentence_cosine=float(best_cos[r]))
+            for r in order
+        ]
+        return hits, self.evidence(question if not context else f"{context} {question}", vectors[-1] if context else vectors[0])
+
+
+_WORD = re.compile(r"\w+")
+
+
+def context_from_history(history: list[dict[str, str]], turns: int = 1) -> str | None:
+    """The conversation context for a follow-up: the last ``turns`` user messages, or None."""
+    users = [t["content"] for t in history if t.get("role") == "user" and t.get("content", "").strip()]
+    return " ".join(users[-turns:]) if users else None

@@ -1,0 +1,46 @@
+"""The answer object shared by `rsiqa ask --json`, the REST API and the chat page."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SourceOut(BaseModel):
+    """Where a cited passage came from."""
+
+    title: str
+    url: str | None = None
+    section: str | None = None
+    kind: str = Field(description="faq_answer, note, linked_post, comment or document")
+    kind_label: str = Field(description="The kind, in words, for readers")
+    path: str = Field(description="The corpus file, relative to the corpus folder")
+
+
+class Citation(BaseModel):
+    """One numbered citation: the passage, its score and its source."""
+
+    n: int = Field(description="Citation number, 1 = best")
+    text: str
+    score: float
+    chunk_id: str
+    highlight: str = Field("", description="The sentence of the passage that best matches the question")
+    source: SourceOut
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class Answer(BaseModel):
+    """The answer to a question: extractive text with [n] markers, and its citations."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = Field(default_factory=list)
+    followups: list[str] = Field(default_factory=list)
