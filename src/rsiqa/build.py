@@ -18,7 +18,7 @@ from rsiqa.chunking import chunk_blocks, split_sentences
 from rsiqa.documents import Passage
 from rsiqa.embedding import Embedder
 from rsiqa.index import FORMAT_VERSION, IndexData, IndexError_, load_index, write_index
-from rsiqa.loaders import load_corpus
+from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
 from rsiqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,31 @@ def passage_sentences(passage: Passage) -> list[str]:
 
 def _text_key(model: str, text: str) -> str:
     return hashlib.sha1(f"{model}\x1f{text}".encode()).hexdigest()
+
+
+def corpus_fingerprint(settings: Settings, corpus_dir: Path) -> str:
+    """A hash of every corpus file's path and bytes plus the settings that shape the index."""
+    digest = hashlib.sha256()
+    for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words, __version__):
+        digest.update(f"{key}\x1f".encode())
+    for path in iter_corpus_files(corpus_dir):
+        try:
+            content = file_sha256(path) if path.is_file() else "not-a-file"
+        except OSError:
+            content = "unreadable"
+        digest.update(f"{path.relative_to(corpus_dir).as_posix()}\x1f{content}\n".encode())
+    return digest.hexdigest()
+
+
+def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_dir: Path | None = None) -> bool:
+    """True when the index exists, loads, and was built from exactly this corpus and these settings."""
+    corpus_dir = corpus_dir or settings.corpus_dir
+    index_dir = index_dir or settings.index_dir
+    try:
+        manifest = load_index(index_dir, model=settings.model).manifest
+    except IndexError_:
+        return False
+    return manifest.get("corpus_fingerprint") == corpus_fingerprint(settings, corpus_dir)
 
 
 @dataclass
@@ -95,6 +120,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     corpus_dir = corpus_dir or settings.corpus_dir
     index_dir = index_dir or settings.index_dir
     report = BuildReport()
+    fingerprint = corpus_fingerprint(settings, corpus_dir)
 
     loaded = load_corpus(corpus_dir)
     report.skipped = loaded.skipped
@@ -119,6 +145,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
         "passages": len(passages),
         "documents": {doc.path: {"title": doc.title, "sha256": loaded.hashes.get(doc.path)} for doc in loaded.documents},
         "corpus_hashes": loaded.hashes,
+        "corpus_fingerprint": fingerprint,
         "skipped": loaded.skipped,
         "questions": questions,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -62,14 +62,17 @@ def cli(debug: bool, verbose: bool) -> None:
     """
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 @cli.command()
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of .md/.txt/.html/.pdf files [corpus/].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Where to write the index [index/].")
 @click.option("--model", help="Embedding model name or folder [all-MiniLM-L6-v2, the packaged copy].")
+@click.option("--if-stale", is_flag=True, help="Do nothing when the index is already built from this corpus.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, quiet: bool) -> None:
+def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if_stale: bool, quiet: bool) -> None:
     """Rebuild the index from the corpus folder.
 
     Reads every .md, .txt, .html and .pdf file below the corpus folder, cuts it into
@@ -82,12 +85,15 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, qu
     Example:
       rsiqa build --corpus corpus/ --index index/
     """
-    from rsiqa.build import build_index
+    from rsiqa.build import build_index, index_is_current
     from rsiqa.embedding import get_embedder
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
     if not settings.corpus_dir.is_dir():
         raise click.ClickException(f"corpus folder not found: {settings.corpus_dir} (create it or pass --corpus DIR)")
+    if if_stale and index_is_current(settings):
+        click.echo(f"Index in {settings.index_dir} is up to date with {settings.corpus_dir}; nothing to do.")
+        return
     embedder = get_embedder(settings.model)
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
