@@ -53,3 +53,6 @@ eval: index  ## retrieval figures on the development set
 
 clean:  ## remove the environment and the built index
 	rm -rf $(VENV) .tmp index/*.faiss index/*.json index/*.jsonl index/*.npy
+
+bench: install  ## performance figures of docs/performance.md (about 10 min; python benchmarks/run.py --quick: 2 min)
+	$(PY) benchmarks/run.py

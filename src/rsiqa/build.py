@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from rsiqa import __version__
 from rsiqa.chunking import chunk_blocks, split_sentences
 from rsiqa.documents import Passage
-from rsiqa.embedding import Embedder
-from rsiqa.index import FORMAT_VERSION, IndexData, IndexError_, load_index, write_index
+from rsiqa.embedding import Embedder, embedding_precision
+from rsiqa.index import (FORMAT_VERSION, IndexData, IndexError_, faiss_index_info, index_precision, load_index,
+                         make_faiss_index, write_index)
 from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
 from rsiqa.settings import Settings
 
@@ -43,14 +43,15 @@ def _text_key(model: str, text: str) -> str:
 def corpus_fingerprint(settings: Settings, corpus_dir: Path) -> str:
     """A hash of every corpus file's path and bytes plus the settings that shape the index."""
     digest = hashlib.sha256()
-    for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words, __version__):
+    for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words,
+                settings.max_file_mb, __version__):
         digest.update(f"{key}\x1f".encode())
     for path in iter_corpus_files(corpus_dir):
         try:
             content = file_sha256(path) if path.is_file() else "not-a-file"
         except OSError:
             content = "unreadable"
-        digest.update(f"{path.relative_to(corpus_dir).as_posix()}\x1f{content}\n".encode())
+        digest.update(f"{path.relative_to(corpus_dir).as_posix()}\x1f{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -62,7 +63,14 @@ def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_d
         manifest = load_index(index_dir, model=settings.model).manifest
     except IndexError_:
         return False
+    if index_precision(manifest) != settings_precision(settings):
+        return False
     return manifest.get("corpus_fingerprint") == corpus_fingerprint(settings, corpus_dir)
+
+
+def settings_precision(settings: Settings) -> str:
+    """The vector precision ``settings`` produce: int8 only with the ONNX backend set to int8."""
+    return "int8" if settings.embedding_backend == "onnx" and settings.embedding_precision == "int8" else "fp32"
 
 
 @dataclass
@@ -78,14 +86,21 @@ class BuildReport:
 
 
 class EmbeddingCache:
-    """Vectors of the previous index, keyed by (model, text) hash, so unchanged text is not re-embedded."""
+    """Vectors of the previous index, keyed by (model, text) hash, so unchanged text is not re-embedded.
 
-    def __init__(self, index_dir: Path, model: str) -> None:
+    Only an index built with the same model and the same vector precision (fp32 or int8) is reused:
+    int8 vectors differ from fp32 ones, and one index never mixes the two.
+    """
+
+    def __init__(self, index_dir: Path, model: str, precision: str = "fp32") -> None:
         self.model = model
         self._vectors: dict[str, np.ndarray] = {}
         try:
             old = load_index(index_dir, model=model)
         except IndexError_:
+            return
+        if index_precision(old.manifest) != precision:
+            log.info("previous index has %s vectors, this build %s: embedding everything", index_precision(old.manifest), precision)
             return
         for passage, vector in zip(old.passages, old.vectors):
             self._vectors[_text_key(model, passage_context(passage))] = vector
@@ -96,15 +111,19 @@ class EmbeddingCache:
               report: BuildReport, progress: bool) -> np.ndarray:
         """Vectors for ``texts``: cached ones reused, the rest embedded in batches with a progress bar."""
         keys = [_text_key(self.model, t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._vectors}.items())
-        bar = tqdm(total=len(missing), desc=f"embedding {label}", unit="text", disable=not progress or not missing)
-        for start in range(0, len(missing), batch_size):
-            batch = missing[start : start + batch_size]
-            vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)
-            for (key, _), vector in zip(batch, vectors):
-                self._vectors[key] = vector
-            bar.update(len(batch))
-        bar.close()
+        # Longest first: each batch holds texts of similar length, so little padding is computed.
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._vectors}.items(), key=lambda kv: -len(kv[1]))
+        if missing:
+            from tqdm import tqdm  # imported only when there is work: a no-op rebuild starts faster
+
+            bar = tqdm(total=len(missing), desc=f"embedding {label}", unit="text", disable=not progress)
+            for start in range(0, len(missing), batch_size):
+                batch = missing[start : start + batch_size]
+                vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)
+                for (key, _), vector in zip(batch, vectors):
+                    self._vectors[key] = vector
+                bar.update(len(batch))
+            bar.close()
         report.embedded += len(missing)
         report.reused += len(texts) - len(missing)
         if not texts:
@@ -122,7 +141,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     report = BuildReport()
     fingerprint = corpus_fingerprint(settings, corpus_dir)
 
-    loaded = load_corpus(corpus_dir)
+    loaded = load_corpus(corpus_dir, settings.max_file_mb)
     report.skipped = loaded.skipped
     report.documents = len(loaded.documents)
     if on_documents:
@@ -134,14 +153,14 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     sentences = [passage_sentences(p) for p in passages]
     questions = list(dict.fromkeys(q for doc in loaded.documents for q in doc.questions))
 
-    cache = EmbeddingCache(index_dir, settings.model)
+    cache = EmbeddingCache(index_dir, settings.model, embedding_precision(embedder))
     vectors = cache.embed([passage_context(p) for p in passages], embedder, settings.batch_size, "passages", report, progress)
     sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
 
     manifest = {
         "format": FORMAT_VERSION,
         "model": settings.model,
-        "dimension": embedder.dimension,
+        "dimension": int(vectors.shape[1]) if vectors.ndim == 2 and len(vectors) else embedder.dimension,
         "passages": len(passages),
         "documents": {doc.path: {"title": doc.title, "sha256": loaded.hashes.get(doc.path)} for doc in loaded.documents},
         "corpus_hashes": loaded.hashes,
@@ -150,9 +169,14 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
         "questions": questions,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rsiqa_version": __version__,
+        "embedding": {"backend": str(getattr(embedder, "backend", type(embedder).__name__)),
+                      "precision": embedding_precision(embedder)},
     }
+    faiss_index = make_faiss_index(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
+                                   settings.hnsw_ef_search)
+    manifest["faiss"] = faiss_index_info(faiss_index, vectors)
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors)
+                     sentence_vectors=sentence_vectors, faiss_index=faiss_index)
     write_index(index_dir, data)
     report.passages = len(passages)
     report.seconds = time.perf_counter() - started

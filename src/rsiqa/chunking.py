@@ -16,9 +16,11 @@ _PLACEHOLDER = "\u2063"  # invisible separator, never present in real text
 
 def split_sentences(paragraph: str) -> list[str]:
     """Split a paragraph into sentences without breaking abbreviations like "e.g." or "i.e."."""
-    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), paragraph.strip())
-    parts = _BOUNDARY.split(protected)
-    return [p.replace(_PLACEHOLDER, ".").strip() for p in parts if p and p.strip()]
+    sentences: list[str] = []
+    for line in paragraph.strip().split("\n"):
+        protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), line.strip())
+        sentences += [p.replace(_PLACEHOLDER, ".").strip() for p in _BOUNDARY.split(protected) if p and p.strip()]
+    return sentences
 
 
 def _word_count(text: str) -> int:
@@ -33,26 +35,49 @@ def _split_overlong(sentence: str, hard_max: int) -> list[str]:
     return [" ".join(words[i : i + hard_max]) for i in range(0, len(words), hard_max)]
 
 
+#: A passage shorter than this is never closed early just to keep the next paragraph whole.
+_ORPHAN_WORDS = 20
+_LIST_ITEM = re.compile(r"^\s*([-*•+]|\d+\.)\s+")
+
+
+def _group_lists(paragraphs: list[str]) -> list[str]:
+    """Join a lead-in paragraph ending in ':' with the list items that follow it, so they stay together."""
+    grouped: list[str] = []
+    for paragraph in paragraphs:
+        if grouped and _LIST_ITEM.match(paragraph) and (grouped[-1].endswith(":") or _LIST_ITEM.match(grouped[-1].split("\n")[-1])):
+            grouped[-1] = f"{grouped[-1]}\n{paragraph}"
+        else:
+            grouped.append(paragraph)
+    return grouped
+
+
 def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:
     """Pack a block's sentences into passages.
 
-    A passage closes at a paragraph end once it has ``min_words``, or before a sentence that
-    would take it past ``max_words``. A sentence is never cut, unless it alone exceeds
+    A passage closes at a paragraph end once it has ``min_words``, before a paragraph that
+    would not fit whole, or before a sentence that would take it past ``max_words``. A sentence is never cut, unless it alone exceeds
     ``hard_max`` words. A short tail joins the previous passage when that stays within
     ``max_words``.
     """
     chunks: list[list[str]] = []
     current: list[str] = []
     count = 0
-    for paragraph in block.paragraphs:
-        for sentence in split_sentences(paragraph):
-            for piece in _split_overlong(sentence, hard_max):
-                n = _word_count(piece)
-                if current and count + n > max_words:
-                    chunks.append(current)
-                    current, count = [], 0
-                current.append(piece)
-                count += n
+    for paragraph in _group_lists(block.paragraphs):
+        if current and count >= _ORPHAN_WORDS and count + _word_count(paragraph) > max_words:
+            chunks.append(current)  # start the paragraph afresh rather than cut it
+            current, count = [], 0
+        lines = paragraph.split("\n")
+        for number, line in enumerate(lines):
+            for sentence in split_sentences(line):
+                for piece in _split_overlong(sentence, hard_max):
+                    n = _word_count(piece)
+                    if current and count + n > max_words:
+                        chunks.append(current)
+                        current, count = [], 0
+                    current.append(piece)
+                    count += n
+            if current and number < len(lines) - 1:
+                current[-1] = current[-1] + "\n"  # keep list items on their own lines
         if count >= min_words:
             chunks.append(current)
             current, count = [], 0

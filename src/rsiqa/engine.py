@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from rsiqa.answer import compose_answer, suggest_followups
-from rsiqa.embedding import Embedder, get_embedder
-from rsiqa.index import MANIFEST, IndexData, load_index
+from rsiqa.embedding import Embedder, embedder_for, embedding_precision
+from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.retrieval import Retriever, context_from_history
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
@@ -52,13 +52,14 @@ class Engine:
     def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.index_dir = Path(index_dir or settings.index_dir)
-        self.embedder = embedder or get_embedder(settings.model)
+        self.embedder = embedder or embedder_for(settings)
         self._lock = threading.Lock()
         self._state = self._load()
 
     def _load(self) -> _Loaded:
         mtime = (self.index_dir / MANIFEST).stat().st_mtime if (self.index_dir / MANIFEST).exists() else 0.0
         data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
+        check_precision(data.manifest, embedding_precision(self.embedder), self.index_dir)
         questions = corpus_questions(data)
         vectors = self.embedder.encode(questions) if questions else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))

@@ -1,11 +1,21 @@
-"""Read corpus files into blocks, choosing a loader by extension; bad files are skipped with a reason."""
+"""Read corpus files into blocks, choosing a loader by extension; bad files are skipped with a reason.
+
+A corpus folder may be messy: a broken or encrypted PDF, binary data named ``.txt``, a huge
+file, a symlink loop or an unreadable folder never stops a build. Each such entry lands in
+:attr:`CorpusLoad.skipped` with a one-line reason, and every good file is still indexed.
+Memory stays bounded: a file is read only when it is within ``Settings.max_file_mb``, and
+never more than that many bytes of it.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +24,17 @@ from rsiqa.structure import parse_text, title_from_filename
 
 log = logging.getLogger(__name__)
 
-#: Files larger than this are skipped: they are almost never prose worth citing.
-MAX_FILE_BYTES = 64 * 1024 * 1024
+#: The default of ``Settings.max_file_mb``, for callers without settings.
+DEFAULT_MAX_FILE_MB = 20.0
+_MB = 1024 * 1024
 
 
 class SkipFile(Exception):
     """Raised by a loader when a file cannot be used; the message is the one-line reason."""
+
+
+class CorpusError(RuntimeError):
+    """The corpus folder itself is missing or unreadable; the message says what to do."""
 
 
 @dataclass
@@ -27,55 +42,132 @@ class CorpusLoad:
     """The outcome of reading a corpus folder."""
 
     documents: list[LoadedDocument] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # relative path -> reason
+    skipped: dict[str, str] = field(default_factory=dict)  # relative path (folders end in "/") -> reason
     hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of the bytes
 
 
-def _decode(data: bytes) -> str:
-    """Bytes to text: UTF-8 (with or without BOM), else Latin-1; binary data is refused."""
-    if not data.strip():
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def _looks_binary(data: bytes) -> bool:
+    """True for data that is not text: NUL bytes, or many control characters, in its first 8 KB."""
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for byte in head if byte < 32 and byte not in b"\n\r\t\f\x1b")
+    return controls > len(head) * 0.01
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes to text: UTF-16/UTF-8 by byte-order mark, else UTF-8, else Windows-1252/Latin-1.
+
+    Raises :class:`SkipFile` for an empty file or binary data.
+    """
+    if not data:
         raise SkipFile("empty file")
-    if b"\x00" in data[:8192]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SkipFile("binary data, not text") from None
+    if _looks_binary(data):
         raise SkipFile("binary data, not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-        controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
-        if controls > len(text[:8192]) * 0.01:
-            raise SkipFile("binary data, not text") from None
-        return text
+        pass
+    try:  # Windows-1252 is Latin-1 plus curly quotes and dashes in 0x80-0x9f
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
-def load_text(path: Path, rel: str) -> LoadedDocument:
+def display_name(name: str) -> str:
+    """A file name as valid Unicode: bytes that are not UTF-8 are read as Windows-1252/Latin-1."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("cp1252")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+
+def corpus_relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, with '/' separators, as valid Unicode (used as the document path)."""
+    return display_name(path.relative_to(root).as_posix())
+
+
+# --- loaders: (bytes, relative path) -> document ------------------------------------------------
+
+
+def _title_for(rel: str) -> str:
+    return title_from_filename(rel.rsplit("/", 1)[-1])
+
+
+def load_text(data: bytes, rel: str) -> LoadedDocument:
     """Plain text or Markdown, parsed by :func:`rsiqa.structure.parse_text`."""
-    return parse_text(_decode(path.read_bytes()), rel, title_from_filename(path.name))
+    return parse_text(decode_text(data), rel, _title_for(rel))
 
 
-def load_html(path: Path, rel: str) -> LoadedDocument:
-    """HTML: visible text of headings, paragraphs and list items; scripts and styles dropped."""
+_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "svg", "iframe", "object"]
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCK_TAGS = set(_HEADINGS) | {
+    "p", "li", "blockquote", "pre", "div", "td", "th", "dd", "dt", "section", "article", "main", "body",
+    "figcaption", "caption", "address", "header", "aside", "table", "tr", "ul", "ol", "dl", "form", "details",
+}
+
+
+def _html_lines(soup) -> list[str]:
+    """Visible text of an HTML page, one line per block element in page order; headings as '#'."""
+    from bs4 import NavigableString
+    from bs4.element import PreformattedString
+
+    order: list[object] = []
+    parts: dict[int, list[str]] = {}
+    for string in soup.find_all(string=True):
+        if not isinstance(string, NavigableString) or isinstance(string, PreformattedString) or not string.strip():
+            continue
+        block = next((parent for parent in string.parents if parent.name in _BLOCK_TAGS), None)
+        if block is None:  # <head>, <title> and the like
+            continue
+        if id(block) not in parts:
+            parts[id(block)] = []
+            order.append(block)
+        parts[id(block)].append(string.strip())
+    lines: list[str] = []
+    for block in order:
+        text = " ".join(" ".join(parts[id(block)]).split())
+        if text:
+            level = _HEADINGS.get(block.name)
+            lines.append(f"{'#' * level} {text}" if level else text)
+    return lines
+
+
+def load_html(data: bytes, rel: str) -> LoadedDocument:
+    """HTML: visible text of its block elements; title, canonical URL; scripts, styles and menus dropped.
+
+    The encoding comes from the page itself (byte-order mark or ``<meta charset>``) when declared.
+    """
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(_decode(path.read_bytes()), "lxml")
-    for tag in soup(["script", "style", "noscript", "template", "nav", "footer"]):
+    if not data.strip():
+        raise SkipFile("empty file")
+    if _looks_binary(data) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SkipFile("binary data, not text")
+    soup = BeautifulSoup(data, "lxml")
+    for tag in soup(_DROP_TAGS):
         tag.decompose()
     title_tag = soup.find("title") or soup.find("h1")
-    title = title_tag.get_text(" ", strip=True) if title_tag else title_from_filename(path.name)
+    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
     url = None
-    for selector in ('link[rel="canonical"]', 'meta[property="og:url"]'):
+    for selector, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         found = soup.select_one(selector)
-        if found is not None:
-            url = str(found.get("href") or found.get("content") or "") or None
+        if found is not None and str(found.get(attr) or "").strip():
+            url = str(found.get(attr)).strip()
             break
-    lines: list[str] = []
-    for el in soup.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "pre"]):
-        if el.find_parent(["p", "li", "blockquote"]) is not None:
-            continue
-        text = el.get_text(" ", strip=True)
-        if not text:
-            continue
-        lines.append(f"{'#' * int(el.name[1])} {text}" if el.name in ("h1", "h2", "h3", "h4") else text)
-    doc = parse_text("\n\n".join(lines), rel, title or title_from_filename(path.name))
+    doc = parse_text("\n\n".join(_html_lines(soup)), rel, title)
     if url:
         for block in doc.blocks:
             if block.source.url is None:
@@ -83,34 +175,75 @@ def load_html(path: Path, rel: str) -> LoadedDocument:
     return doc
 
 
-def load_pdf(path: Path, rel: str) -> LoadedDocument:
-    """PDF through pypdf, one section per page; encrypted or unreadable PDFs are skipped."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
+@contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """Silence pypdf's warnings about repaired damage while a PDF is read (a skip reason says enough)."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            raise SkipFile("encrypted PDF")
-        info = reader.metadata
-        title = (info.title if info and info.title else None) or title_from_filename(path.name)
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _open_pdf(data: bytes):
+    """A pypdf reader over ``data``; PDFs locked only by an owner password are opened, others skipped."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        try:
+            opened = reader.decrypt("")
+        except DependencyError as exc:
+            raise SkipFile(f"encrypted PDF ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged encryption data
+            raise SkipFile(f"encrypted PDF (cannot decrypt: {type(exc).__name__})") from exc
+        if not opened:
+            raise SkipFile("encrypted PDF (password required)")
+    return reader
+
+
+def load_pdf(data: bytes, rel: str) -> LoadedDocument:
+    """PDF through pypdf, one section per page; password-protected or unreadable PDFs are skipped.
+
+    A PDF encrypted with an empty user password (it opens without one) is read. A page that
+    fails to parse is left out; the file is skipped only when no page can be read.
+    """
+    with _quiet_pypdf():
+        try:
+            reader = _open_pdf(data)
+            info = reader.metadata
+            title = (str(info.title).strip() if info and info.title else "") or _title_for(rel)
+            pages = list(reader.pages)
+        except SkipFile:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged files
+            raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
         blocks: list[Block] = []
-        for number, page in enumerate(reader.pages, start=1):
-            text = (page.extract_text() or "").strip()
+        failures: list[str] = []
+        for number, page in enumerate(pages, start=1):
+            try:
+                text = (page.extract_text() or "").strip()
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"page {number}: {type(exc).__name__}")
+                continue
             if not text:
                 continue
-            page_doc = parse_text(text, rel, title)
-            for block in page_doc.blocks:
+            for block in parse_text(text, rel, title).blocks:
                 source = Source(title=title, path=rel, kind="document", section=f"page {number}")
                 blocks.append(Block(source=source, paragraphs=block.paragraphs))
-    except SkipFile:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
-        raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+    if failures and not blocks:
+        raise SkipFile(f"unreadable PDF ({'; '.join(failures[:3])})")
+    if failures:
+        log.warning("%s: left out unreadable %s", rel, ", ".join(failures))
     return LoadedDocument(path=rel, title=title, blocks=blocks)
 
 
-LOADERS: dict[str, Callable[[Path, str], LoadedDocument]] = {
+LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
     ".txt": load_text,
     ".md": load_text,
     ".markdown": load_text,
@@ -120,29 +253,144 @@ LOADERS: dict[str, Callable[[Path, str], LoadedDocument]] = {
 }
 
 
+# --- walking the folder ---------------------------------------------------------------------------
+
+
+def check_corpus_dir(root: Path) -> None:
+    """Raise :class:`CorpusError` with what to do when ``root`` is not a readable folder."""
+    if not root.exists():
+        raise CorpusError(f"corpus folder not found: '{root}': create it or pass --corpus DIR")
+    if not root.is_dir():
+        raise CorpusError(f"corpus path '{root}' is not a folder: pass --corpus DIR")
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        raise CorpusError(
+            f"cannot read corpus folder '{root}' ({exc.strerror or exc}): fix its permissions or pass --corpus DIR"
+        ) from exc
+
+
+def _list_folder(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def walk_corpus(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every non-hidden file below ``root`` in a stable order, as ``(path, None)``.
+
+    Folders that cannot be read, and symlinked folders already visited (loops such as
+    ``a -> .``, or a second link to the same folder), come out as ``(folder, reason)``.
+    Symlinked folders are followed once each, so a loop never recurses.
+    """
+    check_corpus_dir(root)
+    top = os.stat(root)
+    seen: dict[tuple[int, int], Path] = {(top.st_dev, top.st_ino): root}
+    stack: list[Path] = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = _list_folder(folder)
+        except OSError as exc:
+            yield folder, f"cannot read folder ({exc.strerror or exc})"
+            continue
+        subfolders: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; False for broken links and loops
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                yield path, None
+                continue
+            try:
+                info = os.stat(path)
+            except OSError as exc:
+                yield path, f"cannot read folder ({exc.strerror or exc})"
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in seen:
+                first = seen[key].relative_to(root).as_posix()
+                yield path, f"symlink loop or duplicate: same folder as '{display_name(first)}', not read again"
+                continue
+            seen[key] = path
+            subfolders.append(path)
+        stack.extend(reversed(subfolders))
+
+
 def iter_corpus_files(root: Path) -> Iterator[Path]:
-    """Every file below ``root`` in a stable order, without following symlinked folders (no loops)."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+    """Every file below ``root`` in a stable order (see :func:`walk_corpus`); folders skipped there are left out."""
+    for path, reason in walk_corpus(root):
+        if reason is None:
+            yield path
 
 
-def load_file(path: Path, rel: str) -> LoadedDocument:
-    """Load one file with the loader for its extension, or raise :class:`SkipFile`."""
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}'")
-    size = path.stat().st_size
-    if size == 0:
+# --- reading one file -------------------------------------------------------------------------------
+
+
+def _stat_file(path: Path) -> os.stat_result:
+    """``stat`` of a corpus entry (following links), or :class:`SkipFile` saying why it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SkipFile("symlink loop") from exc
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise SkipFile("broken symlink") from exc
+        raise SkipFile(f"cannot read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise SkipFile("not a regular file (device, pipe or socket)")
+    return info
+
+
+def _too_large(size: int, max_file_mb: float) -> SkipFile:
+    return SkipFile(
+        f"too large ({size / _MB:.1f} MB > max_file_mb {max_file_mb:g} MB; raise RSIQA_MAX_FILE_MB to index it)"
+    )
+
+
+def read_file(path: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> bytes:
+    """The bytes of a regular file of at most ``max_file_mb``; never reads more than that limit."""
+    limit = int(max_file_mb * _MB)
+    info = _stat_file(path)
+    if info.st_size > limit:
+        raise _too_large(info.st_size, max_file_mb)
+    with path.open("rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SkipFile("not a regular file (device, pipe or socket)")
+        want = info.st_size + 1
+        data = handle.read(want)
+        if len(data) == want:  # it grew since stat: read on, but never past the limit
+            data += handle.read(limit + 1 - len(data))
+    if len(data) > limit:
+        raise _too_large(len(data), max_file_mb)
+    return data
+
+
+def _check_supported(rel: str) -> str:
+    """The lower-case extension of ``rel`` when a loader handles it, else :class:`SkipFile`."""
+    suffix = os.path.splitext(rel)[1].lower()
+    if suffix not in LOADERS:
+        raise SkipFile(f"unsupported file type '{suffix or '(none)'}'")
+    return suffix
+
+
+def load_bytes(data: bytes, rel: str) -> LoadedDocument:
+    """Load a file's bytes with the loader for its extension, or raise :class:`SkipFile`."""
+    suffix = _check_supported(rel)
+    if not data:
         raise SkipFile("empty file")
-    if size > MAX_FILE_BYTES:
-        raise SkipFile(f"too large ({size // (1024 * 1024)} MB > {MAX_FILE_BYTES // (1024 * 1024)} MB)")
-    doc = loader(path, rel)
+    doc = LOADERS[suffix](data, rel)
     if not any(block.paragraphs for block in doc.blocks):
-        raise SkipFile("no text found")
+        raise SkipFile("no text found" + (" (a scanned PDF has no text layer)" if suffix == ".pdf" else ""))
     return doc
+
+
+def load_file(path: Path, rel: str, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> LoadedDocument:
+    """Load one file, or raise :class:`SkipFile` with the reason."""
+    _check_supported(rel)
+    return load_bytes(read_file(path, max_file_mb), rel)
 
 
 def file_sha256(path: Path) -> str:
@@ -154,23 +402,44 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_corpus(root: Path) -> CorpusLoad:
-    """Load every supported file below ``root``; unreadable ones land in ``skipped`` with a reason."""
-    if not root.is_dir():
-        raise FileNotFoundError(f"corpus folder not found: {root}")
+def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusLoad:
+    """Load every supported file below ``root``; the others land in ``skipped`` with a reason.
+
+    A file reached twice (a second link to it, or a copy with the same bytes) is loaded once.
+    Raises :class:`CorpusError` only when ``root`` itself is missing or unreadable.
+    """
     result = CorpusLoad()
-    for path in iter_corpus_files(root):
-        rel = path.relative_to(root).as_posix()
+    first_by_hash: dict[str, str] = {}
+    first_by_inode: dict[tuple[int, int], str] = {}
+    for path, walk_reason in walk_corpus(root):
+        rel = corpus_relpath(path, root)
         try:
-            if not path.is_file():
-                raise SkipFile("not a regular file (broken link or special file)")
-            result.hashes[rel] = file_sha256(path)
-            result.documents.append(load_file(path, rel))
+            if walk_reason is not None:
+                rel += "/"
+                raise SkipFile(walk_reason)
+            info = _stat_file(path)
+            _check_supported(rel)
+            inode = (info.st_dev, info.st_ino)
+            if inode in first_by_inode:
+                raise SkipFile(f"duplicate: same file as '{first_by_inode[inode]}'")
+            first_by_inode[inode] = rel
+            data = read_file(path, max_file_mb)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in first_by_hash:
+                raise SkipFile(f"duplicate: same content as '{first_by_hash[digest]}'")
+            document = load_bytes(data, rel)
+            first_by_hash[digest] = rel
+            result.hashes[rel] = digest
+            result.documents.append(document)
         except SkipFile as exc:
             result.skipped[rel] = str(exc)
         except OSError as exc:
             result.skipped[rel] = f"cannot read ({exc.strerror or exc})"
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the build
+            log.debug("failed to load %s", rel, exc_info=True)
+            result.skipped[rel] = f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
         if rel in result.skipped:
-            result.hashes.pop(rel, None)
-            log.warning("skipped %s: %s", rel, result.skipped[rel])
+            log.info("skipped %s: %s", rel, result.skipped[rel])
     return result

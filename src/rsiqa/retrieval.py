@@ -1,12 +1,18 @@
 """Hybrid retrieval: dense passage and sentence similarity fused with BM25.
 
-Scores, per passage, for a query q:
+Three scores per passage for a question q, each standardised over the corpus (z-score: minus
+the mean, divided by the standard deviation over all passages for this q) so that they are
+on one scale whatever their raw ranges:
 
-* ``dense``   = mean of the passage's cosine to q and its best sentence's cosine to q
-  (the sentence term rewards a passage that contains one precise answer sentence);
-* ``lexical`` = BM25 (bm25s, English stop words, Snowball stems) divided by the best BM25
-  score for q, so it lies in 0..1;
-* ``fused``   = w * dense + (1 - w) * lexical, with w = ``Settings.dense_weight``.
+* ``passage``  - cosine of the passage (with its title) to q;
+* ``sentence`` - cosine of the passage's best sentence to q, which rewards a passage that
+  holds one precise answer sentence;
+* ``lexical``  - BM25 (bm25s; NLTK English stop words; Snowball stems; compounds joined).
+
+``fused = (1 - L) * ((1 - S) * z(passage) + S * z(sentence)) + L * z(lexical)`` with
+``L = Settings.lexical_weight`` and ``S = Settings.sentence_weight``. On the development set
+this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.88 vs 0.68) and
+raw-score mixing (0.76), across eight chunk sizes.
 
 A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
 conversation's last user turn, and the two fused scores are blended with
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from rsiqa.build import passage_context
 from rsiqa.embedding import Embedder
@@ -28,11 +35,35 @@ from rsiqa.index import IndexData
 from rsiqa.settings import Settings
 
 _STEMMER = Stemmer.Stemmer("english")
+# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions).
+STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall"})
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
+
+
+def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
+    """A query's tokens that the corpus knows, plus joined neighbours ("take off" -> "takeoff").
+
+    Joining adjacent words catches compounds written apart in a question but together in
+    the text; a joined form counts only when the corpus contains it.
+    """
+    tokens = [t for t in tokenize([text])[0] if t in vocabulary]
+    words = re.findall(r"[^\W_]+", text.lower())
+    for first, second in zip(words, words[1:]):
+        joined = _STEMMER.stemWord(first + second)
+        if joined in vocabulary and joined not in tokens:
+            tokens.append(joined)
+    return tokens
+
+
+def _zscore(scores: np.ndarray) -> np.ndarray:
+    """Standardise scores over the corpus; a constant score list becomes all zeros."""
+    scores = np.asarray(scores, dtype=np.float64)
+    std = scores.std()
+    return (scores - scores.mean()) / std if std > 1e-12 else np.zeros_like(scores)
 
 
 @dataclass
@@ -76,7 +107,7 @@ class Retriever:
 
     # -- scoring -------------------------------------------------------------------------
     def _lexical(self, text: str) -> np.ndarray:
-        tokens = [t for t in tokenize([text])[0] if t in self._vocab]
+        tokens = query_tokens(text, self._vocab)
         n = len(self.data.passages)
         if not tokens:
             return np.zeros(n, dtype=np.float32)
@@ -85,7 +116,7 @@ class Retriever:
         return scores / top if top > 0 else scores
 
     def _dense(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per passage: blended dense score, best sentence index, best sentence cosine."""
+        """Per passage: its cosine, its best sentence's index and that sentence's cosine."""
         passage_cos = self.data.vectors @ vector
         sentence_cos = self.data.sentence_vectors @ vector
         owner = self.data.sentence_owner
@@ -95,13 +126,14 @@ class Retriever:
         starts = np.concatenate([[0], np.cumsum([len(s) for s in self.data.sentences])[:-1]])
         for row, (start, sentences) in enumerate(zip(starts, self.data.sentences)):
             best_index[row] = int(np.argmax(sentence_cos[start : start + len(sentences)]))
-        return (passage_cos + best) / 2.0, best_index, best
+        return passage_cos, best_index, best
 
     def _fused(self, text: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        dense, best_index, best_cos = self._dense(vector)
+        passage, best_index, best_cos = self._dense(vector)
+        dense = (1 - self.settings.sentence_weight) * _zscore(passage) + self.settings.sentence_weight * _zscore(best_cos)
         lexical = self._lexical(text)
-        w = self.settings.dense_weight
-        return w * dense + (1 - w) * lexical, dense, lexical, best_index, best_cos
+        lw = self.settings.lexical_weight
+        return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos
 
     def evidence(self, question: str, vector: np.ndarray) -> Evidence:
         """How well the corpus as a whole matches the question (see :mod:`rsiqa.answer`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,14 +25,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, description="Passages per embedding batch.")
 
     # Chunking: sentence-aware passages of roughly this many words.
-    chunk_min_words: int = Field(40, ge=1)
+    chunk_min_words: int = Field(60, ge=1)
     chunk_max_words: int = Field(120, ge=10)
     chunk_hard_max_words: int = Field(250, ge=20, description="Only a single sentence longer than this is cut.")
 
     # Retrieval.
     top_k: int = Field(5, ge=1, le=20, description="Citations returned by default.")
     candidates: int = Field(50, ge=5, description="Passages fetched from each ranker before fusion.")
-    dense_weight: float = Field(0.6, ge=0.0, le=1.0, description="Weight of dense vs BM25 in the fused score.")
+    lexical_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of BM25 against dense scores in the fused score.")
+    sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
     answer_sentences: int = Field(3, ge=1, le=3, description="Sentences in the extractive answer.")
@@ -43,6 +45,37 @@ class Settings(BaseSettings):
     reload_token: str | None = Field(None, description="Token required by POST /api/reload; unset disables it.")
     max_question_chars: int = 2000
     max_history_turns: int = 20
+    reload_check_seconds: float = Field(1.0, ge=0.0, description="At most one check for a rebuilt index per interval.")
+    example_questions: list[str] = Field(
+        default=[
+            "What is KANSI?",
+            "Would an AGI need its full codebase to self-improve?",
+            "Who are the prominent skeptics of recursive self-improvement?",
+            "Is recursive self-improvement relevant in the deep learning era?",
+        ],
+        description="Example questions on the chat page (JSON list in RSIQA_EXAMPLE_QUESTIONS).",
+    )
+
+    # Corpus loading.
+    max_file_mb: float = Field(
+        20.0, gt=0, description="Corpus files larger than this many MB are skipped with a reason (bounds a build's memory)."
+    )
+
+    # Performance: embedding backend and the approximate index (see docs/performance.md).
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: ONNX Runtime, no torch in the process (fast, small); torch: sentence-transformers."
+    )
+    embedding_precision: Literal["fp32", "int8"] = Field(
+        "int8", description="ONNX weights: int8 (default) is fastest, eval unchanged; fp32 gives the torch vectors exactly."
+    )
+    model_cache_dir: Path = Field(Path(".cache/models"), description="Where the ONNX export of the model is kept.")
+    onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per core).")
+    ann_threshold: int = Field(
+        50_000, ge=1, description="From this many passages the FAISS index is HNSW (approximate) instead of exact."
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per vector (memory vs recall).")
+    hnsw_ef_construction: int = Field(64, ge=8, description="HNSW build-time beam (build time vs recall).")
+    hnsw_ef_search: int = Field(64, ge=8, description="HNSW query-time beam (latency vs recall).")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,211 @@
+"""The REST API (under ``/api``) and the chat page (at ``/``) as one FastAPI app.
+
+A thin layer over :class:`rsiqa.serving.EngineService`: validation, response shapes and
+errors live here, retrieval and answers in the engine.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the real type of the locally built QueryIn.
+import hmac
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
+
+from rsiqa import __version__
+from rsiqa.documents import KIND_LABELS
+from rsiqa.engine import Engine
+from rsiqa.index import IndexError_
+from rsiqa.schema import Answer, Turn
+from rsiqa.serving import EngineService
+from rsiqa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_TOP_K = 20
+#: Largest request body accepted under /api (413 above): far above any valid query with a full history.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class HealthOut(BaseModel):
+    """The state of the served index."""
+
+    status: str = Field(description="ok")
+    passages: int = Field(description="Passages in the index")
+    documents: int = Field(description="Corpus files in the index")
+    model: str = Field(description="Embedding model the index was built with")
+    built_at: str | None = Field(description="When the index was built (ISO 8601, UTC)")
+    version: str = Field(description="rsiqa version")
+
+
+class SourceDocOut(BaseModel):
+    """One source of the index: a corpus document, or a post linked (and excerpted) from it."""
+
+    title: str
+    url: str | None = None
+    path: str = Field(description="The corpus file, relative to the corpus folder")
+    kinds: list[str] = Field(description="Kinds of passage taken from this source")
+    kind_labels: list[str] = Field(description="The kinds, in words")
+    passages: int = Field(description="Passages taken from this source")
+
+
+class SourcesOut(BaseModel):
+    """Every source of the served index."""
+
+    count: int
+    sources: list[SourceDocOut]
+
+
+class ReloadOut(BaseModel):
+    """The index served after a reload."""
+
+    reloaded: bool
+    passages: int
+    built_at: str | None
+
+
+class ErrorOut(BaseModel):
+    """An error with a message for people."""
+
+    detail: str
+
+
+def query_model(settings: Settings) -> type[BaseModel]:
+    """The body of ``POST /api/query``, with the limits of ``settings``."""
+
+    class QueryIn(BaseModel):
+        """A question, how many citations to return, and the conversation so far (oldest first)."""
+
+        question: str = Field(min_length=1, max_length=settings.max_question_chars,
+                              examples=["Would an AGI need its full codebase to self-improve?"])
+        top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
+        history: list[Turn] = Field(default_factory=list, max_length=settings.max_history_turns,
+                                    description="Earlier messages, oldest first; used to understand follow-ups")
+
+        @field_validator("question")
+        @classmethod
+        def _not_blank(cls, value: str) -> str:
+            if not value.strip():
+                raise ValueError("the question is empty (only white space)")
+            return value
+
+    return QueryIn
+
+
+def health_of(engine: Engine) -> HealthOut:
+    """Health figures of the index ``engine`` serves."""
+    manifest = engine.data.manifest
+    return HealthOut(status="ok", passages=len(engine.data.passages), documents=len(manifest.get("documents", {})),
+                     model=str(manifest.get("model", "")), built_at=manifest.get("built_at"), version=__version__)
+
+
+def sources_of(engine: Engine) -> SourcesOut:
+    """The distinct sources of the served passages: one per (corpus file, URL), in corpus order."""
+    titles = {path: doc.get("title") for path, doc in engine.data.manifest.get("documents", {}).items()}
+    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for passage in engine.data.passages:
+        source = passage.source
+        key = (source.path, source.url)
+        entry = found.setdefault(key, {
+            "title": source.title if source.url else titles.get(source.path) or source.title,
+            "url": source.url, "path": source.path, "kinds": [], "passages": 0,
+        })
+        entry["passages"] += 1
+        if source.kind not in entry["kinds"]:
+            entry["kinds"].append(source.kind)
+    docs = [SourceDocOut(**e, kind_labels=[KIND_LABELS.get(k, k) for k in e["kinds"]]) for e in found.values()]
+    return SourcesOut(count=len(docs), sources=docs)
+
+
+def api_router(service: EngineService) -> APIRouter:
+    """The ``/api`` routes."""
+    settings = service.settings
+    router = APIRouter(prefix="/api", tags=["api"], max_body_size=MAX_BODY_BYTES)
+    bearer = HTTPBearer(auto_error=False, description="The server's RSIQA_RELOAD_TOKEN")
+    QueryIn = query_model(settings)
+    unavailable = {503: {"model": ErrorOut, "description": "No usable index (run `rsiqa build`)"}}
+
+    @router.post("/query", response_model=Answer, responses=unavailable)
+    def query(body: QueryIn) -> Answer:  # type: ignore[valid-type]
+        """Answer a question from the corpus, each claim followed by [n] citing a returned passage.
+
+        When the material does not cover the question, `abstained` is true, `answer` says so and
+        `citations` is empty. Pass earlier turns in `history` to ask follow-ups ("and why?").
+        """
+        history = [turn.model_dump() for turn in body.history]
+        return service.ask(body.question, history, body.top_k)
+
+    @router.get("/health", response_model=HealthOut, responses=unavailable)
+    def health() -> HealthOut:
+        """Whether the server answers, and which index it serves."""
+        return health_of(service.current())
+
+    @router.get("/sources", response_model=SourcesOut, responses=unavailable)
+    def sources() -> SourcesOut:
+        """The documents and linked posts the answers are drawn from, with titles, kinds and URLs."""
+        return sources_of(service.current())
+
+    @router.post("/reload", response_model=ReloadOut, responses={
+        401: {"model": ErrorOut, "description": "No bearer token given"},
+        403: {"model": ErrorOut, "description": "Wrong token, or reload disabled (no RSIQA_RELOAD_TOKEN set)"},
+        **unavailable,
+    })
+    def reload(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ReloadOut:
+        """Load the index from disk again now (a rebuilt index is also picked up within a second by itself).
+
+        Requires `Authorization: Bearer <RSIQA_RELOAD_TOKEN>`.
+        """
+        token = settings.reload_token
+        if not token:
+            raise HTTPException(403, "reload is disabled: start the server with RSIQA_RELOAD_TOKEN set to enable it")
+        if credentials is None:
+            raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(403, "wrong reload token")
+        try:
+            engine = service.reload()
+        except IndexError_ as exc:
+            raise HTTPException(503, f"the index could not be loaded, still serving the previous one: {exc}") from exc
+        data = engine.data
+        return ReloadOut(reloaded=True, passages=len(data.passages), built_at=data.manifest.get("built_at"))
+
+    return router
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """JSON errors without tracebacks: 503 for a missing/broken index, 500 for anything unexpected."""
+
+    @app.exception_handler(IndexError_)
+    async def _no_index(request: Request, exc: IndexError_) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error: the server could not handle this request"}, status_code=500)
+
+
+def create_app(settings: Settings, engine: Engine | None = None, chat_page: bool = True) -> FastAPI:
+    """The app: REST API under ``/api``, OpenAPI docs at ``/docs``, the chat page at ``/``.
+
+    ``engine`` is built from ``settings`` on first use when not given.
+    """
+    service = EngineService(settings, engine)
+    app = FastAPI(
+        title="rsiqa",
+        version=__version__,
+        summary="Cited answers about the debate on recursive AI self-improvement",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    _install_error_handlers(app)
+    app.include_router(api_router(service))
+    if chat_page:
+        from rsiqa.ui.chat import mount_chat
+
+        mount_chat(app, lambda question, history: service.ask(question, history), settings)
+    return app

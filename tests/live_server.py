@@ -1,0 +1,75 @@
+"""Start `rsiqa serve` as a real process on a free local port, for REST and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(work_dir: Path, **settings: str) -> dict[str, str]:
+    """A test server's environment: offline, temp files under ``work_dir``, no RSIQA_* but the given settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
+    env.update({
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(work_dir / "gradio"),
+        "TORCHINDUCTOR_CACHE_DIR": str(work_dir / "torchinductor"),
+        "PYTHONUNBUFFERED": "1",
+        # The exported model is shared with the test process (which runs in the repo), not made again.
+        "RSIQA_MODEL_CACHE_DIR": str(REPO / ".cache" / "models"),
+    })
+    env.update({f"RSIQA_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@contextmanager
+def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, **settings: str) -> Iterator[str]:
+    """Run ``rsiqa serve --index index_dir`` until the block ends; yields its base URL once it answers."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = work_dir / "server.log"
+    command = [sys.executable, "-m", "rsiqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--index", str(index_dir)]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=work_dir, env=server_env(work_dir, **settings),
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"rsiqa serve exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rsiqa serve did not answer within {timeout}s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)

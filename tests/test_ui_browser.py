@@ -1,0 +1,179 @@
+"""The chat page in headless Chromium against a real `rsiqa serve`: answers, citation links, markup shown as text."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live_server import rsiqa_server
+from rsiqa.build import build_index
+from rsiqa.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                       reason="needs Debian's chromium and chromium-driver (`make browser` installs them)"),
+]
+
+if CHROMIUM and CHROMEDRIVER:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
+    from selenium.webdriver.support.ui import WebDriverWait
+
+PAYLOAD = "<img src=x onerror=alert(1)>"
+MARKUP_NOTES = f"""# Notes on markup in the seed AI debate
+
+A seed AI that rewrites its own source code could improve itself recursively, until returns diminish.
+
+The payload {PAYLOAD} is what a careless chat page would run as markup instead of showing it as text. Recursive self-improvement notes may quote such markup.
+
+What does <img src=y onerror=alert(2)> do to a recursively improving seed AI?
+
+https://example.org/posts/quoted-markup-post
+
+The linked post <script>alert(3)</script> argues that a self-improving AI needs full access to its own codebase.
+"""
+#: Run before any page script: records alert() calls instead of blocking on a dialog.
+RECORD_ALERTS = "window.__alerts = []; window.alert = function (m) { window.__alerts.push(String(m)); };"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """Headless Chromium (Debian's, through chromedriver) that records alert() calls."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1200,1400"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path_factory.mktemp('chromium'))}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_ALERTS})
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with rsiqa_server(real_index_dir, tmp_path_factory.mktemp("browser-server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def markup_server(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server over a tiny corpus whose text is full of HTML."""
+    work = tmp_path_factory.mktemp("markup-server")
+    (work / "corpus").mkdir()
+    (work / "corpus" / "markup-notes.md").write_text(MARKUP_NOTES, encoding="utf-8")
+    build_index(Settings(corpus_dir=work / "corpus", index_dir=work / "index"), real_embedder, progress=False)
+    with rsiqa_server(work / "index", work / "run") as url:
+        yield url
+
+
+def open_chat(driver: WebDriver, url: str) -> None:
+    """Load the chat page and wait until the question box is there."""
+    driver.get(url + "/")
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
+
+
+def bot_messages(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='bot']")
+
+
+def wait_for_reply(driver: WebDriver, before: int) -> WebElement:
+    """The new assistant message, once it is rendered."""
+    WebDriverWait(driver, 90).until(lambda d: len(bot_messages(d)) > before and bot_messages(d)[-1].text.strip())
+    return bot_messages(driver)[-1]
+
+
+def ask(driver: WebDriver, question: str) -> WebElement:
+    """Type ``question``, press Enter, return the answer's message element."""
+    before = len(bot_messages(driver))
+    box = driver.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea")
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    return wait_for_reply(driver, before)
+
+
+def expand_passages(driver: WebDriver, message: WebElement) -> None:
+    for summary in message.find_elements(By.CSS_SELECTOR, "details > summary"):
+        driver.execute_script("arguments[0].parentElement.open = true;", summary)
+
+
+def test_answer_shows_cited_linked_sources(browser: WebDriver, server: str, tmp_path: Path) -> None:
+    source_urls = {s["url"] for s in httpx.get(f"{server}/api/sources").json()["sources"] if s["url"]}
+    open_chat(browser, server)
+    message = ask(browser, "Would an AGI need its full codebase to self-improve?")
+    assert "codebase" in message.text and "[1]" in message.text
+    links = message.find_elements(By.CSS_SELECTOR, "a.rsiqa-title")
+    assert links, message.get_attribute("innerHTML")
+    assert {a.get_attribute("href") for a in links} <= source_urls
+    assert all(a.get_attribute("target") == "_blank" for a in links)
+    assert message.find_elements(By.CSS_SELECTOR, ".rsiqa-kind")
+    assert not message.find_element(By.CSS_SELECTOR, "details blockquote").is_displayed()
+    expand_passages(browser, message)
+    highlight = message.find_element(By.CSS_SELECTOR, "details mark")
+    assert highlight.is_displayed() and highlight.text
+    browser.save_screenshot(str(tmp_path / "answer.png"))
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+
+
+def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, tmp_path: Path) -> None:
+    open_chat(browser, server)
+    browser.find_element(By.CSS_SELECTOR, "#rsiqa-examples button").click()
+    first = wait_for_reply(browser, 0)
+    user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
+    assert user_messages[-1].text == Settings.model_fields["example_questions"].default[0]
+    assert first.find_elements(By.CSS_SELECTOR, ".rsiqa-citation")
+    followup = WebDriverWait(browser, 30).until(
+        lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()])[0]
+    followup.click()
+    wait_for_reply(browser, 1)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")) == 2
+    browser.save_screenshot(str(tmp_path / "follow-up.png"))
+    browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
+    WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))
+    assert not [b for b in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()]
+
+
+def test_off_topic_question_is_declined_clearly(browser: WebDriver, server: str) -> None:
+    open_chat(browser, server)
+    message = ask(browser, "What is the best pizza in Naples?")
+    assert "Not covered by the material" in message.text
+    assert not message.find_elements(By.CSS_SELECTOR, ".rsiqa-citation")
+
+
+def test_corpus_markup_is_shown_as_text(browser: WebDriver, markup_server: str, tmp_path: Path) -> None:
+    open_chat(browser, markup_server)
+    message = ask(browser, "What would a careless chat page do with the markup payload?")
+    expand_passages(browser, message)
+    assert PAYLOAD in message.text
+    assert "<script>alert(3)</script>" in message.text or "<img src=y onerror=alert(2)>" in message.text
+    browser.save_screenshot(str(tmp_path / "markup.png"))
+    followups = browser.find_element(By.CSS_SELECTOR, "#rsiqa-followups").text
+    assert "<img src=y onerror=alert(2)>" in followups
+    assert browser.find_elements(By.CSS_SELECTOR, "img[src='x'], img[src='y'], #rsiqa-chat script") == []
+    assert browser.execute_script("return window.__alerts") == []
+
+
+def test_question_markup_is_shown_as_text(browser: WebDriver, markup_server: str) -> None:
+    open_chat(browser, markup_server)
+    question = f"<b>What</b> does the payload {PAYLOAD} do to a seed AI?"
+    ask(browser, question)
+    user = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")[-1]
+    assert user.text.strip() == question
+    assert user.find_elements(By.CSS_SELECTOR, "b, img") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+    assert browser.execute_script("return window.__alerts") == []

@@ -1,0 +1,140 @@
+"""The chat page: ask questions, read answers with numbered, linked and expandable citations.
+
+``build_chat(ask_fn)`` makes the Gradio page; ``mount_chat(app, ask_fn, settings)`` serves it at
+``/`` of a FastAPI app. ``ask_fn(question, history) -> Answer`` is all the page knows of the
+engine. The conversation is kept twice per browser session: as plain turns (what the engine
+gets as history) and as escaped HTML messages (what the chat shows).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from rsiqa.schema import Answer
+from rsiqa.settings import Settings
+from rsiqa.ui.render import answer_html, notice_html, question_html
+
+log = logging.getLogger(__name__)
+
+AskFn = Callable[[str, list[dict[str, str]]], Answer]
+Message = dict[str, str]
+
+TITLE = "rsiqa: the debate on recursive self-improvement"
+INTRO = (
+    "Ask about the debate on whether an AI can recursively improve itself. Every answer is built from "
+    "passages of the material and cites them as numbered footnotes: open a footnote to read the passage "
+    "(its best matching sentence is highlighted). Follow-up questions use the conversation so far. "
+    "[REST API docs](/docs)"
+)
+ERROR_MESSAGE = "Sorry, something went wrong while answering. Please try again."
+
+CSS = """
+#rsiqa-chat .rsiqa-answer p { margin: 0 0 .5em 0; }
+#rsiqa-chat .rsiqa-sources-label { font-weight: 600; margin-top: .75em; }
+#rsiqa-chat .rsiqa-citations { list-style: none; padding-left: 0; margin: 0; }
+#rsiqa-chat .rsiqa-citation { margin: .35em 0; }
+#rsiqa-chat .rsiqa-n { font-weight: 600; margin-right: .25em; }
+#rsiqa-chat .rsiqa-kind { opacity: .75; font-size: .9em; }
+#rsiqa-chat .rsiqa-ref { font-size: .75em; }
+#rsiqa-chat details.rsiqa-passage summary { cursor: pointer; font-size: .9em; opacity: .8; }
+#rsiqa-chat details.rsiqa-passage blockquote { margin: .35em 0 .5em 0 !important; padding-left: .75em;
+  border-left: 3px solid var(--border-color-primary); white-space: normal; }
+#rsiqa-chat .rsiqa-abstained strong, #rsiqa-chat .rsiqa-notice { color: var(--body-text-color-subdued); }
+"""
+
+
+class ChatSession:
+    """What one question does to a conversation: turns sent to the engine, messages shown, follow-ups."""
+
+    def __init__(self, ask_fn: AskFn, max_question_chars: int, max_history_turns: int) -> None:
+        self.ask_fn = ask_fn
+        self.max_question_chars = max_question_chars
+        self.max_history_turns = max_history_turns
+
+    def respond(self, question: str, shown: list[Message], turns: list[Message]
+                ) -> tuple[list[Message], list[Message], list[str]]:
+        """Ask ``question`` with the earlier ``turns``; returns the new messages, turns and follow-ups."""
+        question = (question or "").strip()
+        shown = [*shown, {"role": "user", "content": question_html(question)}]
+        if len(question) > self.max_question_chars:
+            notice = f"Your question has {len(question)} characters; please keep it under {self.max_question_chars}."
+            return [*shown, {"role": "assistant", "content": notice_html(notice)}], turns, []
+        try:
+            answer = self.ask_fn(question, turns[-self.max_history_turns:])
+        except Exception:
+            log.exception("the chat page could not answer %r", question[:200])
+            return [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
+        shown.append({"role": "assistant", "content": answer_html(answer)})
+        turns = [*turns, {"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+        return shown, turns, list(answer.followups)
+
+
+def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: int = 2000,
+               max_history_turns: int = 20) -> gr.Blocks:
+    """The chat page as Gradio Blocks: chat, question box, example and follow-up questions to click."""
+    session = ChatSession(ask_fn, max_question_chars, max_history_turns)
+    examples = list(examples)
+
+    with gr.Blocks(title="rsiqa", analytics_enabled=False) as blocks:
+        gr.Markdown(f"## {TITLE}\n{INTRO}")
+        chatbot = gr.Chatbot(
+            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=True,
+            latex_delimiters=[], allow_tags=False, buttons=[], feedback_options=None,
+            placeholder="Ask a question below, or click an example.",
+        )
+        shown = gr.State([])
+        turns = gr.State([])
+        followup_list = gr.State([])
+        with gr.Row():
+            question = gr.Textbox(show_label=False, placeholder="Ask a question about recursive self-improvement",
+                                  max_lines=6, scale=8, elem_id="rsiqa-question", autofocus=True)
+            ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rsiqa-ask")
+        followups = gr.Dataset(components=[question], samples=[], label="Follow-up questions", type="index",
+                               visible=False, elem_id="rsiqa-followups")
+        example_set = gr.Dataset(components=[question], samples=[[q] for q in examples], label="Example questions",
+                                 type="index", visible=bool(examples), elem_id="rsiqa-examples")
+        new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="rsiqa-new")
+
+        outputs = [question, chatbot, shown, turns, followups, followup_list]
+
+        def answer(text: str, shown_now: list[Message], turns_now: list[Message]) -> tuple[Any, ...]:
+            if not (text or "").strip():
+                return (gr.skip(),) * len(outputs)
+            messages, new_turns, next_questions = session.respond(text, shown_now, turns_now)
+            dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
+            return "", messages, messages, new_turns, dataset, next_questions
+
+        def ask_followup(index: int | None, shown_now: list[Message], turns_now: list[Message],
+                         choices: list[str]) -> tuple[Any, ...]:
+            if index is None or not 0 <= index < len(choices):
+                return (gr.skip(),) * len(outputs)
+            return answer(choices[index], shown_now, turns_now)
+
+        def ask_example(index: int | None, shown_now: list[Message], turns_now: list[Message]) -> tuple[Any, ...]:
+            if index is None or not 0 <= index < len(examples):
+                return (gr.skip(),) * len(outputs)
+            return answer(examples[index], shown_now, turns_now)
+
+        def reset() -> tuple[Any, ...]:
+            return "", [], [], [], gr.Dataset(samples=[], visible=False), []
+
+        private = {"api_visibility": "private", "show_progress": "minimal"}
+        question.submit(answer, [question, shown, turns], outputs, **private)
+        ask.click(answer, [question, shown, turns], outputs, **private)
+        followups.click(ask_followup, [followups, shown, turns, followup_list], outputs, **private)
+        example_set.click(ask_example, [example_set, shown, turns], outputs, **private)
+        new_chat.click(reset, None, outputs, **private)
+        chatbot.clear(reset, None, outputs, **private)
+    return blocks
+
+
+def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
+    """Serve the chat page at ``/`` of ``app`` (register the app's other routes first)."""
+    blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns)
+    return gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=[], ssr_mode=False,
+                               show_error=False, enable_monitoring=False, mcp_server=False)

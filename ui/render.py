@@ -1,0 +1,102 @@
+"""Answers and questions as chat-message HTML, with every piece of corpus or user text escaped.
+
+Each message is one line of HTML inside a ``<div>``: Markdown treats it as a raw HTML block, so
+characters such as ``*`` or ``_`` in the corpus are shown as they are, and no blank line can end
+the block early. Text is escaped with :func:`html.escape`; links are made only from http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from rsiqa.schema import Answer, Citation
+
+#: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
+_PLAIN_SECTIONS = {"Excerpt", "Comments"}
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\]")
+
+NOT_COVERED_TITLE = "Not covered by the material"
+
+
+def text_html(text: str) -> str:
+    """``text`` as HTML text: escaped, line breaks kept as ``<br>``."""
+    return html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True).replace("\n", "<br>")
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL without spaces, quotes or control characters, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if _UNSAFE_URL_CHARS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def link_html(label: str, url: str | None) -> str:
+    """An escaped link to ``url`` opening in a new tab, or the escaped label alone when the URL is unsafe."""
+    href = safe_url(url)
+    if href is None:
+        return f'<span class="rsiqa-title">{html.escape(label)}</span>'
+    return (f'<a class="rsiqa-title" href="{html.escape(href, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer nofollow">{html.escape(label)}</a>')
+
+
+def marked_passage_html(text: str, highlight: str) -> str:
+    """The passage as HTML text with its ``highlight`` sentence wrapped in ``<mark>``."""
+    start = text.find(highlight) if highlight else -1
+    if start < 0 and highlight:
+        start = text.lower().find(highlight.lower())
+    if start < 0:
+        return text_html(text)
+    end = start + len(highlight)
+    return f"{text_html(text[:start])}<mark>{text_html(text[start:end])}</mark>{text_html(text[end:])}"
+
+
+def answer_text_html(text: str) -> str:
+    """The answer text escaped, its ``[n]`` citation markers as superscripts."""
+    return _MARKER.sub(r'<sup class="rsiqa-ref">[\1]</sup>', text_html(text))
+
+
+def citation_html(citation: Citation) -> str:
+    """One footnote: number, linked title, kind (and section), and the passage in a ``<details>`` panel."""
+    source = citation.source
+    where = html.escape(source.kind_label)
+    if source.section and source.section not in _PLAIN_SECTIONS:
+        where += f", {html.escape(source.section)}"
+    return (
+        f'<li class="rsiqa-citation" data-n="{citation.n}">'
+        f'<span class="rsiqa-n">[{citation.n}]</span> {link_html(source.title, source.url)} '
+        f'<span class="rsiqa-kind">({where})</span>'
+        f'<details class="rsiqa-passage"><summary>Passage</summary>'
+        f"<blockquote>{marked_passage_html(citation.text, citation.highlight)}</blockquote></details></li>"
+    )
+
+
+def answer_html(answer: Answer) -> str:
+    """The assistant message for ``answer``: the text and its numbered footnotes, or a clear decline."""
+    if answer.abstained:
+        return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
+                f"{text_html(answer.answer)}</p></div>")
+    notes = "".join(citation_html(c) for c in answer.citations)
+    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer)}</p>'
+            f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol></div>')
+
+
+def question_html(question: str) -> str:
+    """The user message: the question as text."""
+    return f'<div class="rsiqa-question">{text_html(question)}</div>'
+
+
+def notice_html(message: str) -> str:
+    """A short notice from the page itself (e.g. a question that is too long)."""
+    return f'<div class="rsiqa-notice">{text_html(message)}</div>'
