@@ -7,12 +7,19 @@ errors live here, retrieval and answers in the engine.
 # No `from __future__ import annotations`: FastAPI must see the real type of the locally built QueryIn.
 import hmac
 import logging
+import math
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsiqa import __version__
 from rsiqa.documents import KIND_LABELS
@@ -25,8 +32,11 @@ from rsiqa.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 20
-#: Largest request body accepted under /api (413 above): far above any valid query with a full history.
-MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Largest request body accepted under /api (413 above): more than a query with a full history of
+#: ordinary turns needs (20 turns of 20,000 plain characters are 400 kB).
+MAX_BODY_BYTES = 1024 * 1024
+#: Longest piece of a client's input echoed back in a 422 (the rest is cut).
+MAX_ECHO_CHARS = 200
 
 
 class HealthOut(BaseModel):
@@ -78,6 +88,8 @@ def query_model(settings: Settings) -> type[BaseModel]:
     class QueryIn(BaseModel):
         """A question, how many citations to return, and the conversation so far (oldest first)."""
 
+        model_config = ConfigDict(extra="forbid")  # a misspelt field ("topk") is an error, not silently ignored
+
         question: str = Field(min_length=1, max_length=settings.max_question_chars,
                               examples=["Would an AGI need its full codebase to self-improve?"])
         top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
@@ -89,6 +101,10 @@ def query_model(settings: Settings) -> type[BaseModel]:
         def _not_blank(cls, value: str) -> str:
             if not value.strip():
                 raise ValueError("the question is empty (only white space)")
+            for position, char in enumerate(value):
+                if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
+                    raise ValueError(f"the question contains the control character U+{ord(char):04X} at position "
+                                     f"{position}: send plain text")
             return value
 
     return QueryIn
@@ -122,12 +138,16 @@ def sources_of(engine: Engine) -> SourcesOut:
 def api_router(service: EngineService) -> APIRouter:
     """The ``/api`` routes."""
     settings = service.settings
-    router = APIRouter(prefix="/api", tags=["api"], max_body_size=MAX_BODY_BYTES)
+    router = APIRouter(prefix="/api", tags=["api"])  # body size: ApiBodyLimit
     bearer = HTTPBearer(auto_error=False, description="The server's RSIQA_RELOAD_TOKEN")
     QueryIn = query_model(settings)
     unavailable = {503: {"model": ErrorOut, "description": "No usable index (run `rsiqa build`)"}}
 
-    @router.post("/query", response_model=Answer, responses=unavailable)
+    @router.post("/query", response_model=Answer, responses={
+        400: {"model": ErrorOut, "description": "The body cannot be parsed (not UTF-8, or nested too deeply)"},
+        413: {"model": ErrorOut, "description": f"Body over {MAX_BODY_BYTES // 2**20} MB"},
+        **unavailable,
+    })
     def query(body: QueryIn) -> Answer:  # type: ignore[valid-type]
         """Answer a question from the corpus, each claim followed by [n] citing a returned passage.
 
@@ -175,8 +195,89 @@ def api_router(service: EngineService) -> APIRouter:
     return router
 
 
+class ApiBodyLimit:
+    """Refuse request bodies over ``limit`` bytes under ``/api`` with a JSON 413 that says so.
+
+    A declared ``Content-Length`` over the limit is refused before the body is read; a chunked
+    body is counted as it arrives (FastAPI turns the HTTPException raised then into the 413).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+        self.detail = (f"request body too large: the limit is {limit / 2**20:g} MB; send a shorter question "
+                       "or fewer history turns")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await JSONResponse({"detail": self.detail}, status_code=413, headers={"Connection": "close"})(
+                scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, self.detail)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _printable(value: Any) -> Any:
+    """A client's input made safe to echo in JSON: no NaN/infinity, no lone surrogates, long text cut."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        cut = value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
+        return cut.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {str(k): _printable(v) for k, v in list(value.items())[:50]}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value[:50]]
+    return value
+
+
+def _clearer(error: dict[str, Any], content_type: str) -> dict[str, Any]:
+    """One validation error, safe to send: the echoed input made printable, and pydantic's message for
+    a problem with the body as a whole said in terms of this API."""
+    for key in ("input", "ctx"):
+        if key in error:
+            error[key] = _printable(error[key])
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") in ("missing", "model_attributes_type"):
+        if "json" not in content_type:
+            error["msg"] = (f"the body must be a JSON object sent with 'Content-Type: application/json' "
+                            f"(got {content_type or 'no Content-Type'!r})")
+        else:
+            error["msg"] = 'the body must be a JSON object such as {"question": "What is KANSI?"}'
+    elif error.get("type") == "json_invalid":
+        loc = error.get("loc", ())
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        error["msg"] = f"invalid JSON{where}: {(error.get('ctx') or {}).get('error', 'cannot be parsed')}"
+    return error
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    """JSON errors without tracebacks: 503 for a missing/broken index, 500 for anything unexpected."""
+    """JSON errors without tracebacks: 422 for invalid input, 503 for a missing/broken index, 500 for anything unexpected."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        errors = [_clearer(error, content_type) for error in jsonable_encoder(exc.errors())[:50]]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI's words
+            exc = StarletteHTTPException(400, "the body could not be parsed: send a JSON object encoded as UTF-8")
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(IndexError_)
     async def _no_index(request: Request, exc: IndexError_) -> JSONResponse:
@@ -202,6 +303,7 @@ def create_app(settings: Settings, engine: Engine | None = None, chat_page: bool
         redoc_url=None,
     )
     app.state.service = service
+    app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
     _install_error_handlers(app)
     app.include_router(api_router(service))
     if chat_page:

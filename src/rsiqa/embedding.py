@@ -112,7 +112,7 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(max_length=self.max_seq_length)
         self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 0)
+        options.intra_op_num_threads = int(threads) if threads > 0 else max(1, min(os.cpu_count() or 1, 8))
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Threads that spin between runs steal the CPU from concurrent requests and other processes.

@@ -24,6 +24,10 @@ _INTERROGATIVE = re.compile(
 )
 
 
+#: Words that make a question lean on the text around it ("Will this be ...?"): no good alone.
+_DEICTIC = re.compile(r"\b(this|that|these|those|it|they|he|she|you|your)\b", re.I)
+
+
 def corpus_questions(data: IndexData) -> list[str]:
     """Questions the material itself asks: its related questions and phrasings, then questions in its text."""
     found: list[str] = []
@@ -32,7 +36,7 @@ def corpus_questions(data: IndexData) -> list[str]:
     for sentences in data.sentences:
         for sentence in sentences:
             s = re.sub(r"^\s*([-*•+]|\d+\.)\s+", "", sentence).strip()
-            if s.endswith("?") and _INTERROGATIVE.match(s) and 4 <= len(s.split()) <= 25:
+            if s.endswith("?") and _INTERROGATIVE.match(s) and 4 <= len(s.split()) <= 25 and not _DEICTIC.search(s):
                 found.append(s[0].upper() + s[1:])
     return list(dict.fromkeys(found))
 

@@ -63,8 +63,8 @@ class IndexData:
             self.faiss_index = make_faiss_index(self.vectors)
 
 
-def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 32,
-                     ef_construction: int = 64, ef_search: int = 64) -> Any:
+def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 16,
+                     ef_construction: int = 80, ef_search: int = 128) -> Any:
     """An inner-product index over unit vectors (= cosine similarity).
 
     Exact (``IndexFlatIP``) by default and below ``ann_threshold`` vectors; from ``ann_threshold``

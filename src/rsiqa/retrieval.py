@@ -15,13 +15,15 @@ this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.88 vs 0
 raw-score mixing (0.76), across eight chunk sizes.
 
 A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
-conversation's last user turn, and the two fused scores are blended with
-``Settings.history_weight``.
+conversation's last user turn, and the two fused scores are blended: the context gets at
+least ``Settings.history_weight``, and more the fewer of the question's own words the corpus
+knows.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import bm25s
@@ -39,9 +41,16 @@ _STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall"})
 
 
+def fold_accents(text: str) -> str:
+    """Strip accents so "Gödel" and "Godel" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
+    """Lower-cased, accent-folded, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
+    return bm25s.tokenize([fold_accents(t) for t in texts], stopwords=STOPWORDS, stemmer=_STEMMER.stemWords,
+                          return_ids=False, show_progress=False)
 
 
 def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
@@ -51,7 +60,7 @@ def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
     the text; a joined form counts only when the corpus contains it.
     """
     tokens = [t for t in tokenize([text])[0] if t in vocabulary]
-    words = re.findall(r"[^\W_]+", text.lower())
+    words = re.findall(r"[^\W_]+", fold_accents(text).lower())
     for first, second in zip(words, words[1:]):
         joined = _STEMMER.stemWord(first + second)
         if joined in vocabulary and joined not in tokens:
@@ -82,9 +91,10 @@ class Hit:
 class Evidence:
     """Query-level signals used to decide whether the material covers the question."""
 
-    top_cosine: float  # best sentence or passage cosine in the corpus
-    coverage: float  # IDF-weighted share of the query's content words that occur in the corpus
-    content_terms: int  # how many content words the query has
+    top_sentence: float  # best cosine between the question and any sentence
+    top_passage: float  # best cosine between the question and any passage
+    coverage: float  # IDF-weighted share of the question's content words that occur in the corpus
+    content_terms: int  # how many content words the question has
 
 
 class Retriever:
@@ -135,14 +145,21 @@ class Retriever:
         lw = self.settings.lexical_weight
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos
 
-    def evidence(self, question: str, vector: np.ndarray) -> Evidence:
-        """How well the corpus as a whole matches the question (see :mod:`rsiqa.answer`)."""
-        tokens = tokenize([question])[0]
+    def _coverage(self, text: str) -> float:
+        """IDF-weighted share of the text's content words that occur in the corpus (0 without any)."""
+        tokens = tokenize([text])[0]
         weights = [self._idf[self._vocab[t]] if t in self._vocab else self._unseen_idf for t in tokens]
         covered = sum(w for t, w in zip(tokens, weights) if t in self._vocab)
-        coverage = covered / sum(weights) if weights else 0.0
-        top = float(max((self.data.sentence_vectors @ vector).max(initial=-1.0), (self.data.vectors @ vector).max(initial=-1.0)))
-        return Evidence(top_cosine=top, coverage=float(coverage), content_terms=len(tokens))
+        return float(covered / sum(weights)) if weights else 0.0
+
+    def evidence(self, question: str, vector: np.ndarray) -> Evidence:
+        """How well the corpus as a whole matches the question (see :mod:`rsiqa.answer`)."""
+        coverage = self._coverage(question)
+        return Evidence(
+            top_sentence=float((self.data.sentence_vectors @ vector).max(initial=-1.0)),
+            top_passage=float((self.data.vectors @ vector).max(initial=-1.0)),
+            coverage=coverage, content_terms=len(tokenize([question])[0]),
+        )
 
     def query_texts(self, question: str, context: str | None = None) -> list[str]:
         """The texts to embed for a search: the question, then the question in its context."""
@@ -158,7 +175,9 @@ class Retriever:
             vectors = self.embedder.encode(self.query_texts(question, context))
         fused, dense, lexical, best_index, best_cos = self._fused(question, vectors[0])
         if context:
-            h = self.settings.history_weight
+            # The less the question says by itself (share of its content words the corpus knows),
+            # the more the conversation decides: "Who else thinks so?" leans on it entirely.
+            h = max(self.settings.history_weight, 1.0 - self._coverage(question))
             fused_ctx, dense_ctx, lexical_ctx, _, _ = self._fused(f"{context} {question}", vectors[1])
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx

@@ -69,13 +69,13 @@ class Settings(BaseSettings):
         "int8", description="ONNX weights: int8 (default) is fastest, eval unchanged; fp32 gives the torch vectors exactly."
     )
     model_cache_dir: Path = Field(Path(".cache/models"), description="Where the ONNX export of the model is kept.")
-    onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per core).")
+    onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per CPU, at most 8).")
     ann_threshold: int = Field(
         50_000, ge=1, description="From this many passages the FAISS index is HNSW (approximate) instead of exact."
     )
-    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per vector (memory vs recall).")
-    hnsw_ef_construction: int = Field(64, ge=8, description="HNSW build-time beam (build time vs recall).")
-    hnsw_ef_search: int = Field(64, ge=8, description="HNSW query-time beam (latency vs recall).")
+    hnsw_m: int = Field(16, ge=4, le=128, description="HNSW links per vector (memory vs recall).")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam (build time vs recall).")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam (latency vs recall).")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,53 @@
+"""Answer composition: abstention evidence, answer sentences with markers, follow-ups."""
+
+import numpy as np
+
+from rsiqa.answer import DECLINE_MESSAGE, answer_unit, coverage_probability, suggest_followups
+from rsiqa.retrieval import Evidence
+
+
+def evidence(sentence: float, passage: float, coverage: float) -> Evidence:
+    return Evidence(top_sentence=sentence, top_passage=passage, coverage=coverage, content_terms=3)
+
+
+def test_coverage_probability_grows_with_each_kind_of_evidence():
+    base = coverage_probability(evidence(0.40, 0.30, 0.5))
+    assert abs(base - 0.5) < 1e-9
+    assert coverage_probability(evidence(0.50, 0.30, 0.5)) > base
+    assert coverage_probability(evidence(0.40, 0.40, 0.5)) > base
+    assert coverage_probability(evidence(0.40, 0.30, 1.0)) > base
+
+
+def test_off_topic_evidence_is_declined_and_on_topic_accepted():
+    assert coverage_probability(evidence(0.15, 0.08, 0.0)) < 0.01
+    assert coverage_probability(evidence(0.75, 0.70, 1.0)) > 0.99
+
+
+def test_a_first_person_request_for_advice_needs_more_evidence():
+    e = evidence(0.42, 0.31, 0.6)
+    assert coverage_probability(e, "How do I train a model on my laptop?") < 0.5 < coverage_probability(e, "How do models train?")
+
+
+def test_answer_unit_widens_lead_ins_questions_and_conclusions():
+    sentences = ["Skeptics include:", "- Chollet, who argued in 2017.", "- Chiang, who compares AIs to compilers."]
+    assert answer_unit(sentences, 0, 0.6) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."
+    asks = ["- Whether an AI would need its entire codebase for self-improvement.", "Armstrong posits that it would not."]
+    assert answer_unit(asks, 0, 0.6).endswith("Armstrong posits that it would not.")
+    concl = ["Nets cannot merge utility functions because they have none.", "Thus multipolar world is more likely."]
+    assert answer_unit(concl, 1, 0.6) == " ".join(concl)
+    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.", "Next."]
+    assert answer_unit(plain, 0, 0.6) == plain[0]
+
+
+def test_followups_are_close_questions_never_the_one_asked():
+    candidates = ["What is KANSI?", "Might an explosion never occur?", "Is GOFAI dead?"]
+    vectors = np.eye(3, dtype=np.float32)
+    question = np.array([0.9, 0.4, 0.1], dtype=np.float32)
+    assert suggest_followups("what is kansi", question, candidates, vectors, 3) == [
+        "Might an explosion never occur?"
+    ]
+    assert suggest_followups("x", question, candidates, vectors, 0) == []
+
+
+def test_decline_message_says_the_material_does_not_cover_it():
+    assert DECLINE_MESSAGE.startswith("The material does not cover that.")

@@ -1,0 +1,47 @@
+"""The evaluation metrics, on a scripted ask function."""
+
+import json
+
+import pytest
+
+from rsiqa.evaluate import evaluate, fold, load_questions
+
+ROWS = [
+    {"id": "a", "question": "q1", "gold": ["Stuart  Armstrong\nposits"]},
+    {"id": "b", "question": "q2", "gold": ["compilers"]},
+    {"id": "c", "question": "q3", "gold": ["never found"]},
+    {"id": "o", "question": "cooking?", "gold": [], "out_of_scope": True},
+]
+
+
+def fake_ask(question, k, history):
+    texts = {
+        "q1": ["STUART ARMSTRONG posits that it would not", "other"],
+        "q2": ["x", "y", "AIs are like compilers"],
+        "q3": ["nothing"],
+    }
+    if question == "cooking?":
+        return {"abstained": True, "citations": []}
+    return {"abstained": False, "citations": [{"text": t} for t in texts[question]]}
+
+
+def test_hits_mrr_and_abstention_are_computed_from_citations():
+    report = evaluate(ROWS, fake_ask)
+    f = report.figures()
+    assert f["hit@1"] == pytest.approx(1 / 3) and f["hit@3"] == pytest.approx(2 / 3) and f["hit@5"] == pytest.approx(2 / 3)
+    assert f["mrr@10"] == pytest.approx((1 + 1 / 3) / 3)
+    assert f["declined_out_of_scope"] == 1.0 and f["declined_in_scope"] == 0.0
+    assert any(m.startswith("b: rank 3") for m in report.misses)
+    assert any(m.startswith("c: not in top 10") for m in report.misses)
+    assert "hit@1 0.333" in report.render()
+
+
+def test_fold_lowercases_and_folds_white_space():
+    assert fold("  A\tB\n\nc ") == "a b c"
+
+
+def test_bad_jsonl_names_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "x", "question": "q"}) + "\n{oops\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"q.jsonl:2"):
+        load_questions(path)

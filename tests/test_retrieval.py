@@ -1,0 +1,70 @@
+"""Hybrid ranking: tokens, compounds, z-score fusion and conversation context."""
+
+import numpy as np
+import pytest
+
+from rsiqa.build import build_index
+from rsiqa.index import load_index
+from rsiqa.retrieval import Retriever, _zscore, context_from_history, fold_accents, query_tokens, tokenize
+
+
+def test_tokens_drop_stop_words_stem_and_fold_accents():
+    assert tokenize(["What could the Gödel machines do for them?"])[0] == ["godel", "machin"]
+    assert fold_accents("Gödel, François") == "Godel, Francois"
+
+
+def test_compounds_written_apart_in_a_question_are_joined_when_the_corpus_knows_them():
+    vocabulary = {"takeoff": 0, "quick": 1}
+    assert query_tokens("Could AI take off quickly?", vocabulary) == ["quick", "takeoff"]
+    assert query_tokens("Could AI take off quickly?", {"quick": 0}) == ["quick"]
+
+
+def test_zscore_standardises_and_handles_constant_scores():
+    z = _zscore(np.array([1.0, 2.0, 3.0]))
+    assert np.isclose(z.mean(), 0) and np.isclose(z.std(), 1)
+    assert not _zscore(np.array([2.0, 2.0])).any()
+
+
+def test_context_is_the_last_user_turn():
+    history = [{"role": "user", "content": "About Ted Chiang?"}, {"role": "assistant", "content": "Compilers."}]
+    assert context_from_history(history) == "About Ted Chiang?"
+    assert context_from_history([]) is None
+
+
+@pytest.fixture
+def retriever(settings, fake_embedder):
+    texts = {
+        "kansi.md": "KANSI names pivotal AI that does not engage in extensive self-modification at all.",
+        "go.md": "Go play went from amateur to superhuman in two years after the architecture was simplified.",
+        "chiang.md": "Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
+        "chollet.md": "Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
+    }
+    for name, text in texts.items():
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    return Retriever(load_index(settings.index_dir), fake_embedder, settings)
+
+
+def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever):
+    hits, evidence = retriever.search("What is KANSI?", k=4)
+    data = retriever.data
+    assert data.passages[hits[0].row].source.path == "kansi.md"
+    assert [h.fused for h in hits] == sorted([h.fused for h in hits], reverse=True)
+    assert len({h.row for h in hits}) == len(hits)
+    assert hits[0].lexical == pytest.approx(1.0)
+    assert evidence.coverage == 1.0 and evidence.content_terms == 1
+
+
+def test_unknown_words_lower_coverage(retriever):
+    _, evidence = retriever.search("How do I bake sourdough bread?", k=2)
+    assert evidence.coverage == 0.0
+
+
+def test_conversation_context_steers_a_vague_follow_up(retriever):
+    def rank_of(hits, path):
+        return [retriever.data.passages[h.row].source.path for h in hits].index(path)
+
+    alone, _ = retriever.search("Who else thinks so?", k=4)
+    with_context, _ = retriever.search("Who else thinks so?", k=4, context="What did Ted Chiang say about compilers?")
+    assert rank_of(with_context, "chiang.md") == 0
+    assert rank_of(alone, "chiang.md") > 0

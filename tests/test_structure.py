@@ -1,0 +1,101 @@
+"""The seed's layout: FAQ answer, questions, notes, linked posts and their comments."""
+
+from rsiqa.structure import parse_text, title_from_filename, title_from_slug
+
+SEED_LIKE = """Intro of the answer that explains the debate.
+
+Alternative phrasings
+
+A footnote that belongs to the answer.
+
+Related
+
+- E Might an "intelligence explosion" never occur?
+- 📑 Why would the first AGI ever create or agree to the creati...
+
+Scratchpad
+
+Drafts at unknown dates
+
+A note about terminology.
+
+https://www.lesswrong.com/posts/abc123/why-all-the-fuss-about-rsi
+
+The excerpt of the post says something.
+
+comments:
+
+A first comment. Meanwhile people already do this:
+
+https://www.lesswrong.com/posts/xyz/maze-solving-agents
+
+A second comment after the quoted link.
+
+https://www.lesswrong.com/posts/def456/self-improvement-without-self-modification
+
+you dont have to self modify to self improve
+"""
+
+
+def kinds(doc):
+    return [(b.source.kind, b.source.title, b.source.url) for b in doc.blocks]
+
+
+def test_faq_layout_gives_each_block_its_kind_and_source():
+    doc = parse_text(SEED_LIKE, "seed.txt", "Seed")
+    blocks = doc.blocks
+    assert blocks[0].source.kind == "faq_answer" and blocks[0].source.url is None
+    assert blocks[0].paragraphs == ["Intro of the answer that explains the debate.", "A footnote that belongs to the answer."]
+    assert [b.source.kind for b in blocks[1:]] == ["note", "linked_post", "comment", "linked_post"]
+    post, comments = blocks[2], blocks[3]
+    assert post.source.url == "https://www.lesswrong.com/posts/abc123/why-all-the-fuss-about-rsi"
+    assert post.source.title == "Why all the fuss about rsi"
+    assert comments.source.url == post.source.url and comments.source.title == post.source.title
+
+
+def test_url_quoted_inside_a_comment_is_not_a_new_post():
+    doc = parse_text(SEED_LIKE, "seed.txt", "Seed")
+    comments = doc.blocks[3]
+    assert comments.paragraphs[0].endswith("do this: https://www.lesswrong.com/posts/xyz/maze-solving-agents")
+    assert comments.paragraphs[1] == "A second comment after the quoted link."
+    assert all("maze" not in (b.source.url or "") for b in doc.blocks)
+
+
+def test_related_questions_are_kept_without_their_icons_and_not_indexed():
+    doc = parse_text(SEED_LIKE, "seed.txt", "Seed")
+    assert doc.questions == ['Might an "intelligence explosion" never occur?',
+                             "Why would the first AGI ever create or agree to the creati..."]
+    assert not any("intelligence explosion" in p for b in doc.blocks for p in b.paragraphs)
+
+
+def test_a_short_unpunctuated_line_names_the_section_and_stays_as_text():
+    doc = parse_text(SEED_LIKE, "seed.txt", "Seed")
+    last = doc.blocks[-1]
+    assert last.source.section == "you dont have to self modify to self improve"
+    assert last.paragraphs == ["you dont have to self modify to self improve"]
+
+
+def test_plain_markdown_is_a_document_with_heading_sections():
+    doc = parse_text("# Intro\n\nSome text here.\n\n## Details\n\nMore text.", "a.md", "A")
+    assert [(b.source.kind, b.source.section, b.paragraphs) for b in doc.blocks] == [
+        ("document", "Intro", ["Some text here."]),
+        ("document", "Details", ["More text."]),
+    ]
+
+
+def test_titles_from_slugs_and_file_names():
+    assert title_from_slug("https://x.org/posts/1/is-rsi-relevant") == "Is rsi relevant"
+    assert title_from_filename("my_notes-v2.md") == "My notes v2"
+
+
+def test_the_default_corpus_has_four_linked_posts_and_one_quoted_link():
+    from tests.conftest import DEFAULT_CORPUS
+
+    path = next(DEFAULT_CORPUS.glob("*.txt"))
+    doc = parse_text(path.read_text(encoding="utf-8"), path.name, "Seed")
+    posts = {b.source.url for b in doc.blocks if b.source.kind == "linked_post"}
+    commented = {b.source.url for b in doc.blocks if b.source.kind == "comment"}
+    assert len(posts) == 4 and commented <= posts and len(commented) == 3
+    assert all("maze-solving" not in url for url in posts)
+    assert doc.blocks[0].source.kind == "faq_answer"
+    assert any("Stuart Armstrong posits" in p for b in doc.blocks if b.source.kind == "faq_answer" for p in b.paragraphs)
