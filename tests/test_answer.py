@@ -6,8 +6,9 @@ from rsiqa.answer import DECLINE_MESSAGE, answer_unit, coverage_probability, sug
 from rsiqa.retrieval import Evidence
 
 
-def evidence(sentence: float, passage: float, coverage: float) -> Evidence:
-    return Evidence(top_sentence=sentence, top_passage=passage, coverage=coverage, content_terms=3)
+def evidence(sentence: float, passage: float, coverage: float, together: float | None = None) -> Evidence:
+    return Evidence(top_sentence=sentence, top_passage=passage, coverage=coverage,
+                    passage_coverage=coverage if together is None else together, content_terms=3)
 
 
 def test_coverage_probability_grows_with_each_kind_of_evidence():
@@ -21,6 +22,12 @@ def test_coverage_probability_grows_with_each_kind_of_evidence():
 def test_off_topic_evidence_is_declined_and_on_topic_accepted():
     assert coverage_probability(evidence(0.15, 0.08, 0.0)) < 0.01
     assert coverage_probability(evidence(0.75, 0.70, 1.0)) > 0.99
+
+
+def test_rare_words_found_together_outweigh_a_weak_cosine():
+    name_question = evidence(0.35, 0.16, 1.0, together=1.0)  # "What did Chollet argue?"
+    scattered = evidence(0.35, 0.16, 1.0, together=0.4)
+    assert coverage_probability(name_question) > 0.5 > coverage_probability(scattered)
 
 
 def test_a_first_person_request_for_advice_needs_more_evidence():

@@ -137,4 +137,5 @@ def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     """Serve the chat page at ``/`` of ``app`` (register the app's other routes first)."""
     blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns)
     return gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=[], ssr_mode=False,
-                               show_error=False, enable_monitoring=False, mcp_server=False)
+                               show_error=False, enable_monitoring=False, mcp_server=False,
+                               max_file_size="1mb")  # the page takes no uploads: cap Gradio's upload route

@@ -32,8 +32,15 @@ def passage_context(passage: Passage) -> str:
 
 
 def passage_sentences(passage: Passage) -> list[str]:
-    """A passage's sentences, as used for sentence-level scoring and highlights."""
-    return [s for line in passage.text.split("\n") for s in split_sentences(line)] or [passage.text]
+    """A passage's sentences, as used for sentence-level scoring and highlights.
+
+    A section heading kept at the top of a passage is a label, not a statement: it is left
+    out when the passage has sentences of its own (the passage embedding still carries it).
+    """
+    sentences = [s for line in passage.text.split("\n") for s in split_sentences(line)] or [passage.text]
+    if len(sentences) > 1 and passage.source.section and sentences[0] == passage.source.section:
+        sentences = sentences[1:]
+    return sentences
 
 
 def _text_key(model: str, text: str) -> str:

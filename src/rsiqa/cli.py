@@ -121,7 +121,7 @@ def _render_answer(answer: dict[str, Any]) -> str:
         where = ", ".join(x for x in (s["kind_label"], s["section"] if s["section"] not in (None, "Excerpt", "Comments") else None) if x)
         lines.append(f"[{c['n']}] {s['title']} ({where}) score {c['score']:.3f}")
         lines.append(f"    {s['url'] or s['path']}")
-        lines.append(textwrap.indent(textwrap.fill(c["text"], width=96), "    "))
+        lines += [textwrap.indent(textwrap.fill(line, width=96, subsequent_indent="  "), "    ") for line in c["text"].split("\n")]
         lines.append("")
     if answer.get("followups"):
         lines.append("You could also ask:")

@@ -22,6 +22,7 @@ knows.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from rsiqa.embedding import Embedder
 from rsiqa.index import IndexData
 from rsiqa.settings import Settings
 
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
 _STEMMER = Stemmer.Stemmer("english")
 # bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions).
 STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall"})
@@ -94,6 +96,7 @@ class Evidence:
     top_sentence: float  # best cosine between the question and any sentence
     top_passage: float  # best cosine between the question and any passage
     coverage: float  # IDF-weighted share of the question's content words that occur in the corpus
+    passage_coverage: float  # the same share, found together in the single best passage
     content_terms: int  # how many content words the question has
 
 
@@ -104,13 +107,17 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.settings = settings
+        corpus_tokens = tokenize([passage_context(p) for p in data.passages])
         self._bm25 = bm25s.BM25()
-        self._bm25.index(tokenize([passage_context(p) for p in data.passages]), show_progress=False)
+        self._bm25.index(corpus_tokens, show_progress=False)
         self._vocab: dict[str, int] = self._bm25.vocab_dict
-        doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
-        for tokens in tokenize([passage_context(p) for p in data.passages]):
+        self._postings: dict[str, list[int]] = {}  # token -> passages that contain it
+        for row, tokens in enumerate(corpus_tokens):
             for token in set(tokens):
-                doc_freq[self._vocab[token]] += 1
+                self._postings.setdefault(token, []).append(row)
+        doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
+        for token, rows in self._postings.items():
+            doc_freq[self._vocab[token]] = len(rows)
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
@@ -145,20 +152,28 @@ class Retriever:
         lw = self.settings.lexical_weight
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos
 
-    def _coverage(self, text: str) -> float:
-        """IDF-weighted share of the text's content words that occur in the corpus (0 without any)."""
-        tokens = tokenize([text])[0]
-        weights = [self._idf[self._vocab[t]] if t in self._vocab else self._unseen_idf for t in tokens]
-        covered = sum(w for t, w in zip(tokens, weights) if t in self._vocab)
-        return float(covered / sum(weights)) if weights else 0.0
+    def _coverage(self, text: str) -> tuple[float, float]:
+        """IDF-weighted share of the text's content words found in the corpus, and in its best single passage."""
+        weights: dict[str, float] = {}
+        for token in tokenize([text])[0]:
+            weights[token] = float(self._idf[self._vocab[token]]) if token in self._vocab else self._unseen_idf
+        total = sum(weights.values())
+        if not total:
+            return 0.0, 0.0
+        per_passage: dict[int, float] = {}
+        for token, weight in weights.items():
+            for row in self._postings.get(token, ()):
+                per_passage[row] = per_passage.get(row, 0.0) + weight
+        covered = sum(w for t, w in weights.items() if t in self._vocab)
+        return covered / total, max(per_passage.values(), default=0.0) / total
 
     def evidence(self, question: str, vector: np.ndarray) -> Evidence:
-        """How well the corpus as a whole matches the question (see :mod:`rsiqa.answer`)."""
-        coverage = self._coverage(question)
+        """How well the corpus matches the question (see :func:`rsiqa.answer.coverage_probability`)."""
+        coverage, passage_coverage = self._coverage(question)
         return Evidence(
             top_sentence=float((self.data.sentence_vectors @ vector).max(initial=-1.0)),
             top_passage=float((self.data.vectors @ vector).max(initial=-1.0)),
-            coverage=coverage, content_terms=len(tokenize([question])[0]),
+            coverage=coverage, passage_coverage=passage_coverage, content_terms=len(tokenize([question])[0]),
         )
 
     def query_texts(self, question: str, context: str | None = None) -> list[str]:
@@ -177,7 +192,7 @@ class Retriever:
         if context:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
-            h = max(self.settings.history_weight, 1.0 - self._coverage(question))
+            h = max(self.settings.history_weight, 1.0 - self._coverage(question)[0])
             fused_ctx, dense_ctx, lexical_ctx, _, _ = self._fused(f"{context} {question}", vectors[1])
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
