@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,22 @@ from rsiqa.settings import Settings  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO / "corpus"
 EVAL_QUESTIONS = REPO.parent / "shared" / "eval" / "questions.jsonl"
+RSIQA_BIN = str(Path(sys.executable).parent / "rsiqa")
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a real `rsiqa` child: no RSIQA_* settings, except the shared model cache
+    folder (a relative default would export the model again in every test's folder)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
+    env["RSIQA_MODEL_CACHE_DIR"] = str(Path(Settings().model_cache_dir).resolve())
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def run_rsiqa(*args: str, cwd: Path | None = None, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed `rsiqa` command as a user would, with :func:`cli_env`."""
+    return subprocess.run([RSIQA_BIN, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO,
+                          env=cli_env(), preexec_fn=preexec_fn)  # noqa: PLW1509
 
 
 class FakeEmbedder:

@@ -8,7 +8,7 @@ import pytest
 
 from rsiqa.build import build_index, index_is_current
 from rsiqa.index import IndexError_, load_index
-from tests.conftest import write_pdf
+from conftest import write_pdf
 
 NOTE = "Recursive self-improvement is debated. Skeptics say progress has diminishing returns. " * 3
 

@@ -1,20 +1,9 @@
 """The `rsiqa` command line, run as a user would run it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def rsiqa(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RSIQA_MODEL_CACHE_DIR": str(REPO / ".cache" / "models")}
-    return subprocess.run([sys.executable, "-m", "rsiqa.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+from conftest import run_rsiqa as rsiqa
 
 
 def test_help_teaches_the_commands():

@@ -8,33 +8,21 @@ import ctypes
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, run_rsiqa
 
 from rsiqa.build import build_index
 from rsiqa.settings import Settings
 
-RSIQA = str(Path(sys.executable).parent / "rsiqa")
 HINT = "(run with --debug for the full traceback)"
 
 
-def cli_env() -> dict[str, str]:
-    """The environment for a real `rsiqa` child: no RSIQA_* settings, except the shared model cache
-    folder (a relative default would export the model again in every test's folder)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
-    cache = getattr(Settings(), "model_cache_dir", None)
-    if cache is not None:
-        env["RSIQA_MODEL_CACHE_DIR"] = str(Path(cache).resolve())
-    return env
-
 
 def rsiqa(*args: str, cwd: Path, preexec_fn=None) -> subprocess.CompletedProcess:
-    """Run the installed `rsiqa` command (see :func:`cli_env`)."""
-    return subprocess.run([RSIQA, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=cli_env(),
-                          preexec_fn=preexec_fn)  # noqa: PLW1509
+    """Run the installed `rsiqa` command in ``cwd``."""
+    return run_rsiqa(*args, cwd=cwd, preexec_fn=preexec_fn)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, expected: str) -> None:

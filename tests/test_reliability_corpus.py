@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder, write_pdf
+from conftest import FakeEmbedder, write_pdf, cli_env
 
 from rsiqa.build import build_index
 from rsiqa.index import load_index
@@ -216,15 +216,6 @@ def test_unreadable_file_and_folder_are_skipped_with_a_reason(tmp_path: Path) ->
         "skipped": {"locked.md": "cannot read (Permission denied)", "locked-dir/": "cannot read folder (Permission denied)"},
     }
 
-
-def cli_env() -> dict[str, str]:
-    """The environment for a real `rsiqa` child: no RSIQA_* settings, except the shared model cache
-    folder (a relative default would export the model again in every test's folder)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
-    cache = getattr(Settings(), "model_cache_dir", None)
-    if cache is not None:
-        env["RSIQA_MODEL_CACHE_DIR"] = str(Path(cache).resolve())
-    return env
 
 
 @pytest.mark.slow

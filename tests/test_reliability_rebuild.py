@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_CORPUS, FakeEmbedder
+from conftest import DEFAULT_CORPUS, FakeEmbedder, cli_env
 
 from rsiqa import index as index_module
 from rsiqa.build import build_index, corpus_fingerprint
@@ -355,15 +355,6 @@ class StderrWatcher:
 def _rsiqa(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "rsiqa"), *args]
 
-
-def cli_env() -> dict[str, str]:
-    """The environment for a real `rsiqa` child: no RSIQA_* settings, except the shared model cache
-    folder (a relative default would export the model again in every test's folder)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
-    cache = getattr(Settings(), "model_cache_dir", None)
-    if cache is not None:
-        env["RSIQA_MODEL_CACHE_DIR"] = str(Path(cache).resolve())
-    return env
 
 
 @pytest.mark.slow

@@ -89,7 +89,7 @@ def test_titles_from_slugs_and_file_names():
 
 
 def test_the_default_corpus_has_four_linked_posts_and_one_quoted_link():
-    from tests.conftest import DEFAULT_CORPUS
+    from conftest import DEFAULT_CORPUS
 
     path = next(DEFAULT_CORPUS.glob("*.txt"))
     doc = parse_text(path.read_text(encoding="utf-8"), path.name, "Seed")
