@@ -162,11 +162,11 @@ def render(figures: dict[str, Any]) -> str:
                       for kind, count in figures["kinds"].items())
     lines = [
         f"target     {figures['url']}",
-        f"queries    {figures['sent']} of {figures['queries']} from {figures['clients']} concurrent clients "
-        f"in {figures['seconds']:.1f} s",
+        (f"queries    {figures['sent']} of {figures['queries']} from {figures['clients']} concurrent clients "
+         f"in {figures['seconds']:.1f} s"),
         f"non-2xx    {figures['failed']}   (status counts: {figures['statuses']})",
-        f"latency    p50 {figures['p50_ms']:.1f} ms   p95 {figures['p95_ms']:.1f} ms   "
-        f"p99 {figures['p99_ms']:.1f} ms   max {figures['max_ms']:.1f} ms",
+        (f"latency    p50 {figures['p50_ms']:.1f} ms   p95 {figures['p95_ms']:.1f} ms   "
+         f"p99 {figures['p99_ms']:.1f} ms   max {figures['max_ms']:.1f} ms"),
         f"throughput {figures['rps']:.1f} queries/s",
         f"mix        {kinds}",
     ]
@@ -188,34 +188,37 @@ def local_server(index_dir: Path, timeout: float = 180) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.setdefault("RSIQA_MODEL_CACHE_DIR", str(REPO / ".cache" / "models"))
-    log = tempfile.TemporaryFile()
     command = [sys.executable, "-m", "rsiqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--index", str(index_dir)]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        started = time.monotonic()
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"rsiqa serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"rsiqa serve did not answer within {timeout:.0f} s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
+            yield _wait_until_up(process, url, log, timeout)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, log: Any, timeout: float) -> str:
+    """``url`` once the server answers /api/health; raises if it exits or stays silent for ``timeout`` s."""
+    started = time.monotonic()
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"rsiqa serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"rsiqa serve did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

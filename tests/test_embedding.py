@@ -102,3 +102,12 @@ def test_onnx_backend_keeps_torch_out_of_the_process() -> None:
     done = subprocess.run([sys.executable, "-c", code, str(REPO / ".cache" / "models")], capture_output=True, text=True,
                           check=True, cwd=REPO)
     assert done.stdout.split() == ["onnx", "False", "False", "False"]
+
+
+@pytest.mark.slow
+def test_bulk_and_single_thread_sessions_agree() -> None:
+    onnx = get_embedder("all-MiniLM-L6-v2", backend="onnx", precision="int8", cache_dir=REPO / ".cache" / "models")
+    texts = [f"Passage {i}: " + "recursive self-improvement and its bounds " * 20 for i in range(8)]
+    together = onnx.encode(texts)  # more than BULK_TOKENS tokens: the multi-threaded session
+    alone = np.concatenate([onnx.encode([t]) for t in texts])  # one short call each: the single-threaded one
+    assert np.allclose(together, alone, atol=1e-4)

@@ -154,8 +154,6 @@ def suggest_followups(question: str, question_vector: np.ndarray, candidates: li
         text = candidates[int(i)]
         if _normal(text) == asked or sims[int(i)] > 0.95:
             continue
-        if sims[int(i)] < 0.2:
-            break
         chosen.append(text)
         if len(chosen) == limit:
             break

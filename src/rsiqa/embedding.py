@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -94,7 +95,6 @@ class OnnxEmbedder:
 
     def __init__(self, model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE, precision: str = "fp32",
                  threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from rsiqa.onnx_export import read_pipeline
@@ -111,16 +111,39 @@ class OnnxEmbedder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_seq_length)
         self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        self.threads = int(threads) if threads > 0 else max(1, min(os.cpu_count() or 1, 8))
+        self._lock = threading.Lock()
+        # Short inputs (a question) run fastest on one thread, and concurrent requests then use
+        # the other cores; bulk input (a build) on all of them. The bulk session (about 60 MB more)
+        # is created on the first large call only, so a server answering questions never has it.
+        self._small = self._session(1)
+        self._bulk = self._small if self.threads == 1 else None
+        self._inputs = {i.name for i in self._small.get_inputs()}
+        self.dimension = int(self._small.get_outputs()[0].shape[-1])
+
+    #: Calls with more tokens than this in total use the multi-threaded session.
+    BULK_TOKENS = 1024
+
+    def _session(self, threads: int):  # noqa: ANN202 - onnxruntime.InferenceSession
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads) if threads > 0 else max(1, min(os.cpu_count() or 1, 8))
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Threads that spin between runs steal the CPU from concurrent requests and other processes.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        return ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
+
+    def _session_for(self, tokens: int):  # noqa: ANN202
+        if tokens <= self.BULK_TOKENS:
+            return self._small
+        if self._bulk is None:
+            with self._lock:
+                if self._bulk is None:
+                    self._bulk = self._session(self.threads)
+        return self._bulk
 
     def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed texts as normalised float32 rows; batches hold texts of similar length (little padding)."""
@@ -129,6 +152,7 @@ class OnnxEmbedder:
             return out
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        session = self._session_for(int(lengths.sum()))
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(texts), max(batch_size, 1)):
             rows = order[start : start + batch_size]
@@ -142,7 +166,7 @@ class OnnxEmbedder:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            out[rows] = self._session.run(None, feed)[0]
+            out[rows] = session.run(None, feed)[0]
         return out
 
 
