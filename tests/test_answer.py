@@ -51,8 +51,9 @@ def test_followups_are_close_questions_never_the_one_asked():
     vectors = np.eye(3, dtype=np.float32)
     question = np.array([0.9, 0.4, 0.1], dtype=np.float32)
     assert suggest_followups("what is kansi", question, candidates, vectors, 3) == [
-        "Might an explosion never occur?"
+        "Might an explosion never occur?", "Is GOFAI dead?"
     ]
+    assert suggest_followups("x", question, candidates, vectors, 1) == ["What is KANSI?"]
     assert suggest_followups("x", question, candidates, vectors, 0) == []
 
 
