@@ -223,11 +223,19 @@ def test_http_query_cites_the_corpus(server: str) -> None:
 
 @pytest.mark.slow
 def test_http_follow_up_uses_history(server: str) -> None:
-    history = [{"role": "user", "content": "Who are the prominent skeptics of recursive self-improvement?"}]
-    response = httpx.post(f"{server}/api/query", json={"question": "What did Ted Chiang argue?", "history": history},
-                          timeout=60)
-    assert response.status_code == 200
-    assert any("compiler" in c["text"] for c in response.json()["citations"])
+    def ask(question: str, history: list[dict[str, str]]) -> dict:
+        response = httpx.post(f"{server}/api/query", json={"question": question, "history": history}, timeout=60)
+        assert response.status_code == 200
+        return response.json()
+
+    history = [{"role": "user", "content": "What does Ted Chiang think about self-improving AI?"},
+               {"role": "assistant", "content": "He argues that AIs are like compilers."}]
+    in_context = ask("Who else is skeptical?", history)
+    alone = ask("Who else is skeptical?", [])
+    assert "Chollet" in in_context["citations"][0]["text"]
+    assert [c["chunk_id"] for c in in_context["citations"]] != [c["chunk_id"] for c in alone["citations"]]
+    off_topic = ask("What is the capital of France?", history)  # a new topic is not carried by the old one
+    assert off_topic["abstained"] is True and off_topic["citations"] == []
 
 
 @pytest.mark.slow

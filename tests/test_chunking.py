@@ -10,8 +10,11 @@ SOURCE = Source(title="T", path="t.txt")
 
 
 def test_sentences_split_at_ends_but_not_at_abbreviations():
-    text = "AIs can (e.g.) crack nanotech. Is that so? Yes, i.e. it is! Dr. Smith agrees."
-    assert split_sentences(text) == ["AIs can (e.g.) crack nanotech.", "Is that so?", "Yes, i.e. it is!", "Dr. Smith agrees."]
+    text = "AIs can (e.g.) crack nanotech. Is that so? Yes, i.e. it is! Dr. Smith agrees. See No. 4 here."
+    assert split_sentences(text) == ["AIs can (e.g.) crack nanotech.", "Is that so?", "Yes, i.e. it is!", "Dr. Smith agrees.",
+                                     "See No. 4 here."]
+    assert split_sentences("The answer is no. It hits diminishing returns.") == [
+        "The answer is no.", "It hits diminishing returns."]
 
 
 def _random_paragraphs(rng: random.Random) -> list[str]:

@@ -50,3 +50,15 @@ def test_followups_are_questions_from_the_corpus(real_engine):
     answer = real_engine.ask(question)
     assert 1 <= len(answer.followups) <= 3 and question not in answer.followups
     assert all(f.endswith(("?", "…")) for f in answer.followups)
+
+
+def test_an_off_topic_follow_up_is_declined_but_a_dependent_one_is_answered(real_engine):
+    history = [{"role": "user", "content": "Who are the prominent skeptics of recursive self-improvement?"},
+               {"role": "assistant", "content": "Chollet and Chiang."}]
+    assert real_engine.ask("What is the best pizza topping?", history=history).abstained
+    assert not real_engine.ask("And why?", history=history).abstained
+
+
+def test_a_request_phrased_tell_me_is_answered(real_engine):
+    answer = real_engine.ask("Tell me about KANSI.")
+    assert not answer.abstained and "KANSI" in answer.citations[0].text

@@ -99,3 +99,19 @@ def test_the_default_corpus_has_four_linked_posts_and_one_quoted_link():
     assert all("maze-solving" not in url for url in posts)
     assert doc.blocks[0].source.kind == "faq_answer"
     assert any("Stuart Armstrong posits" in p for b in doc.blocks if b.source.kind == "faq_answer" for p in b.paragraphs)
+
+
+def test_a_heading_ends_a_linked_post_and_html_pdf_urls_are_text():
+    text = "# Install\n\nGet it here.\n\nhttps://github.com/acme/widget\n\nIts readme.\n\n# Usage\n\nRun it."
+    doc = parse_text(text, "guide.md", "Guide")
+    assert [(b.source.kind, b.source.section) for b in doc.blocks] == [
+        ("document", "Install"), ("linked_post", "Excerpt"), ("document", "Usage")]
+    flat = parse_text(text, "page.html", "Page", linked_posts=False)
+    assert {b.source.kind for b in flat.blocks} == {"document"}
+
+
+def test_related_items_that_are_not_questions_stay_indexed_text():
+    doc = parse_text("Plan text here.\n\nRelated\n\n- The schedule depends on hiring two engineers.\n", "plan.txt", "Plan")
+    assert doc.questions == []
+    assert doc.blocks[0].source.kind == "document"
+    assert "- The schedule depends on hiring two engineers." in doc.blocks[0].paragraphs

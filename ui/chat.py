@@ -60,8 +60,10 @@ class ChatSession:
                 ) -> tuple[list[Message], list[Message], list[str]]:
         """Ask ``question`` with the earlier ``turns``; returns the new messages, turns and follow-ups."""
         question = (question or "").strip()
-        shown = [*shown, {"role": "user", "content": question_html(question)}]
-        if len(question) > self.max_question_chars:
+        too_long = len(question) > self.max_question_chars
+        shown_text = question[: self.max_question_chars] + ("…" if too_long else "")
+        shown = [*shown, {"role": "user", "content": question_html(shown_text)}]
+        if too_long:
             notice = f"Your question has {len(question)} characters; please keep it under {self.max_question_chars}."
             return [*shown, {"role": "assistant", "content": notice_html(notice)}], turns, []
         try:
@@ -109,16 +111,12 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
             return "", messages, messages, new_turns, dataset, next_questions
 
-        def ask_followup(index: int | None, shown_now: list[Message], turns_now: list[Message],
-                         choices: list[str]) -> tuple[Any, ...]:
+        def ask_choice(index: int | None, shown_now: list[Message], turns_now: list[Message],
+                       choices: list[str]) -> tuple[Any, ...]:
+            """Ask the clicked example or follow-up question."""
             if index is None or not 0 <= index < len(choices):
                 return (gr.skip(),) * len(outputs)
             return answer(choices[index], shown_now, turns_now)
-
-        def ask_example(index: int | None, shown_now: list[Message], turns_now: list[Message]) -> tuple[Any, ...]:
-            if index is None or not 0 <= index < len(examples):
-                return (gr.skip(),) * len(outputs)
-            return answer(examples[index], shown_now, turns_now)
 
         def reset() -> tuple[Any, ...]:
             return "", [], [], [], gr.Dataset(samples=[], visible=False), []
@@ -126,8 +124,8 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         private = {"api_visibility": "private", "show_progress": "minimal"}
         question.submit(answer, [question, shown, turns], outputs, **private)
         ask.click(answer, [question, shown, turns], outputs, **private)
-        followups.click(ask_followup, [followups, shown, turns, followup_list], outputs, **private)
-        example_set.click(ask_example, [example_set, shown, turns], outputs, **private)
+        followups.click(ask_choice, [followups, shown, turns, followup_list], outputs, **private)
+        example_set.click(ask_choice, [example_set, shown, turns, gr.State(list(examples))], outputs, **private)
         new_chat.click(reset, None, outputs, **private)
         chatbot.clear(reset, None, outputs, **private)
     return blocks

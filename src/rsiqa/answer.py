@@ -21,7 +21,7 @@ DECLINE_MESSAGE = (
 
 
 #: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
-_PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|me|mine)\b")
+_PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
 def coverage_probability(evidence: Evidence, question: str = "") -> float:

@@ -35,6 +35,7 @@ MAX_TOP_K = 20
 #: Largest request body accepted under /api (413 above): more than a query with a full history of
 #: ordinary turns needs (20 turns of 20,000 plain characters are 400 kB).
 MAX_BODY_BYTES = 1024 * 1024
+MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024  # the chat page sends the conversation it shows
 #: Longest piece of a client's input echoed back in a 422 (the rest is cut).
 MAX_ECHO_CHARS = 200
 
@@ -112,16 +113,18 @@ def query_model(settings: Settings) -> type[BaseModel]:
 
 def health_of(engine: Engine) -> HealthOut:
     """Health figures of the index ``engine`` serves."""
-    manifest = engine.data.manifest
-    return HealthOut(status="ok", passages=len(engine.data.passages), documents=len(manifest.get("documents", {})),
+    data = engine.data  # once: a reload may swap it between two reads
+    manifest = data.manifest
+    return HealthOut(status="ok", passages=len(data.passages), documents=len(manifest.get("documents", {})),
                      model=str(manifest.get("model", "")), built_at=manifest.get("built_at"), version=__version__)
 
 
 def sources_of(engine: Engine) -> SourcesOut:
     """The distinct sources of the served passages: one per (corpus file, URL), in corpus order."""
-    titles = {path: doc.get("title") for path, doc in engine.data.manifest.get("documents", {}).items()}
+    data = engine.data  # once: a reload may swap it between two reads
+    titles = {path: doc.get("title") for path, doc in data.manifest.get("documents", {}).items()}
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for passage in engine.data.passages:
+    for passage in data.passages:
         source = passage.source
         key = (source.path, source.url)
         entry = found.setdefault(key, {
@@ -196,25 +199,31 @@ def api_router(service: EngineService) -> APIRouter:
 
 
 class ApiBodyLimit:
-    """Refuse request bodies over ``limit`` bytes under ``/api`` with a JSON 413 that says so.
+    """Refuse request bodies over ``limit`` bytes under ``/api`` (``page_limit`` elsewhere) with a JSON 413.
 
-    A declared ``Content-Length`` over the limit is refused before the body is read; a chunked
-    body is counted as it arrives (FastAPI turns the HTTPException raised then into the 413).
+    The chat page's own requests carry the conversation shown so far, hence their larger cap;
+    nothing on the server accepts uploads. A declared ``Content-Length`` over the limit is
+    refused before the body is read; a chunked body is counted as it arrives (FastAPI turns the
+    HTTPException raised then into the 413).
     """
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, page_limit: int = MAX_PAGE_BODY_BYTES) -> None:
         self.app = app
         self.limit = limit
-        self.detail = (f"request body too large: the limit is {limit / 2**20:g} MB; send a shorter question "
-                       "or fewer history turns")
+        self.page_limit = page_limit
+
+    @staticmethod
+    def _detail(limit: int) -> str:
+        return f"request body too large: the limit is {limit / 2**20:g} MB; send a shorter question or fewer history turns"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit if scope["path"].startswith("/api/") else self.page_limit
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await JSONResponse({"detail": self.detail}, status_code=413, headers={"Connection": "close"})(
+        if declared.isdigit() and int(declared) > limit:
+            await JSONResponse({"detail": self._detail(limit)}, status_code=413, headers={"Connection": "close"})(
                 scope, receive, send)
             return
         received = 0
@@ -224,8 +233,8 @@ class ApiBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(413, self.detail)
+                if received > limit:
+                    raise HTTPException(413, self._detail(limit))
             return message
 
         await self.app(scope, counted, send)

@@ -9,7 +9,7 @@ from rsiqa.documents import Block, Passage
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis) before
 # white space and an opening character. Common abbreviations are protected first.
-_ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|cf|al|Mr|Mrs|Ms|Dr|Prof|St|Fig|No)\.", re.IGNORECASE)
+_ABBREVIATIONS = re.compile(r"\b((?i:e\.g|i\.e|etc|vs|cf|al)|Mr|Mrs|Ms|Dr|Prof|St|Fig|No(?=\.\s*\d))\.")
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*\s+(?=[\"'“‘(\[*]?[A-Z0-9])")
 _PLACEHOLDER = "\u2063"  # invisible separator, never present in real text
 

@@ -167,7 +167,7 @@ def load_html(data: bytes, rel: str) -> LoadedDocument:
         if found is not None and str(found.get(attr) or "").strip():
             url = str(found.get(attr)).strip()
             break
-    doc = parse_text("\n\n".join(_html_lines(soup)), rel, title)
+    doc = parse_text("\n\n".join(_html_lines(soup)), rel, title, linked_posts=False)
     if url:
         for block in doc.blocks:
             if block.source.url is None:
@@ -233,7 +233,7 @@ def load_pdf(data: bytes, rel: str) -> LoadedDocument:
                 continue
             if not text:
                 continue
-            for block in parse_text(text, rel, title).blocks:
+            for block in parse_text(text, rel, title, linked_posts=False).blocks:
                 source = Source(title=title, path=rel, kind="document", section=f"page {number}")
                 blocks.append(Block(source=source, paragraphs=block.paragraphs))
     if failures and not blocks:

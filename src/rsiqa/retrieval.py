@@ -39,8 +39,10 @@ from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
 _STEMMER = Stemmer.Stemmer("english")
-# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions).
-STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall"})
+# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions)
+# and the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...").
+STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
+                                             "tell", "explain", "describe", "please"})
 
 
 def fold_accents(text: str) -> str:
@@ -118,6 +120,8 @@ class Retriever:
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
         for token, rows in self._postings.items():
             doc_freq[self._vocab[token]] = len(rows)
+        lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)  # first sentence of each passage
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
@@ -136,21 +140,20 @@ class Retriever:
         """Per passage: its cosine, its best sentence's index and that sentence's cosine."""
         passage_cos = self.data.vectors @ vector
         sentence_cos = self.data.sentence_vectors @ vector
+        best = np.maximum.reduceat(sentence_cos, self._starts)
         owner = self.data.sentence_owner
-        best = np.full(len(self.data.passages), -1.0, dtype=np.float32)
-        np.maximum.at(best, owner, sentence_cos)
-        best_index = np.zeros(len(self.data.passages), dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum([len(s) for s in self.data.sentences])[:-1]])
-        for row, (start, sentences) in enumerate(zip(starts, self.data.sentences)):
-            best_index[row] = int(np.argmax(sentence_cos[start : start + len(sentences)]))
+        at_best = np.flatnonzero(sentence_cos == best[owner])
+        _, first = np.unique(owner[at_best], return_index=True)  # the first best sentence of each passage
+        best_index = at_best[first] - self._starts
         return passage_cos, best_index, best
 
-    def _fused(self, text: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _fused(self, text: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Evidence]:
         passage, best_index, best_cos = self._dense(vector)
         dense = (1 - self.settings.sentence_weight) * _zscore(passage) + self.settings.sentence_weight * _zscore(best_cos)
         lexical = self._lexical(text)
         lw = self.settings.lexical_weight
-        return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos
+        evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
+        return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
 
     def _coverage(self, text: str) -> tuple[float, float]:
         """IDF-weighted share of the text's content words found in the corpus, and in its best single passage."""
@@ -167,14 +170,11 @@ class Retriever:
         covered = sum(w for t, w in weights.items() if t in self._vocab)
         return covered / total, max(per_passage.values(), default=0.0) / total
 
-    def evidence(self, question: str, vector: np.ndarray) -> Evidence:
-        """How well the corpus matches the question (see :func:`rsiqa.answer.coverage_probability`)."""
-        coverage, passage_coverage = self._coverage(question)
-        return Evidence(
-            top_sentence=float((self.data.sentence_vectors @ vector).max(initial=-1.0)),
-            top_passage=float((self.data.vectors @ vector).max(initial=-1.0)),
-            coverage=coverage, passage_coverage=passage_coverage, content_terms=len(tokenize([question])[0]),
-        )
+    def _evidence(self, text: str, top_sentence: float, top_passage: float) -> Evidence:
+        """How well the corpus matches ``text`` (see :func:`rsiqa.answer.coverage_probability`)."""
+        coverage, passage_coverage = self._coverage(text)
+        return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
+                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
 
     def query_texts(self, question: str, context: str | None = None) -> list[str]:
         """The texts to embed for a search: the question, then the question in its context."""
@@ -188,25 +188,28 @@ class Retriever:
         """
         if vectors is None:
             vectors = self.embedder.encode(self.query_texts(question, context))
-        fused, dense, lexical, best_index, best_cos = self._fused(question, vectors[0])
+        fused, dense, lexical, best_index, best_cos, evidence = self._fused(question, vectors[0])
         if context:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
-            h = max(self.settings.history_weight, 1.0 - self._coverage(question)[0])
-            fused_ctx, dense_ctx, lexical_ctx, _, _ = self._fused(f"{context} {question}", vectors[1])
+            h = max(self.settings.history_weight, 1.0 - evidence.coverage)
+            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(f"{context} {question}", vectors[1])
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
+            # Judge coverage in context only when the question leans on it: no content words of
+            # its own ("And why?"), or words the corpus knows ("Who else is skeptical?"). A new
+            # topic in words the corpus never uses ("What is the capital of France?") is judged alone.
+            if evidence.content_terms == 0 or evidence.coverage >= 0.5:
+                evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
             Hit(row=int(r), fused=float(fused[r]), dense=float(dense[r]), lexical=float(lexical[r]),
                 best_sentence=int(best_index[r]), sentence_cosine=float(best_cos[r]))
             for r in order
         ]
-        return hits, self.evidence(question if not context else f"{context} {question}", vectors[-1] if context else vectors[0])
+        return hits, evidence
 
-
-_WORD = re.compile(r"\w+")
 
 
 def context_from_history(history: list[dict[str, str]], turns: int = 1) -> str | None:

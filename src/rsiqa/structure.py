@@ -6,11 +6,12 @@ any text a user adds:
 * The text before any marker is the main text: the *FAQ answer* when the file has FAQ
   sections (``Related``, ``Alternative phrasings``, ``Scratchpad``), else a *document*.
 * ``Related`` and ``Alternative phrasings`` hold questions (kept for follow-up suggestions,
-  not indexed); other paragraphs there (e.g. a footnote) stay with the main text.
+  not indexed); other paragraphs and list items there (e.g. a footnote) stay with the main text.
 * ``Scratchpad`` starts *notes*.
 * A line that is only a URL opens the excerpt of that linked post (title from its slug), and
-  a line ``comments:`` starts the comments on it. A URL line that continues a paragraph
-  ending in ``:`` is a link quoted inside the text, not a new post.
+  a line ``comments:`` starts the comments on it, and a Markdown heading ends it. A URL line
+  that continues a paragraph ending in ``:`` is a link quoted inside the text, not a new post.
+  (Text and Markdown only: in HTML and PDF a bare URL is text.)
 * Markdown ``#`` headings, and short unpunctuated lines, name the section that follows; a
   short line is also kept as text, so nothing is dropped.
 """
@@ -77,8 +78,16 @@ def _is_short_heading(para: str) -> bool:
     )
 
 
-def parse_text(text: str, path: str, title: str) -> LoadedDocument:
-    """Parse text or Markdown into blocks with sources, following the rules in the module docstring."""
+def _is_question(item: str) -> bool:
+    """A list item that reads as a question (possibly cut short: "... creati...")."""
+    return item.rstrip().endswith(("?", "...", "…"))
+
+
+def parse_text(text: str, path: str, title: str, linked_posts: bool = True) -> LoadedDocument:
+    """Parse text or Markdown into blocks with sources, following the rules in the module docstring.
+
+    ``linked_posts=False`` (HTML, PDF) treats a URL on its own line as text, not as a new post.
+    """
     paras = _paragraphs(text)
     lowered = {p.strip().lower().rstrip(":") for p in paras}
     main_kind = "faq_answer" if lowered & _FAQ_MARKERS else "document"
@@ -98,7 +107,7 @@ def parse_text(text: str, path: str, title: str) -> LoadedDocument:
 
     for para in paras:
         key = para.strip().lower().rstrip(":")
-        url = _URL_LINE.match(para)
+        url = _URL_LINE.match(para) if linked_posts else None
         heading = _MD_HEADING.match(para)
         if url:
             previous = current.paragraphs[-1] if current.paragraphs else ""
@@ -117,11 +126,13 @@ def parse_text(text: str, path: str, title: str) -> LoadedDocument:
         elif post is None and key in _NOTE_SECTIONS:
             in_questions = False
             start(Source(title=title, path=path, kind="note", section=para.strip()))
-        elif in_questions and re.match(r"^[-*•]\s", para):
+        elif in_questions and re.match(r"^[-*•]\s", para) and _is_question(para):
             questions.append(_LIST_ICON.sub("", para).strip())
         elif heading or (_is_short_heading(para) and current.source.kind != "comment"):
             name = heading.group(2) if heading else para.strip()
-            base = current.source if not in_questions else main
+            if heading:
+                post = None  # a Markdown heading ends a linked post's excerpt
+            base = current.source if not (in_questions or heading) else main
             start(Source(title=base.title, path=path, kind=base.kind, url=base.url, section=name))
             if not heading:
                 current.paragraphs.append(para.strip())
@@ -131,4 +142,8 @@ def parse_text(text: str, path: str, title: str) -> LoadedDocument:
             current.paragraphs.append(para.strip())
     if current.paragraphs:
         blocks.append(current)
+    if main_kind == "faq_answer" and not questions and not any(b.source.kind == "note" for b in blocks):
+        for block in blocks:  # a lone "Related" line does not make a file an FAQ
+            if block.source.kind == "faq_answer":
+                block.source = Source(**{**block.source.to_dict(), "kind": "document"})
     return LoadedDocument(path=path, title=title, blocks=blocks, questions=questions)
