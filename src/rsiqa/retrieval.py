@@ -14,6 +14,9 @@ on one scale whatever their raw ranges:
 this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.88 vs 0.68) and
 raw-score mixing (0.76), across eight chunk sizes.
 
+Above ``Settings.ann_threshold`` passages only candidates are scored (and standardised): the
+FAISS index's top ``Settings.candidates`` (HNSW there) and BM25's top ``candidates``.
+
 A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
 conversation's last user turn, and the two fused scores are blended: the context gets at
 least ``Settings.history_weight``, and more the fewer of the question's own words the corpus
@@ -120,37 +123,59 @@ class Retriever:
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
         for token, rows in self._postings.items():
             doc_freq[self._vocab[token]] = len(rows)
-        lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)
-        self._starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)  # first sentence of each passage
+        self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
+        self._starts = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)  # first sentence of each
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
 
     # -- scoring -------------------------------------------------------------------------
-    def _lexical(self, text: str) -> np.ndarray:
+    def _bm25_scores(self, text: str) -> np.ndarray:
+        """BM25 score of every passage for ``text`` (zeros when no query word is in the corpus)."""
         tokens = query_tokens(text, self._vocab)
-        n = len(self.data.passages)
         if not tokens:
-            return np.zeros(n, dtype=np.float32)
-        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-        top = float(scores.max())
-        return scores / top if top > 0 else scores
+            return np.zeros(len(self.data.passages), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
-    def _dense(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per passage: its cosine, its best sentence's index and that sentence's cosine."""
-        passage_cos = self.data.vectors @ vector
-        sentence_cos = self.data.sentence_vectors @ vector
-        best = np.maximum.reduceat(sentence_cos, self._starts)
-        owner = self.data.sentence_owner
+    def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
+        """The rows worth scoring: all of them (None) below ``ann_threshold`` passages; above, the
+        FAISS top ``candidates`` and the BM25 top ``candidates`` of each query, so that a query
+        costs the same whatever the corpus size."""
+        n = len(self.data.passages)
+        if n < self.settings.ann_threshold:
+            return None
+        k = min(self.settings.candidates, n)
+        _, ids = self.data.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        found = [ids[ids >= 0].ravel()]
+        found += [np.argpartition(-scores, k - 1)[:k] for scores in bm25 if scores.any()]
+        return np.unique(np.concatenate(found)).astype(np.int64)
+
+    def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""
+        if rows is None:
+            passage_cos = self.data.vectors @ vector
+            sentence_cos = self.data.sentence_vectors @ vector
+            starts, owner = self._starts, self.data.sentence_owner
+        else:
+            passage_cos = self.data.vectors[rows] @ vector
+            lengths = self._lengths[rows]
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            sentence_rows = np.repeat(self._starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
+            sentence_cos = self.data.sentence_vectors[sentence_rows] @ vector
+            owner = np.repeat(np.arange(len(rows)), lengths)
+        best = np.maximum.reduceat(sentence_cos, starts)
         at_best = np.flatnonzero(sentence_cos == best[owner])
         _, first = np.unique(owner[at_best], return_index=True)  # the first best sentence of each passage
-        best_index = at_best[first] - self._starts
-        return passage_cos, best_index, best
+        return passage_cos, at_best[first] - starts, best
 
-    def _fused(self, text: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Evidence]:
-        passage, best_index, best_cos = self._dense(vector)
+    def _fused(self, text: str, vector: np.ndarray, bm25: np.ndarray, rows: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Evidence]:
+        """Fused, dense and lexical scores, best sentences and evidence for the passages of ``rows``."""
+        passage, best_index, best_cos = self._dense(vector, rows)
         dense = (1 - self.settings.sentence_weight) * _zscore(passage) + self.settings.sentence_weight * _zscore(best_cos)
-        lexical = self._lexical(text)
+        lexical = bm25 if rows is None else bm25[rows]
+        top = float(lexical.max(initial=0.0))
+        lexical = lexical / top if top > 0 else lexical
         lw = self.settings.lexical_weight
         evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
@@ -186,14 +211,17 @@ class Retriever:
 
         ``vectors`` are the embeddings of :meth:`query_texts`, when the caller has them already.
         """
+        texts = self.query_texts(question, context)
         if vectors is None:
-            vectors = self.embedder.encode(self.query_texts(question, context))
-        fused, dense, lexical, best_index, best_cos, evidence = self._fused(question, vectors[0])
+            vectors = self.embedder.encode(texts)
+        bm25 = [self._bm25_scores(text) for text in texts]
+        rows = self._candidates(vectors, bm25)
+        fused, dense, lexical, best_index, best_cos, evidence = self._fused(question, vectors[0], bm25[0], rows)
         if context:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
             h = max(self.settings.history_weight, 1.0 - evidence.coverage)
-            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(f"{context} {question}", vectors[1])
+            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(texts[1], vectors[1], bm25[1], rows)
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
@@ -204,9 +232,9 @@ class Retriever:
                 evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
-            Hit(row=int(r), fused=float(fused[r]), dense=float(dense[r]), lexical=float(lexical[r]),
-                best_sentence=int(best_index[r]), sentence_cosine=float(best_cos[r]))
-            for r in order
+            Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
+                lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
+            for i in order
         ]
         return hits, evidence
 
