@@ -72,10 +72,10 @@ def test_conversation_context_steers_a_vague_follow_up(retriever):
 
 def test_above_the_threshold_only_faiss_and_bm25_candidates_are_scored(retriever):
     exact, _ = retriever.search("What is KANSI?", k=2)
-    retriever.settings = retriever.settings.model_copy(update={"ann_threshold": 2, "candidates": 5})
+    retriever.settings = retriever.settings.model_copy(update={"ann_threshold": 2, "candidates": 1})
     vectors = retriever.embedder.encode(["What is KANSI?"])
     rows = retriever._candidates(vectors, [retriever._bm25_scores("What is KANSI?")])
-    assert rows is not None and len(rows) <= 4 and len(set(rows)) == len(rows)
+    assert rows is not None and 1 <= len(rows) <= 2  # the FAISS best and the BM25 best
     approximate, _ = retriever.search("What is KANSI?", k=2)
     assert approximate[0].row == exact[0].row
     assert {h.row for h in approximate} <= set(rows.tolist())
