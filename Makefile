@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.tmp/torchinductor
 export GRADIO_TEMP_DIR ?= $(CURDIR)/.tmp/gradio
 
-.PHONY: install browser index run test test-fast eval clean help
+.PHONY: install browser index run test test-fast eval clean help bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'

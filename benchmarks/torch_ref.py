@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,16 +25,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def vmhwm_mb(pid: int | str = "self") -> float:
     """Peak resident set size of a process in MB (Linux /proc), 0 when unknown."""
     try:
-        for line in open(f"/proc/{pid}/status", encoding="ascii"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
 def main() -> int:
-    spec = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     started = time.perf_counter()
     from sentence_transformers import SentenceTransformer
 

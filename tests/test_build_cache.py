@@ -13,12 +13,12 @@ from rsiqa.index import IndexError_, check_precision, load_index
 from rsiqa.settings import Settings
 
 PARAGRAPHS = [
-    "Recursive self-improvement means a system that improves the process that improves it. "
-    "Each round could make the next round faster, which is the intelligence explosion argument.",
-    "Skeptics answer that returns diminish. Hardware, data and experiments in the world do not "
-    "speed up just because a program thinks faster about them.",
-    "A compiler that compiles itself is the classic small example. It gets faster once and then "
-    "stops, because the machine it runs on bounds it.",
+    ("Recursive self-improvement means a system that improves the process that improves it. "
+     "Each round could make the next round faster, which is the intelligence explosion argument."),
+    ("Skeptics answer that returns diminish. Hardware, data and experiments in the world do not "
+     "speed up just because a program thinks faster about them."),
+    ("A compiler that compiles itself is the classic small example. It gets faster once and then "
+     "stops, because the machine it runs on bounds it."),
 ]
 
 
@@ -110,13 +110,22 @@ def test_precision_change_reembeds_and_is_recorded(settings: Settings, fake_embe
 
 def test_index_is_current_follows_precision(settings: Settings, fake_embedder) -> None:
     write_corpus(settings.corpus_dir)
-    build_index(settings, fake_embedder, progress=False)  # fp32 vectors
-    as_fp32 = settings.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "fp32"})
-    as_int8 = settings.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "int8"})
-    as_torch = settings.model_copy(update={"embedding_backend": "torch", "embedding_precision": "int8"})
+    packaged = settings.model_copy(update={"model": "all-MiniLM-L6-v2"})  # a model the ONNX backend runs
+    build_index(packaged, fake_embedder, progress=False)  # fp32 vectors (the fake's)
+    as_fp32 = packaged.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "fp32"})
+    as_int8 = packaged.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "int8"})
+    as_torch = packaged.model_copy(update={"embedding_backend": "torch", "embedding_precision": "int8"})
     assert index_is_current(as_fp32)
     assert index_is_current(as_torch)  # torch ignores the ONNX precision: fp32
     assert not index_is_current(as_int8)
+
+
+def test_models_the_onnx_backend_cannot_run_expect_fp32(settings: Settings) -> None:
+    from rsiqa.embedding import expected_precision
+
+    int8 = {"embedding_backend": "onnx", "embedding_precision": "int8"}
+    assert expected_precision(settings.model_copy(update={"model": "all-MiniLM-L6-v2", **int8})) == "int8"
+    assert expected_precision(settings.model_copy(update={"model": "no-such-model", **int8})) == "fp32"  # torch fallback
 
 
 def test_lazy_embedder_not_loaded_when_nothing_changes(settings: Settings, fake_embedder) -> None:

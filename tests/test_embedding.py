@@ -80,15 +80,21 @@ def test_onnx_matches_sentence_transformers(torch_embedder, precision: str, floo
 
 @pytest.mark.slow
 def test_onnx_ranking_agrees_with_torch(torch_embedder) -> None:
-    """Nearest passages for questions are the same with the ONNX int8 default as with torch."""
+    """The nearest paragraph for a question is the same with the ONNX int8 default as with torch."""
     corpus = (REPO / "corpus").glob("*.txt")
     paragraphs = [p.strip() for path in corpus for p in path.read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 12]
     questions = ["What is KANSI?", "Would an AGI need its full codebase to self-improve?",
                  "Who are the prominent skeptics of recursive self-improvement?"]
     onnx = get_embedder("all-MiniLM-L6-v2", backend="onnx", precision="int8", cache_dir=REPO / ".cache" / "models")
-    pa, pb = torch_embedder.encode(paragraphs), onnx.encode(paragraphs)
-    qa, qb = torch_embedder.encode(questions), onnx.encode(questions)
-    assert (np.argmax(qa @ pa.T, axis=1) == np.argmax(qb @ pb.T, axis=1)).all()
+    reference = torch_embedder.encode(questions) @ torch_embedder.encode(paragraphs).T
+    got = onnx.encode(questions) @ onnx.encode(paragraphs).T
+    for ref_row, got_row in zip(reference, got):
+        order = np.argsort(-ref_row)
+        best = int(np.argmax(got_row))
+        assert best in order[:3]  # near-ties may swap ...
+        if ref_row[order[0]] - ref_row[order[1]] > 0.01:
+            assert best == order[0]  # ... a clear winner may not
+        assert abs(got_row[best] - ref_row[order[0]]) < 0.03
 
 
 @pytest.mark.slow
@@ -105,9 +111,12 @@ def test_onnx_backend_keeps_torch_out_of_the_process() -> None:
 
 
 @pytest.mark.slow
-def test_bulk_and_single_thread_sessions_agree() -> None:
-    onnx = get_embedder("all-MiniLM-L6-v2", backend="onnx", precision="int8", cache_dir=REPO / ".cache" / "models")
-    texts = [f"Passage {i}: " + "recursive self-improvement and its bounds " * 20 for i in range(8)]
-    together = onnx.encode(texts)  # more than BULK_TOKENS tokens: the multi-threaded session
-    alone = np.concatenate([onnx.encode([t]) for t in texts])  # one short call each: the single-threaded one
-    assert np.allclose(together, alone, atol=1e-4)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_text_vector_does_not_depend_on_the_other_texts(precision: str) -> None:
+    """Texts run one by one (int8 quantises activations per run): same vector alone or in a crowd."""
+    onnx = get_embedder("all-MiniLM-L6-v2", backend="onnx", precision=precision, cache_dir=REPO / ".cache" / "models")
+    texts = [f"Passage {i}: " + "recursive self-improvement and its bounds " * (2 + 5 * i) for i in range(8)] + TEXTS
+    together = onnx.encode(texts)  # several threads, longest first
+    alone = np.concatenate([onnx.encode([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-6)
+    assert np.allclose(onnx.encode(list(reversed(texts))), together[::-1], atol=1e-6)

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from rsiqa.build import build_index
-from rsiqa.index import (IndexData, faiss_index_info, faiss_index_type, load_index, make_faiss_index, measure_recall,
-                         write_index)
+from rsiqa.index import (
+    IndexData,
+    faiss_index_info,
+    faiss_index_type,
+    load_index,
+    make_faiss_index,
+    measure_recall,
+    write_index,
+)
 from rsiqa.settings import Settings
 
 

@@ -15,9 +15,17 @@ import numpy as np
 from rsiqa import __version__
 from rsiqa.chunking import chunk_blocks, split_sentences
 from rsiqa.documents import Passage
-from rsiqa.embedding import Embedder, embedding_precision
-from rsiqa.index import (FORMAT_VERSION, IndexData, IndexError_, faiss_index_info, index_precision, load_index,
-                         make_faiss_index, write_index)
+from rsiqa.embedding import Embedder, embedding_precision, expected_precision
+from rsiqa.index import (
+    FORMAT_VERSION,
+    IndexData,
+    IndexError_,
+    faiss_index_info,
+    index_precision,
+    load_index,
+    make_faiss_index,
+    write_index,
+)
 from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
 from rsiqa.settings import Settings
 
@@ -76,8 +84,8 @@ def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_d
 
 
 def settings_precision(settings: Settings) -> str:
-    """The vector precision ``settings`` produce: int8 only with the ONNX backend set to int8."""
-    return "int8" if settings.embedding_backend == "onnx" and settings.embedding_precision == "int8" else "fp32"
+    """The vector precision ``settings`` produce: int8 only with the ONNX backend set to int8 (and a model it runs)."""
+    return expected_precision(settings)
 
 
 @dataclass
@@ -124,7 +132,7 @@ class EmbeddingCache:
             from tqdm import tqdm  # imported only when there is work: a no-op rebuild starts faster
 
             bar = tqdm(total=len(missing), desc=f"embedding {label}", unit="text", disable=not progress)
-            step = batch_size * 8  # several batches per call: fewer calls, all cores used (see OnnxEmbedder)
+            step = batch_size * 8  # several batches per call: fewer calls, and the embedder spreads them over the cores
             for start in range(0, len(missing), step):
                 batch = missing[start : start + step]
                 vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)

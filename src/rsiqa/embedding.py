@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -110,63 +111,54 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_seq_length)
-        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
         self.threads = int(threads) if threads > 0 else max(1, min(os.cpu_count() or 1, 8))
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        # Short inputs (a question) run fastest on one thread, and concurrent requests then use
-        # the other cores; bulk input (a build) on all of them. The bulk session (about 60 MB more)
-        # is created on the first large call only, so a server answering questions never has it.
-        self._small = self._session(1)
-        self._bulk = self._small if self.threads == 1 else None
-        self._inputs = {i.name for i in self._small.get_inputs()}
-        self.dimension = int(self._small.get_outputs()[0].shape[-1])
+        self._session = self._new_session()
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
-    #: Calls with more tokens than this in total use the multi-threaded session.
-    BULK_TOKENS = 1024
-
-    def _session(self, threads: int):  # noqa: ANN202 - onnxruntime.InferenceSession
+    def _new_session(self):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1  # parallelism comes from running texts side by side (see encode)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Threads that spin between runs steal the CPU from concurrent requests and other processes.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
 
-    def _session_for(self, tokens: int):  # noqa: ANN202
-        if tokens <= self.BULK_TOKENS:
-            return self._small
-        if self._bulk is None:
-            with self._lock:
-                if self._bulk is None:
-                    self._bulk = self._session(self.threads)
-        return self._bulk
+    def _run(self, ids: list[int]) -> np.ndarray:
+        row = np.asarray([ids], dtype=np.int64)
+        feed = {"input_ids": row, "attention_mask": np.ones_like(row)}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(row)
+        return self._session.run(None, feed)[0][0]
 
     def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Embed texts as normalised float32 rows; batches hold texts of similar length (little padding)."""
+        """Embed texts as normalised float32 rows.
+
+        Each text runs alone (no padding), on one thread; several texts run side by side on
+        ``threads`` threads. On CPU this is faster than padded batches (measured: 170 vs 110
+        texts/s for int8 on 2 cores), and it makes a text's vector independent of the other texts
+        of the call: int8 quantises activations per call, so batch-mates would change it.
+        ``batch_size`` is accepted for the :class:`Embedder` protocol and not needed.
+        """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        session = self._session_for(int(lengths.sum()))
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(texts), max(batch_size, 1)):
-            rows = order[start : start + batch_size]
-            width = int(lengths[rows].max())
-            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                n = int(lengths[i])
-                ids[r, :n] = encodings[i].ids
-                mask[r, :n] = 1
-            feed = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
-                feed["token_type_ids"] = np.zeros_like(ids)
-            out[rows] = session.run(None, feed)[0]
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        if len(ids) == 1 or self.threads == 1:
+            for row, one in enumerate(ids):
+                out[row] = self._run(one)
+            return out
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rsiqa-onnx")
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: the threads finish together
+        for row, vector in zip(order, self._pool.map(lambda i: self._run(ids[i]), order)):
+            out[row] = vector
         return out
 
 
@@ -255,9 +247,44 @@ def embedder_for(settings: object, lazy: bool = False) -> Embedder:
 
     if not lazy:
         return load()
-    backend = str(settings.embedding_backend)  # type: ignore[attr-defined]
-    precision = str(settings.embedding_precision) if backend == "onnx" else "fp32"  # type: ignore[attr-defined]
-    return LazyEmbedder(settings.model, backend, precision, load)  # type: ignore[attr-defined]
+    onnx = settings.embedding_backend == "onnx" and onnx_supported(settings.model)  # type: ignore[attr-defined]
+    return LazyEmbedder(settings.model, "onnx" if onnx else "torch", expected_precision(settings), load)  # type: ignore[attr-defined]
+
+
+def prepare_model(settings: object) -> Path | None:
+    """Export the ONNX model now if the settings use it and it is missing (cheap when present).
+
+    ``rsiqa build`` calls this even when nothing needs embedding, so that the first ``rsiqa serve``
+    afterwards starts without the one-time export. None when the ONNX backend is not in use.
+    """
+    if settings.embedding_backend != "onnx" or not onnx_supported(settings.model):  # type: ignore[attr-defined]
+        return None
+    return ensure_onnx_model(settings.model, settings.model_cache_dir, settings.embedding_precision)  # type: ignore[attr-defined]
+
+
+def onnx_supported(model: str) -> bool:
+    """Whether the ONNX backend can run ``model`` (a local sentence-transformers folder it can export, onnxruntime)."""
+    import importlib.util
+
+    from rsiqa.onnx_export import read_pipeline
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tokenizers") is None:
+        return False
+    try:
+        read_pipeline(Path(resolve_model_path(model)))
+    except (UnsupportedModel, OSError, ValueError, RuntimeError):
+        return False
+    return True
+
+
+def expected_precision(settings: object) -> str:
+    """The vector precision the embedder for ``settings`` will produce, without loading it.
+
+    int8 only with the ONNX backend set to int8 and a model it supports (others fall back to torch: fp32).
+    """
+    if settings.embedding_backend == "onnx" and settings.embedding_precision == "int8":  # type: ignore[attr-defined]
+        return "int8" if onnx_supported(settings.model) else "fp32"  # type: ignore[attr-defined]
+    return "fp32"
 
 
 class LazyEmbedder:

@@ -110,7 +110,7 @@ def export(model_dir: Path, out_dir: Path, int8: bool = False) -> Path:
                     super().__init__()
                     self.model = model
 
-                def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: ANN001
+                def forward(self, input_ids, attention_mask, token_type_ids=None):
                     kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
                     hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
                     if pooling == "cls":
