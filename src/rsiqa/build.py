@@ -14,7 +14,7 @@ import numpy as np
 
 from rsiqa import __version__
 from rsiqa.chunking import chunk_blocks, split_sentences
-from rsiqa.documents import Passage
+from rsiqa.documents import Passage, passage_context
 from rsiqa.embedding import Embedder, embedding_precision, expected_precision
 from rsiqa.index import (
     FORMAT_VERSION,
@@ -30,13 +30,6 @@ from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
 from rsiqa.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def passage_context(passage: Passage) -> str:
-    """The text a passage is embedded and keyword-indexed as: its title and section, then its text."""
-    source = passage.source
-    head = source.title if not source.section or source.section in ("Excerpt", "Comments") else f"{source.title} - {source.section}"
-    return f"{head}.\n{passage.text}"
 
 
 def passage_sentences(passage: Passage) -> list[str]:

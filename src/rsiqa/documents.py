@@ -70,3 +70,10 @@ class Passage:
     def from_dict(cls, data: dict[str, Any]) -> Passage:
         """Inverse of :meth:`to_dict`."""
         return cls(text=data["text"], source=Source(**data["source"]))
+
+
+def passage_context(passage: Passage) -> str:
+    """The text a passage is embedded and keyword-indexed as: its title and section, then its text."""
+    source = passage.source
+    head = source.title if not source.section or source.section in ("Excerpt", "Comments") else f"{source.title} - {source.section}"
+    return f"{head}.\n{passage.text}"
