@@ -41,15 +41,20 @@ def server_env(work_dir: Path, **settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, **settings: str) -> Iterator[str]:
-    """Run ``rsiqa serve --index index_dir`` until the block ends; yields its base URL once it answers."""
+def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for_page: bool = True,
+                 env: dict[str, str] | None = None, **settings: str) -> Iterator[str]:
+    """Run ``rsiqa serve --index index_dir`` until the block ends; yields its base URL once it answers.
+
+    "Answers" is ``/api/health`` 200 and, unless ``wait_for_page`` is false, the chat page served
+    at ``/`` (it is mounted a few seconds after the API starts). ``env`` adds environment variables.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = work_dir / "server.log"
     command = [sys.executable, "-m", "rsiqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--index", str(index_dir)]
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=work_dir, env=server_env(work_dir, **settings),
+        process = subprocess.Popen(command, cwd=work_dir, env={**server_env(work_dir, **settings), **(env or {})},
                                    stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -58,7 +63,8 @@ def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, **settin
             if process.poll() is not None:
                 raise RuntimeError(f"rsiqa serve exited with {process.returncode}:\n{log_path.read_text()}")
             try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200 and (
+                        not wait_for_page or httpx.get(f"{url}/", timeout=5).status_code == 200):
                     break
             except httpx.HTTPError:
                 pass

@@ -93,3 +93,34 @@ def test_chat_page_is_mounted_beside_the_api(engine: Engine) -> None:
     assert client.get("/api/health").json()["status"] == "ok"
     assert client.get("/docs").status_code == 200
     assert client.post("/api/query", json={"question": "What is a seed AI?"}).status_code == 200
+
+
+def test_chat_page_mounted_in_the_background_replaces_the_stand_in(engine: Engine) -> None:
+    app = create_app(engine.settings, engine, chat_page="background")
+    starting = TestClient(app).get("/")  # no lifespan run: the server has not started, nor the page
+    assert starting.status_code == 503 and starting.headers["retry-after"] == "1"
+    assert "starting" in starting.text and 'http-equiv="refresh"' in starting.text
+    with TestClient(app) as client:  # runs the lifespan: the page is built in a thread, then mounted
+        assert client.get("/api/health").json()["status"] == "ok"
+        assert client.get("/").status_code in (200, 503)  # never 404
+        assert app.state.chat_page.ready.wait(120)
+        page = client.get("/")
+        assert page.status_code == 200 and "gradio" in page.text.lower()
+        assert client.get("/gradio_api/info").status_code == 200
+        assert client.get("/docs").status_code == 200
+        assert "/" not in client.get("/openapi.json").json()["paths"]
+        assert client.post("/api/query", json={"question": "What is a seed AI?"}).status_code == 200
+
+
+def test_a_chat_page_that_cannot_start_leaves_the_api_serving(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("no page today")
+
+    monkeypatch.setattr("rsiqa.ui.chat.build_chat", broken)
+    app = create_app(engine.settings, engine, chat_page="background")
+    with TestClient(app) as client:
+        app.state.chat_page._thread.join(60)
+        page = client.get("/")
+        assert page.status_code == 503 and "could not be started" in page.text and "refresh" not in page.text
+        assert client.get("/api/health").json()["status"] == "ok"
+        assert client.post("/api/query", json={"question": "What is a seed AI?"}).status_code == 200

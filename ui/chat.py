@@ -134,6 +134,15 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
 def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     """Serve the chat page at ``/`` of ``app`` (register the app's other routes first)."""
     blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns)
+    return mount_blocks(app, blocks)
+
+
+def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:
+    """Serve ``blocks`` (from :func:`build_chat`) at ``/`` of ``app``.
+
+    On an app that is already running, Gradio's startup events must then be run by the caller
+    (see ``rsiqa.api.BackgroundChatPage``); on one not started yet, its lifespan runs them.
+    """
     return gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=[], ssr_mode=False,
                                show_error=False, enable_monitoring=False, mcp_server=False,
                                max_file_size="1mb")  # the page takes no uploads: cap Gradio's upload route

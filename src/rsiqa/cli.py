@@ -217,7 +217,7 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
 
     settings = _settings(host=host, port=port, index_dir=index_dir)
     _check_index(settings)
-    app = create_app(settings, Engine(settings))
+    app = create_app(settings, Engine(settings), chat_page="background")  # the API answers while Gradio loads
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {settings.host}, reachable from other machines; put a reverse proxy "
                    "with TLS and authentication in front (see docs/serving.md).", err=True)
