@@ -141,7 +141,7 @@ def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:
     """Serve ``blocks`` (from :func:`build_chat`) at ``/`` of ``app``.
 
     On an app that is already running, Gradio's startup events must then be run by the caller
-    (see ``rsiqa.api.BackgroundChatPage``); on one not started yet, its lifespan runs them.
+    (see ``rsiqa.ui.startup.BackgroundChatPage``); on one not started yet, its lifespan runs them.
     """
     return gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=[], ssr_mode=False,
                                show_error=False, enable_monitoring=False, mcp_server=False,
