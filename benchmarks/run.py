@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch_ref import vmhwm_mb  # benchmarks/ is on sys.path when run as a script; torch_ref imports torch lazily
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -81,18 +82,6 @@ that changed, and reuse every vector of the unchanged main corpus file.
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def vmhwm_mb(pid: int | str = "self") -> float:
-    """Peak resident set size of a process in MB (Linux /proc), 0 when unknown."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def loaded_libraries(pid: int) -> dict[str, bool]:

@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import FakeEmbedder
-from live_server import REPO, free_port, rsiqa_server, server_env
+from live_server import REPO, free_port, rsiqa_server, server_env, stop_process
 from rsiqa.api import create_app
 from rsiqa.build import build_index
 from rsiqa.engine import Engine
@@ -272,9 +272,4 @@ def test_serve_binds_loopback_by_default(real_index_dir: Path, tmp_path: Path) -
             with pytest.raises(httpx.ConnectError):
                 httpx.get(f"http://{address}:{port}/api/health", timeout=5)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process)
