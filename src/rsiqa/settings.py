@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, description="Passages per embedding batch.")
 
     # Chunking: sentence-aware passages of roughly this many words.
-    chunk_min_words: int = Field(60, ge=1)
-    chunk_max_words: int = Field(120, ge=10)
+    chunk_min_words: int = Field(90, ge=1)
+    chunk_max_words: int = Field(140, ge=10)
     chunk_hard_max_words: int = Field(250, ge=20, description="Only a single sentence longer than this is cut.")
 
     # Retrieval.
