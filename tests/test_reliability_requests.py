@@ -8,7 +8,6 @@ Schemathesis runs three times: against an in-process uvicorn server with the fak
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from conftest import FakeEmbedder
-from live_server import rsiqa_server, server_env
+from live_server import free_port, rsiqa_server, server_env
 from rsiqa.api import MAX_BODY_BYTES, create_app
 from rsiqa.build import build_index
 from rsiqa.engine import Engine
@@ -188,16 +187,10 @@ def run_schemathesis(url: str, work_dir: Path, max_examples: int, seed: int | No
     return output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def fake_server(fake_app) -> Iterator[str]:
     """The fake-embedder app served by uvicorn in a thread on a free 127.0.0.1 port."""
-    port = _free_port()
+    port = free_port()
     uv = uvicorn.Server(uvicorn.Config(fake_app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
