@@ -12,6 +12,7 @@ from rsiqa.index import IndexData
 from rsiqa.retrieval import Evidence, Hit
 from rsiqa.schema import Answer, Citation, SourceOut
 from rsiqa.settings import Settings
+from rsiqa.structure import strip_list_marker
 
 DECLINE_MESSAGE = (
     "The material does not cover that. rsiqa answers from the debate on whether an AI can "
@@ -57,10 +58,6 @@ def coverage_probability(evidence: Evidence, question: str = "") -> float:
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
 
-def _clean_sentence(sentence: str) -> str:
-    return re.sub(r"^\s*([-*•+]|\d+\.)\s+", "", sentence).strip()
-
-
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
                    followups: list[str]) -> Answer:
     """Turn ranked hits into the answer object (or a polite decline)."""
@@ -73,7 +70,7 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
         sentences = data.sentences[hit.row]
         citations.append(Citation(
             n=n, text=passage.text, score=round(hit.fused, 4), chunk_id=passage.chunk_id,
-            highlight=_clean_sentence(sentences[hit.best_sentence]) if sentences else "",
+            highlight=strip_list_marker(sentences[hit.best_sentence]) if sentences else "",
             source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
                              kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path),
         ))
@@ -112,7 +109,7 @@ def answer_unit(sentences: list[str], index: int, cosine: float) -> str:
             unit.insert(0, sentences[index - 1])
         elif index + 1 < len(sentences):
             unit.append(sentences[index + 1])
-    return " ".join(_clean_sentence(s).rstrip(":") + (":" if s.rstrip().endswith(":") else "") for s in unit)
+    return " ".join(strip_list_marker(s).rstrip(":") + (":" if s.rstrip().endswith(":") else "") for s in unit)
 
 
 def extractive_answer(hits: list[Hit], data: IndexData, settings: Settings) -> str:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from rsiqa.documents import Block, Passage
+from rsiqa.structure import LIST_ITEM
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis) before
 # white space and an opening character. Common abbreviations are protected first.
@@ -37,14 +38,13 @@ def _split_overlong(sentence: str, hard_max: int) -> list[str]:
 
 #: A passage shorter than this is never closed early just to keep the next paragraph whole.
 _ORPHAN_WORDS = 20
-_LIST_ITEM = re.compile(r"^\s*([-*•+]|\d+\.)\s+")
 
 
 def _group_lists(paragraphs: list[str]) -> list[str]:
     """Join a lead-in paragraph ending in ':' with the list items that follow it, so they stay together."""
     grouped: list[str] = []
     for paragraph in paragraphs:
-        if grouped and _LIST_ITEM.match(paragraph) and (grouped[-1].endswith(":") or _LIST_ITEM.match(grouped[-1].split("\n")[-1])):
+        if grouped and LIST_ITEM.match(paragraph) and (grouped[-1].endswith(":") or LIST_ITEM.match(grouped[-1].split("\n")[-1])):
             grouped[-1] = f"{grouped[-1]}\n{paragraph}"
         else:
             grouped.append(paragraph)

@@ -16,6 +16,7 @@ from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.retrieval import Retriever, context_from_history
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
+from rsiqa.structure import strip_list_marker
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def corpus_questions(data: IndexData) -> list[str]:
         found.append(re.sub(r"\s*\S*(\.\.\.|…)$", "…", question.strip()))
     for sentences in data.sentences:
         for sentence in sentences:
-            s = re.sub(r"^\s*([-*•+]|\d+\.)\s+", "", sentence).strip()
+            s = strip_list_marker(sentence)
             if s.endswith("?") and _INTERROGATIVE.match(s) and 4 <= len(s.split()) <= 25 and not _DEICTIC.search(s):
                 found.append(s[0].upper() + s[1:])
     return list(dict.fromkeys(found))

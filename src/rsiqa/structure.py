@@ -24,11 +24,18 @@ from urllib.parse import urlparse
 from rsiqa.documents import Block, LoadedDocument, Source
 
 _URL_LINE = re.compile(r"^\s*<?(https?://\S+?)>?\s*$")
+#: A list item's marker: "- ", "* ", "• ", "+ " or "3. ".
+LIST_ITEM = re.compile(r"^\s*([-*•+]|\d+\.)\s+")
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 _QUESTION_SECTIONS = {"related", "alternative phrasings"}
 _NOTE_SECTIONS = {"scratchpad"}
 _FAQ_MARKERS = _QUESTION_SECTIONS | _NOTE_SECTIONS
 _LIST_ICON = re.compile(r"^[-*•]\s+(?:[^\w\s\"'“(]+\s+|[A-Z]\s+(?=[A-Z]))?")
+
+
+def strip_list_marker(text: str) -> str:
+    """The text of a list item without its marker ("- Chollet ..." -> "Chollet ...")."""
+    return LIST_ITEM.sub("", text).strip()
 
 
 def title_from_slug(url: str) -> str:
@@ -53,7 +60,7 @@ def _paragraphs(text: str) -> list[str]:
         lines = [ln.rstrip() for ln in raw.split("\n") if ln.strip()]
         current: list[str] = []
         for line in lines:
-            if re.match(r"^\s*([-*•+]|\d+\.)\s+", line) or _MD_HEADING.match(line) or _URL_LINE.match(line):
+            if LIST_ITEM.match(line) or _MD_HEADING.match(line) or _URL_LINE.match(line):
                 if current:
                     paras.append(" ".join(current))
                 current = [line.strip()]
@@ -73,7 +80,7 @@ def _is_short_heading(para: str) -> bool:
     return (
         0 < len(words) <= 12
         and not re.search(r"[.!?:;,\"'”)…]$", para)
-        and not re.match(r"^([-*•+]|\d+\.)\s", para)
+        and not LIST_ITEM.match(para)
         and not _URL_LINE.match(para)
     )
 
