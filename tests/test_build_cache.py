@@ -54,6 +54,7 @@ def test_one_changed_file_embeds_only_its_passages(settings: Settings, fake_embe
     write_corpus(settings.corpus_dir)
     build_index(settings, fake_embedder, progress=False)
     beta_before = passages_of(settings.index_dir, "beta.md")
+    words_before = set(load_index(settings.index_dir).words)
 
     fake_embedder.calls = 0
     beta = settings.corpus_dir / "beta.md"
@@ -62,11 +63,13 @@ def test_one_changed_file_embeds_only_its_passages(settings: Settings, fake_embe
     report = build_index(settings, fake_embedder, progress=False)
     beta_after = passages_of(settings.index_dir, "beta.md")
     assert 0 < report.embedded == fake_embedder.calls
-    assert report.embedded <= max(beta_before, beta_after)  # nothing of alpha.md
+    new_words = set(load_index(settings.index_dir).words) - words_before  # "new", "closing" join the word table
+    assert new_words and report.embedded <= max(beta_before, beta_after) + len(new_words)  # nothing of alpha.md
     # The rebuilt index equals a build from scratch (cache hits return the same vectors).
     fresh = Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir.parent / "fresh", model=settings.model)
     build_index(fresh, type(fake_embedder)(), progress=False)
-    assert (load_index(fresh.index_dir).vectors == load_index(settings.index_dir).vectors).all()
+    rebuilt, scratch = load_index(settings.index_dir), load_index(fresh.index_dir)
+    assert (scratch.vectors == rebuilt.vectors).all() and (scratch.word_vectors == rebuilt.word_vectors).all()
 
 
 def test_cache_is_keyed_by_model(settings: Settings, fake_embedder) -> None:

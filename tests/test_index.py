@@ -10,6 +10,7 @@ import pytest
 
 from rsiqa.build import build_index
 from rsiqa.index import (
+    FORMAT_VERSION,
     IndexData,
     faiss_index_info,
     faiss_index_type,
@@ -112,11 +113,13 @@ def test_write_load_roundtrip_keeps_hnsw(tmp_path: Path, fake_embedder) -> None:
     vectors = fake_embedder.encode(texts)
     index = make_faiss_index(vectors, ann_threshold=100, hnsw_m=8)
     passages = [Passage(text=t, source=Source(title="X", path="x.md")) for t in texts]
-    data = IndexData(manifest={"format": 1, "passages": len(texts), "faiss": faiss_index_info(index, vectors)},
+    data = IndexData(manifest={"format": FORMAT_VERSION, "passages": len(texts), "faiss": faiss_index_info(index, vectors)},
                      passages=passages, vectors=vectors, sentences=[[t] for t in texts], sentence_vectors=vectors,
+                     words=["passage", "subject"], word_vectors=fake_embedder.encode(["passage", "subject"]),
                      faiss_index=index)
     write_index(tmp_path / "index", data)
     loaded = load_index(tmp_path / "index")
     assert faiss_index_type(loaded.faiss_index) == "hnsw"
     assert loaded.manifest["faiss"]["type"] == "hnsw"
     assert (loaded.faiss_index.search(vectors[:10], 3)[1] == index.search(vectors[:10], 3)[1]).all()
+    assert loaded.words == data.words and (loaded.word_vectors == data.word_vectors).all()

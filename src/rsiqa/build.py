@@ -16,6 +16,7 @@ from rsiqa import __version__
 from rsiqa.chunking import chunk_blocks, split_sentences
 from rsiqa.documents import Passage, passage_context
 from rsiqa.embedding import Embedder, embedding_precision, expected_precision
+from rsiqa.expansion import corpus_words
 from rsiqa.index import (
     FORMAT_VERSION,
     IndexData,
@@ -52,7 +53,7 @@ def corpus_fingerprint(settings: Settings, corpus_dir: Path) -> str:
     """A hash of every corpus file's path and bytes plus the settings that shape the index."""
     digest = hashlib.sha256()
     for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words,
-                settings.max_file_mb, __version__):
+                settings.max_file_mb, settings.expansion_vocabulary, __version__):
         digest.update(f"{key}\x1f".encode())
     for path in iter_corpus_files(corpus_dir):
         try:
@@ -114,6 +115,8 @@ class EmbeddingCache:
             self._vectors[_text_key(model, passage_context(passage))] = vector
         for sentence, vector in zip((s for ss in old.sentences for s in ss), old.sentence_vectors):
             self._vectors[_text_key(model, sentence)] = vector
+        for word, vector in zip(old.words, old.word_vectors):
+            self._vectors[_text_key(model, word)] = vector
 
     def embed(self, texts: list[str], embedder: Embedder, batch_size: int, label: str,
               report: BuildReport, progress: bool) -> np.ndarray:
@@ -165,6 +168,8 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     cache = EmbeddingCache(index_dir, settings.model, embedding_precision(embedder))
     vectors = cache.embed([passage_context(p) for p in passages], embedder, settings.batch_size, "passages", report, progress)
     sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
+    words = corpus_words((passage_context(p) for p in passages), settings.expansion_vocabulary)
+    word_vectors = cache.embed(words, embedder, settings.batch_size, "words", report, progress)
 
     manifest = {
         "format": FORMAT_VERSION,
@@ -185,7 +190,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
                                    settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(faiss_index, vectors)
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, faiss_index=faiss_index)
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
     write_index(index_dir, data)
     report.passages = len(passages)
     report.seconds = time.perf_counter() - started

@@ -7,6 +7,8 @@ Layout of an index folder::
     sentences.jsonl    sentence spans per passage (for sentence-level scoring)
     vectors.npy        passage embeddings (float32), reused by the next build as a cache
     sentence_vectors.npy
+    words.json         the word table for query expansion (one spelling per BM25 token)
+    word_vectors.npy
     index.faiss        the FAISS index over the passage vectors
 
 A build writes everything into a sibling temporary folder (``.index.building-<pid>-*``) and
@@ -37,7 +39,7 @@ import numpy as np
 from rsiqa.documents import Passage
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the word table
 
 
 class IndexError_(RuntimeError):
@@ -53,10 +55,14 @@ class IndexData:
     vectors: np.ndarray  # (n, d) float32, unit rows
     sentences: list[list[str]]  # per passage, its sentences
     sentence_vectors: np.ndarray  # (total sentences, d) float32
+    words: list[str] = field(default_factory=list)  # the word table (see rsiqa.expansion)
+    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     sentence_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     faiss_index: Any = None
 
     def __post_init__(self) -> None:
+        if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
+            self.word_vectors = np.zeros((0, self.vectors.shape[1]), dtype=np.float32)
         if self.sentence_owner.size == 0 and self.sentences:
             self.sentence_owner = np.repeat(np.arange(len(self.sentences)), [len(s) for s in self.sentences])
         if self.faiss_index is None:
@@ -219,6 +225,8 @@ def write_index(index_dir: Path, data: IndexData) -> None:
             _write_jsonl(tmp / "sentences.jsonl", data.sentences)
             np.save(tmp / "vectors.npy", data.vectors)
             np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
+            (tmp / "words.json").write_text(json.dumps(data.words, ensure_ascii=False), encoding="utf-8")
+            np.save(tmp / "word_vectors.npy", data.word_vectors)
             faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))
             for name in os.listdir(tmp):
                 with open(tmp / name, "rb") as handle:
@@ -320,15 +328,17 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
+        words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
+        word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     if not (len(passages) == len(sentences) == len(vectors) == faiss_index.ntotal == manifest.get("passages")):
         raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if sum(len(s) for s in sentences) != len(sentence_vectors):
+    if sum(len(s) for s in sentences) != len(sentence_vectors) or not isinstance(words, list) or len(words) != len(word_vectors):
         raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, faiss_index=faiss_index)
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
 
 
 def _same_manifest(index_dir: Path, manifest: dict[str, Any]) -> bool:

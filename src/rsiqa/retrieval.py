@@ -7,7 +7,8 @@ on one scale whatever their raw ranges:
 * ``passage``  - cosine of the passage (with its title) to q;
 * ``sentence`` - cosine of the passage's best sentence to q, which rewards a passage that
   holds one precise answer sentence;
-* ``lexical``  - BM25 (bm25s; NLTK English stop words; Snowball stems; compounds joined).
+* ``lexical``  - BM25 (bm25s; NLTK English stop words; Snowball stems; compounds joined), with
+  the question's words expanded to the corpus words nearest in meaning (:mod:`rsiqa.expansion`).
 
 ``fused = (1 - L) * ((1 - S) * z(passage) + S * z(sentence)) + L * z(lexical)`` with
 ``L = Settings.lexical_weight`` and ``S = Settings.sentence_weight``. On the development set
@@ -26,61 +27,19 @@ knows.
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 
 import bm25s
 import numpy as np
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from rsiqa.documents import passage_context
 from rsiqa.embedding import Embedder
+from rsiqa.expansion import WordExpander
 from rsiqa.index import IndexData
+from rsiqa.lexical import query_tokens, tokenize
 from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
-_STEMMER = Stemmer.Stemmer("english")
-# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions)
-# and the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...").
-STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
-                                             "tell", "explain", "describe", "please"})
-
-
-def fold_accents(text: str) -> str:
-    """Strip accents so "Gödel" and "Godel" are one word."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
-_STOPSET = frozenset(STOPWORDS)
-
-
-def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, accent-folded, stop-word-free, stemmed word tokens (the BM25 vocabulary).
-
-    The same steps as ``bm25s.tokenize`` with these stop words and stemmer, done directly: it
-    runs several times per question, and bm25s's version costs more than the rest of BM25.
-    """
-    return [_STEMMER.stemWords([w for w in _TOKEN.findall(fold_accents(text).lower()) if w not in _STOPSET])
-            for text in texts]
-
-
-def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
-    """A query's tokens that the corpus knows, plus joined neighbours ("take off" -> "takeoff").
-
-    Joining adjacent words catches compounds written apart in a question but together in
-    the text; a joined form counts only when the corpus contains it.
-    """
-    tokens = [t for t in tokenize([text])[0] if t in vocabulary]
-    words = re.findall(r"[^\W_]+", fold_accents(text).lower())
-    for first, second in zip(words, words[1:]):
-        joined = _STEMMER.stemWord(first + second)
-        if joined in vocabulary and joined not in tokens:
-            tokens.append(joined)
-    return tokens
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -136,14 +95,22 @@ class Retriever:
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
+        self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
+                                      settings.expansion_weight)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
-        """BM25 score of every passage for ``text`` (zeros when no query word is in the corpus)."""
-        tokens = query_tokens(text, self._vocab)
-        if not tokens:
-            return np.zeros(len(self.data.passages), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        """BM25 score of every passage for ``text`` and its expansion (zeros when the corpus knows none of its words).
+
+        A weighted sum of per-token BM25 scores: the text's own tokens weigh 1, the corpus
+        tokens nearest in meaning (:mod:`rsiqa.expansion`) less.
+        """
+        weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
+        weights.update(self._expander.expand(text, exclude=weights))
+        scores = np.zeros(len(self.data.passages), dtype=np.float32)
+        for token, weight in weights.items():
+            scores += np.float32(weight) * np.asarray(self._bm25.get_scores([token]), dtype=np.float32)
+        return scores
 
     def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
         """The rows worth scoring: all of them (None) below ``ann_threshold`` passages; above, the
@@ -245,7 +212,6 @@ class Retriever:
             for i in order
         ]
         return hits, evidence
-
 
 
 def context_from_history(history: list[dict[str, str]], turns: int = 1) -> str | None:

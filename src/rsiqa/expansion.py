@@ -1,0 +1,101 @@
+"""Query expansion: a question's words widened to the corpus words nearest in meaning.
+
+BM25 matches spellings, so a paraphrase misses its passage: "risk" never finds "danger",
+"forever" never finds "indefinitely", and "builds" never finds "built" (the stemmer keeps
+irregular forms apart). So every BM25 token of the corpus is embedded alone at build time, in
+its most frequent spelling (the index's word table). At query time each content word of the
+question is embedded the same way (looked up when the corpus has it), and every corpus token
+whose cosine reaches ``Settings.expansion_similarity`` joins the BM25 query with weight
+``Settings.expansion_weight * cosine``; the question's own tokens weigh 1. MiniLM's word
+vectors also put some antonyms close ("slowly"/"quickly"); the lower weight keeps such a
+neighbour from outweighing the words actually asked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+
+from rsiqa.embedding import Embedder
+from rsiqa.lexical import content_words, stem
+
+
+def _expandable(words: Iterable[str]) -> list[str]:
+    """Words worth a vector of their own: alphabetic, three letters or more."""
+    return [w for w in words if len(w) > 2 and w.isalpha()]
+
+
+def corpus_words(texts: Iterable[str], limit: int) -> list[str]:
+    """The word table: one spelling (the most frequent) per BM25 token of ``texts``, for the
+    ``limit`` tokens found in the most texts, sorted."""
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    doc_freq: Counter[str] = Counter()
+    for text in texts:
+        words = _expandable(content_words(text))
+        stems = stem(words)
+        for word, token in zip(words, stems):
+            spellings[token][word] += 1
+        doc_freq.update(set(stems))
+    kept = sorted(doc_freq, key=lambda token: (-doc_freq[token], token))[:limit]
+    return sorted(spellings[token].most_common(1)[0][0] for token in kept)
+
+
+class WordExpander:
+    """Finds the corpus tokens near a question's words, from the index's word table."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray, embedder: Embedder, similarity: float,
+                 weight: float, cache_size: int = 4096) -> None:
+        self.similarity = similarity
+        self.weight = weight
+        self._embedder = embedder
+        self._tokens = stem(words)
+        self._rows = {token: row for row, token in enumerate(self._tokens)}
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # words the corpus lacks, embedded at query time
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _word_vectors(self, words: list[str], tokens: list[str]) -> np.ndarray:
+        """A vector per word: the table's when the corpus has its token, else embedded (and cached)."""
+        out = np.zeros((len(words), self._vectors.shape[1]), dtype=np.float32)
+        missing: list[int] = []
+        with self._lock:
+            for i, (word, token) in enumerate(zip(words, tokens)):
+                if token in self._rows:
+                    out[i] = self._vectors[self._rows[token]]
+                elif word in self._cache:
+                    self._cache.move_to_end(word)
+                    out[i] = self._cache[word]
+                else:
+                    missing.append(i)
+        if missing:
+            encoded = self._embedder.encode([words[i] for i in missing])
+            with self._lock:
+                for i, vector in zip(missing, encoded):
+                    out[i] = vector
+                    self._cache[words[i]] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def expand(self, text: str, exclude: Iterable[str] = ()) -> dict[str, float]:
+        """Corpus tokens near ``text``'s words in meaning, each with its BM25 query weight.
+
+        Tokens in ``exclude`` (the query's own) and each word's own token are left out.
+        """
+        words = list(dict.fromkeys(_expandable(content_words(text))))
+        if not words or not len(self._vectors) or self.weight <= 0:
+            return {}
+        tokens = stem(words)
+        similarities = self._word_vectors(words, tokens) @ self._vectors.T
+        skip = set(exclude) | set(tokens)
+        found: dict[str, float] = {}
+        for row_similarities in similarities:
+            for row in np.flatnonzero(row_similarities >= self.similarity):
+                token = self._tokens[row]
+                if token not in skip:
+                    found[token] = max(found.get(token, 0.0), self.weight * float(row_similarities[row]))
+        return found

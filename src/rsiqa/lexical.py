@@ -1,0 +1,57 @@
+"""Words as BM25 sees them: lower-cased, accent-folded, stop words dropped, Snowball-stemmed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+_STEMMER = Stemmer.Stemmer("english")
+# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions)
+# and the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...").
+STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
+                                             "tell", "explain", "describe", "please"})
+_STOPSET = frozenset(STOPWORDS)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
+
+
+def fold_accents(text: str) -> str:
+    """Strip accents so "Gödel" and "Godel" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def content_words(text: str) -> list[str]:
+    """The text's words, lower-cased and accent-folded, without stop words (not yet stemmed)."""
+    return [w for w in _TOKEN.findall(fold_accents(text).lower()) if w not in _STOPSET]
+
+
+def stem(words: list[str]) -> list[str]:
+    """Snowball English stems of ``words`` ("improvements" -> "improv")."""
+    return _STEMMER.stemWords(words)
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, accent-folded, stop-word-free, stemmed word tokens (the BM25 vocabulary).
+
+    The same steps as ``bm25s.tokenize`` with these stop words and stemmer, done directly: it
+    runs several times per question, and bm25s's version costs more than the rest of BM25.
+    """
+    return [stem(content_words(text)) for text in texts]
+
+
+def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
+    """A query's tokens that the corpus knows, plus joined neighbours ("take off" -> "takeoff").
+
+    Joining adjacent words catches compounds written apart in a question but together in
+    the text; a joined form counts only when the corpus contains it.
+    """
+    tokens = [t for t in tokenize([text])[0] if t in vocabulary]
+    words = re.findall(r"[^\W_]+", fold_accents(text).lower())
+    for first, second in zip(words, words[1:]):
+        joined = _STEMMER.stemWord(first + second)
+        if joined in vocabulary and joined not in tokens:
+            tokens.append(joined)
+    return tokens
