@@ -191,6 +191,7 @@ def index_texts(index_dir: Path) -> tuple[list[str], dict[str, int]]:
     for passage, its in zip(passages, sentences):
         per_file[passage.source.path] = per_file.get(passage.source.path, 0) + 1 + len(its)
     texts = list(dict.fromkeys([passage_context(p) for p in passages])) + list(dict.fromkeys(s for ss in sentences for s in ss))
+    texts += json.loads((index_dir / "words.json").read_text(encoding="utf-8"))  # the word table (rsiqa.expansion)
     return texts, per_file
 
 

@@ -24,6 +24,12 @@ def test_off_topic_evidence_is_declined_and_on_topic_accepted():
     assert coverage_probability(evidence(0.75, 0.70, 1.0)) > 0.99
 
 
+def test_a_neighbouring_topic_in_words_the_corpus_never_uses_is_declined():
+    # "Will AI automation cause mass unemployment?": close in meaning, but almost none of its words occur.
+    assert coverage_probability(evidence(0.54, 0.52, 0.04)) < 0.5
+    assert coverage_probability(evidence(0.54, 0.52, 0.5)) > 0.5
+
+
 def test_rare_words_found_together_outweigh_a_weak_cosine():
     name_question = evidence(0.35, 0.16, 1.0, together=1.0)  # "What did Chollet argue?"
     scattered = evidence(0.35, 0.16, 1.0, together=0.4)

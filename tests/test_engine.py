@@ -59,6 +59,15 @@ def test_an_off_topic_follow_up_is_declined_but_a_dependent_one_is_answered(real
     assert not real_engine.ask("And why?", history=history).abstained
 
 
+def test_a_follow_up_pointing_back_with_a_pronoun_is_answered_in_context(real_engine):
+    history = [{"role": "user", "content": "What does Ted Chiang think about self-improving AI?"},
+               {"role": "assistant", "content": "He compares AIs to compilers."}]
+    for question in ("Do others agree with him?", "Was that idea criticised?"):  # words the corpus barely uses
+        assert real_engine.ask(question, history=history).abstained is False
+        assert real_engine.ask(question).abstained is True  # alone, they say too little
+    assert real_engine.ask("What is the best pizza topping?", history=history).abstained
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

@@ -35,23 +35,28 @@ def coverage_probability(evidence: Evidence, question: str = "") -> float:
       question and a sentence that answers it are mostly 0.5-0.9; of unrelated text 0.0-0.35);
     * semantic, passage level: the best passage cosine, centred at 0.30 (the same, one step
       coarser: a passage's extra text pulls its cosine down). Each semantic term counts at
-      most -3: a low cosine is weak evidence of absence, because short questions about names
-      ("What did Chollet argue?") embed poorly even when the material discusses them;
+      most 3 either way: a low cosine is weak evidence of absence, because short questions
+      about names ("What did Chollet argue?") embed poorly even when the material discusses
+      them; a high one is weak evidence of presence, because a question on a neighbouring
+      topic ("Will AI automation cause mass unemployment?") shares the material's subject;
     * lexical: the IDF-weighted share of the question's content words found anywhere in the
-      corpus, centred at 0.5 (off-topic questions rest on words the corpus never uses), plus
-      a bonus when one passage holds more than half of that weight together (the material
-      discusses those very things in one place);
+      corpus, centred at 0.5 (off-topic questions rest on words the corpus never uses), with a
+      steep penalty below 0.25 (the material names almost nothing the question asks about),
+      plus a bonus when one passage holds more than half of that weight together (the
+      material discusses those very things in one place);
     * intent: a first-person request for advice ("How do I ...", "... should I buy") needs
       more evidence, since a debate holds positions and arguments, not instructions.
 
-    Centres and scales were set on the development questions and on probe questions of each
-    out-of-scope kind (and short in-scope questions about names); ``Settings.abstain_threshold``
+    Centres and scales were set on the development questions, on a second set of 63 questions
+    written for validation, and on probe questions of each out-of-scope kind (and short
+    in-scope questions about names); ``Settings.abstain_threshold``
     (default 0.5) is the cut-off.
     """
     logit = (
-        max((evidence.top_sentence - 0.40) / 0.05, -3.0)
-        + max((evidence.top_passage - 0.30) / 0.05, -3.0)
+        min(max((evidence.top_sentence - 0.40) / 0.05, -3.0), 3.0)
+        + min(max((evidence.top_passage - 0.30) / 0.05, -3.0), 3.0)
         + 4.0 * (evidence.coverage - 0.5)
+        - 20.0 * max(0.0, 0.25 - evidence.coverage)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
         - (3.0 if _PERSONAL_REQUEST.search(question) else 0.0)
     )

@@ -27,6 +27,7 @@ knows.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import bm25s
@@ -40,6 +41,9 @@ from rsiqa.lexical import query_tokens, tokenize
 from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
+
+#: Pronouns that point back to an earlier turn ("Would that be easier for it?"): the question leans on the conversation.
+REFERS_BACK = re.compile(r"\b(this|that|these|those|it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -201,9 +205,10 @@ class Retriever:
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
             # Judge coverage in context only when the question leans on it: no content words of
-            # its own ("And why?"), or words the corpus knows ("Who else is skeptical?"). A new
-            # topic in words the corpus never uses ("What is the capital of France?") is judged alone.
-            if evidence.content_terms == 0 or evidence.coverage >= 0.5:
+            # its own ("And why?"), words the corpus knows ("Who else is skeptical?"), or a pronoun
+            # pointing back ("Would that be easier for it?"). A new topic in words the corpus never
+            # uses ("What is the capital of France?") is judged alone.
+            if evidence.content_terms == 0 or evidence.coverage >= 0.5 or REFERS_BACK.search(question):
                 evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
