@@ -48,8 +48,10 @@ test: install browser  ## run every test, slow ones included
 test-fast: install  ## the tests that need no model, server or browser
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-eval: index  ## retrieval figures on the development set
+eval: index  ## retrieval figures on the development, validation and held-out question sets
 	$(VENV)/bin/rsiqa eval ../shared/eval/questions.jsonl
+	$(VENV)/bin/rsiqa eval eval/validation_questions.jsonl
+	$(VENV)/bin/rsiqa eval eval/holdout_questions.jsonl
 
 clean:  ## remove the environment and the built index
 	rm -rf $(VENV) .tmp index/*.faiss index/*.json index/*.jsonl index/*.npy

@@ -1,6 +1,7 @@
-"""The evaluation metrics, on a scripted ask function."""
+"""The evaluation metrics, on a scripted ask function; the question sets of our own."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,14 @@ def test_bad_jsonl_names_the_line(tmp_path):
     path.write_text(json.dumps({"id": "x", "question": "q"}) + "\n{oops\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"q.jsonl:2"):
         load_questions(path)
+
+
+@pytest.mark.parametrize("name", ["validation_questions.jsonl", "holdout_questions.jsonl"])
+def test_our_question_sets_have_every_gold_phrase_once_in_the_corpus(name):
+    root = Path(__file__).resolve().parent.parent
+    corpus = fold((root / "corpus" / "recursive-self-improvement-debate.txt").read_text(encoding="utf-8"))
+    rows = load_questions(root / "eval" / name)
+    assert len({r["id"] for r in rows}) == len(rows) and any(r.get("out_of_scope") for r in rows)
+    for row in rows:
+        assert bool(row["gold"]) != bool(row.get("out_of_scope")), row["id"]
+        assert all(corpus.count(fold(g)) == 1 for g in row["gold"]), row["id"]
