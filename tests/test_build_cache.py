@@ -72,6 +72,23 @@ def test_one_changed_file_embeds_only_its_passages(settings: Settings, fake_embe
     assert (scratch.vectors == rebuilt.vectors).all() and (scratch.word_vectors == rebuilt.word_vectors).all()
 
 
+def test_an_index_of_the_previous_format_is_reused_and_only_the_word_table_embedded(settings: Settings, fake_embedder) -> None:
+    write_corpus(settings.corpus_dir)
+    build_index(settings, fake_embedder, progress=False)
+    words = load_index(settings.index_dir).words
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text(encoding="utf-8"))
+    (settings.index_dir / "manifest.json").write_text(json.dumps({**manifest, "format": 1}), encoding="utf-8")
+    (settings.index_dir / "words.json").unlink()
+    (settings.index_dir / "word_vectors.npy").unlink()
+    with pytest.raises(IndexError_, match="old format"):
+        load_index(settings.index_dir)  # never served
+
+    fake_embedder.calls = 0
+    report = build_index(settings, fake_embedder, progress=False)
+    assert report.embedded == fake_embedder.calls == len(words) > 0
+    assert load_index(settings.index_dir).words == words
+
+
 def test_cache_is_keyed_by_model(settings: Settings, fake_embedder) -> None:
     write_corpus(settings.corpus_dir)
     first = build_index(settings, fake_embedder, progress=False)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rsiqa.documents import passage_context
 from rsiqa.expansion import WordExpander, corpus_words
 from rsiqa.lexical import stem
 
@@ -55,6 +56,12 @@ def test_embedded_words_are_cached_and_excluded_tokens_left_out(expander):
     assert embedder.encoded == []
 
 
+def test_each_word_brings_at_most_its_closest_neighbours(expander):
+    expander, embedder = expander
+    expander.neighbours = 1
+    assert set(expander.expand("risk")) == set(stem(["danger"]))  # closer to "risk" than "hazard" is
+
+
 def test_far_words_and_a_zero_weight_expand_to_nothing(expander):
     expander, embedder = expander
     assert expander.expand("cooking") == {}
@@ -73,6 +80,12 @@ def test_the_packaged_model_finds_synonyms_in_the_default_corpus(real_engine):
 def test_bm25_scores_passages_that_only_share_a_synonym(real_engine):
     retriever = real_engine._state.retriever
     scores = retriever._bm25_scores("Is there a risk?")
-    texts = [p.text.lower() for p in retriever.data.passages]
+    texts = [passage_context(p).lower() for p in retriever.data.passages]
     synonym_only = [i for i, t in enumerate(texts) if "danger" in t and "risk" not in t]
     assert synonym_only and all(scores[i] > 0 for i in synonym_only)
+    weight = retriever._expander.weight
+    try:
+        retriever._expander.weight = 0.0
+        assert not retriever._bm25_scores("Is there a risk?")[synonym_only].any()  # found by expansion alone
+    finally:
+        retriever._expander.weight = weight

@@ -146,7 +146,7 @@ def test_no_code_can_unpickle() -> None:
                     flags = {k.arg: k.value for k in node.keywords}
                     assert isinstance(flags.get("allow_pickle"), ast.Constant), f"{where}: np.load without allow_pickle"
                     assert flags["allow_pickle"].value is False, f"{where}: np.load(allow_pickle=True)"
-    assert np_loads >= 2  # vectors.npy and sentence_vectors.npy
+    assert np_loads >= 3  # vectors.npy, sentence_vectors.npy and word_vectors.npy
 
 
 class _Payload:
@@ -163,7 +163,7 @@ def _plant(path: Path, marker: Path) -> None:
     np.save(path, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
 
 
-@pytest.mark.parametrize("name", ["vectors.npy", "sentence_vectors.npy"])
+@pytest.mark.parametrize("name", ["vectors.npy", "sentence_vectors.npy", "word_vectors.npy"])
 def test_a_planted_pickle_is_refused_not_run(fake: tuple[Settings, Engine], tmp_path: Path, name: str) -> None:
     settings, engine = fake
     marker = tmp_path / "payload-ran"

@@ -287,10 +287,19 @@ def _damage(index_dir: Path, how: str) -> None:
         (index_dir / "index.faiss").write_bytes(data[: len(data) // 2])
     elif how == "pickled-vectors":
         np.save(index_dir / "vectors.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    elif how == "no-word-table":
+        (index_dir / "words.json").unlink()
+    elif how == "words-not-strings":
+        (index_dir / "words.json").write_text(json.dumps(list(range(len(json.loads((index_dir / "words.json").read_text()))))))
+    elif how == "flat-word-vectors":
+        np.save(index_dir / "word_vectors.npy", np.load(index_dir / "word_vectors.npy").ravel())
+    elif how == "narrow-word-vectors":
+        np.save(index_dir / "word_vectors.npy", np.load(index_dir / "word_vectors.npy")[:, :-1])
 
 
 @pytest.mark.parametrize("how", ["no-manifest", "truncated-manifest", "truncated-passages", "short-vectors",
-                                 "short-sentence-vectors", "truncated-faiss", "pickled-vectors"])
+                                 "short-sentence-vectors", "truncated-faiss", "pickled-vectors", "no-word-table",
+                                 "words-not-strings", "flat-word-vectors", "narrow-word-vectors"])
 def test_a_damaged_index_is_refused_with_a_rebuild_hint(settings: Settings, fake_embedder: FakeEmbedder, how: str) -> None:
     write_corpus(settings.corpus_dir, V2)
     build_index(settings, fake_embedder, progress=False)

@@ -5,6 +5,7 @@ import pytest
 
 from rsiqa.build import build_index
 from rsiqa.index import load_index
+from rsiqa.lexical import query_tokens
 from rsiqa.retrieval import Retriever, _zscore, context_from_history
 
 
@@ -47,6 +48,14 @@ def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever
 def test_unknown_words_lower_coverage(retriever):
     _, evidence = retriever.search("How do I bake sourdough bread?", k=2)
     assert evidence.coverage == 0.0
+
+
+def test_bm25_scores_read_from_the_postings_equal_bm25s_own(retriever):
+    retriever._expander.weight = 0.0  # the fake embedder's word vectors are meaningless
+    for question in ("What is KANSI?", "Did Chollet argue that compilers go exponential?", "sourdough"):
+        tokens = list(dict.fromkeys(query_tokens(question, retriever._vocab)))
+        expected = retriever._bm25.get_scores(tokens) if tokens else np.zeros(len(retriever.data.passages))
+        assert np.allclose(retriever._bm25_scores(question), expected, atol=1e-6)
 
 
 def test_conversation_context_steers_a_vague_follow_up(retriever):

@@ -105,7 +105,7 @@ class EmbeddingCache:
         self.model = model
         self._vectors: dict[str, np.ndarray] = {}
         try:
-            old = load_index(index_dir, model=model)
+            old = load_index(index_dir, model=model, formats=(1, FORMAT_VERSION))  # format 1: no word table yet
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:
@@ -168,7 +168,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     cache = EmbeddingCache(index_dir, settings.model, embedding_precision(embedder))
     vectors = cache.embed([passage_context(p) for p in passages], embedder, settings.batch_size, "passages", report, progress)
     sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
-    words = corpus_words((passage_context(p) for p in passages), settings.expansion_vocabulary)
+    words = corpus_words([passage_context(p) for p in passages], settings.expansion_vocabulary)
     word_vectors = cache.embed(words, embedder, settings.batch_size, "words", report, progress)
 
     manifest = {

@@ -13,6 +13,7 @@ import numpy as np
 from rsiqa.answer import compose_answer, suggest_followups
 from rsiqa.embedding import Embedder, embedder_for, embedding_precision
 from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
+from rsiqa.lexical import POINTING_BACK
 from rsiqa.retrieval import Retriever, context_from_history
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
@@ -26,7 +27,7 @@ _INTERROGATIVE = re.compile(
 
 
 #: Words that make a question lean on the text around it ("Will this be ...?"): no good alone.
-_DEICTIC = re.compile(r"\b(this|that|these|those|it|they|he|she|you|your)\b", re.I)
+_DEICTIC = re.compile(rf"\b({'|'.join(POINTING_BACK + ('you', 'your'))})\b", re.IGNORECASE)
 
 
 def corpus_questions(data: IndexData) -> list[str]:

@@ -2,20 +2,22 @@
 
 BM25 matches spellings, so a paraphrase misses its passage: "risk" never finds "danger",
 "forever" never finds "indefinitely", and "builds" never finds "built" (the stemmer keeps
-irregular forms apart). So every BM25 token of the corpus is embedded alone at build time, in
-its most frequent spelling (the index's word table). At query time each content word of the
-question is embedded the same way (looked up when the corpus has it), and every corpus token
-whose cosine reaches ``Settings.expansion_similarity`` joins the BM25 query with weight
+irregular forms apart). So the corpus's words (alphabetic, three letters or more; the
+``Settings.expansion_vocabulary`` BM25 tokens found in the most passages) are embedded alone at
+build time, each token in its most frequent spelling: the index's word table. At query time
+each content word of the question is embedded the same way (looked up when the table has it),
+and its closest table tokens (at most ``Settings.expansion_neighbours``) whose cosine reaches
+``Settings.expansion_similarity`` join the BM25 query with weight
 ``Settings.expansion_weight * cosine``; the question's own tokens weigh 1. MiniLM's word
-vectors also put some antonyms close ("slowly"/"quickly"); the lower weight keeps such a
-neighbour from outweighing the words actually asked.
+vectors also put some antonyms close ("slowly"/"quickly"); the lower weight and the cap keep
+such neighbours from outweighing the words actually asked.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -28,28 +30,35 @@ def _expandable(words: Iterable[str]) -> list[str]:
     return [w for w in words if len(w) > 2 and w.isalpha()]
 
 
-def corpus_words(texts: Iterable[str], limit: int) -> list[str]:
+def corpus_words(texts: Sequence[str], limit: int) -> list[str]:
     """The word table: one spelling (the most frequent) per BM25 token of ``texts``, for the
-    ``limit`` tokens found in the most texts, sorted."""
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    ``limit`` tokens found in the most texts, sorted.
+
+    Two passes over ``texts``, so that spellings are counted only for the tokens kept.
+    """
     doc_freq: Counter[str] = Counter()
     for text in texts:
+        doc_freq.update(set(stem(_expandable(content_words(text)))))
+    kept = set(sorted(doc_freq, key=lambda token: (-doc_freq[token], token))[:limit])
+    spellings: Counter[tuple[str, str]] = Counter()
+    for text in texts:
         words = _expandable(content_words(text))
-        stems = stem(words)
-        for word, token in zip(words, stems):
-            spellings[token][word] += 1
-        doc_freq.update(set(stems))
-    kept = sorted(doc_freq, key=lambda token: (-doc_freq[token], token))[:limit]
-    return sorted(spellings[token].most_common(1)[0][0] for token in kept)
+        spellings.update((token, word) for token, word in zip(stem(words), words) if token in kept)
+    best: dict[str, tuple[int, str]] = {}
+    for (token, word), count in spellings.items():  # in order of first appearance
+        if token not in best or count > best[token][0]:  # the most frequent spelling; ties: the first seen
+            best[token] = (count, word)
+    return sorted(word for _, word in best.values())
 
 
 class WordExpander:
     """Finds the corpus tokens near a question's words, from the index's word table."""
 
     def __init__(self, words: list[str], vectors: np.ndarray, embedder: Embedder, similarity: float,
-                 weight: float, cache_size: int = 4096) -> None:
+                 weight: float, neighbours: int = 3, cache_size: int = 4096) -> None:
         self.similarity = similarity
         self.weight = weight
+        self.neighbours = neighbours
         self._embedder = embedder
         self._tokens = stem(words)
         self._rows = {token: row for row, token in enumerate(self._tokens)}
@@ -84,7 +93,9 @@ class WordExpander:
     def expand(self, text: str, exclude: Iterable[str] = ()) -> dict[str, float]:
         """Corpus tokens near ``text``'s words in meaning, each with its BM25 query weight.
 
-        Tokens in ``exclude`` (the query's own) and each word's own token are left out.
+        Each word brings at most ``neighbours`` tokens (its closest), so that a common word
+        cannot flood the query. Tokens in ``exclude`` (the query's own) and each word's own
+        token are left out.
         """
         words = list(dict.fromkeys(_expandable(content_words(text))))
         if not words or not len(self._vectors) or self.weight <= 0:
@@ -94,7 +105,8 @@ class WordExpander:
         skip = set(exclude) | set(tokens)
         found: dict[str, float] = {}
         for row_similarities in similarities:
-            for row in np.flatnonzero(row_similarities >= self.similarity):
+            close = np.flatnonzero(row_similarities >= self.similarity)
+            for row in close[np.argsort(-row_similarities[close], kind="stable")][: self.neighbours]:
                 token = self._tokens[row]
                 if token not in skip:
                     found[token] = max(found.get(token, 0.0), self.weight * float(row_similarities[row]))

@@ -300,13 +300,14 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_manifest(index_dir: Path, model: str | None = None, dimension: int | None = None) -> dict[str, Any]:
+def check_manifest(index_dir: Path, model: str | None = None, dimension: int | None = None,
+                   formats: tuple[int, ...] = (FORMAT_VERSION,)) -> dict[str, Any]:
     """The manifest of ``index_dir`` when it can be served with ``model``/``dimension``, else :class:`IndexError_`.
 
     Cheap (reads one small file): a command can call it before loading the embedding model.
     """
     manifest = read_manifest(index_dir)
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") not in formats:
         raise IndexError_(f"the index in '{index_dir}' has an old format: rebuild with `rsiqa build`")
     if model is not None and manifest.get("model") != model:
         raise IndexError_(
@@ -328,14 +329,20 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
-        words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
-        word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
+        if manifest.get("format") == 1:  # before the word table: read only to reuse its vectors
+            words, word_vectors = [], np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+        else:
+            words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
+            word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     if not (len(passages) == len(sentences) == len(vectors) == faiss_index.ntotal == manifest.get("passages")):
         raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if sum(len(s) for s in sentences) != len(sentence_vectors) or not isinstance(words, list) or len(words) != len(word_vectors):
+    if sum(len(s) for s in sentences) != len(sentence_vectors):
+        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
+    if (not isinstance(words, list) or not all(isinstance(w, str) for w in words) or word_vectors.ndim != 2
+            or len(words) != len(word_vectors) or (len(words) and word_vectors.shape[1] != vectors.shape[1])):
         raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
@@ -348,14 +355,18 @@ def _same_manifest(index_dir: Path, manifest: dict[str, Any]) -> bool:
         return False
 
 
-def load_index(index_dir: Path, model: str | None = None, dimension: int | None = None) -> IndexData:
+def load_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
+               formats: tuple[int, ...] = (FORMAT_VERSION,)) -> IndexData:
     """Load an index folder, checking it was built with ``model``/``dimension`` when given.
+
+    Only the current format is served; the embedding cache of a build also reads older ones
+    (``formats``), so that an upgrade does not embed the whole corpus again.
 
     When a build swaps in a new index while this reads, the files could come from both; the
     manifest is read again afterwards, and the load repeated if it changed.
     """
     for _attempt in range(3):
-        manifest = check_manifest(index_dir, model, dimension)
+        manifest = check_manifest(index_dir, model, dimension, formats)
         try:
             data = _read_index_files(index_dir, manifest)
         except IndexError_:

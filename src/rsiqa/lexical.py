@@ -16,6 +16,10 @@ STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "
 _STOPSET = frozenset(STOPWORDS)
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
 
+#: Pronouns that point back to something said before ("Would that be easier for it?").
+POINTING_BACK = ("this", "that", "these", "those", "it", "its", "they", "them", "their", "he", "him", "his", "she", "her")
+REFERS_BACK = re.compile(rf"\b({'|'.join(POINTING_BACK)})\b", re.IGNORECASE)
+
 
 def fold_accents(text: str) -> str:
     """Strip accents so "Gödel" and "Godel" are one word."""

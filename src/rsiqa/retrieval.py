@@ -27,7 +27,6 @@ knows.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import bm25s
@@ -37,13 +36,10 @@ from rsiqa.documents import passage_context
 from rsiqa.embedding import Embedder
 from rsiqa.expansion import WordExpander
 from rsiqa.index import IndexData
-from rsiqa.lexical import query_tokens, tokenize
+from rsiqa.lexical import REFERS_BACK, query_tokens, tokenize
 from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
-
-#: Pronouns that point back to an earlier turn ("Would that be easier for it?"): the question leans on the conversation.
-REFERS_BACK = re.compile(r"\b(this|that|these|those|it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -100,26 +96,34 @@ class Retriever:
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
-                                      settings.expansion_weight)
+                                      settings.expansion_weight, settings.expansion_neighbours)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
         """BM25 score of every passage for ``text`` and its expansion (zeros when the corpus knows none of its words).
 
-        A weighted sum of per-token BM25 scores: the text's own tokens weigh 1, the corpus
-        tokens nearest in meaning (:mod:`rsiqa.expansion`) less.
+        A weighted sum of per-token BM25 scores: each of the text's own tokens weighs 1 (once,
+        however often the text repeats it), the corpus tokens nearest in meaning
+        (:mod:`rsiqa.expansion`) less. bm25s keeps each token's scores as one column of a sparse
+        matrix (``data``/``indices``/``indptr``), so this reads only the tokens' postings.
         """
         weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
         weights.update(self._expander.expand(text, exclude=weights))
-        scores = np.zeros(len(self.data.passages), dtype=np.float32)
-        for token, weight in weights.items():
-            scores += np.float32(weight) * np.asarray(self._bm25.get_scores([token]), dtype=np.float32)
-        return scores
+        n = len(self.data.passages)
+        if not weights:
+            return np.zeros(n, dtype=np.float32)
+        matrix = self._bm25.scores
+        ids = np.array([self._vocab[token] for token in weights], dtype=np.int64)
+        starts, ends = matrix["indptr"][ids], matrix["indptr"][ids + 1]
+        rows = np.concatenate([matrix["indices"][a:b] for a, b in zip(starts, ends)])
+        values = np.concatenate([matrix["data"][a:b] * w for a, b, w in zip(starts, ends, weights.values())])
+        return np.bincount(rows, weights=values, minlength=n).astype(np.float32)
 
     def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
         """The rows worth scoring: all of them (None) below ``ann_threshold`` passages; above, the
-        FAISS top ``candidates`` and the BM25 top ``candidates`` of each query, so that a query
-        costs the same whatever the corpus size."""
+        FAISS top ``candidates`` and the BM25 top ``candidates`` of each query, so that the dense
+        scoring and fusion cost the same whatever the corpus size (BM25 still reads the postings
+        of the query's tokens and their expansion)."""
         n = len(self.data.passages)
         if n < self.settings.ann_threshold:
             return None
@@ -206,9 +210,11 @@ class Retriever:
             lexical = (1 - h) * lexical + h * lexical_ctx
             # Judge coverage in context only when the question leans on it: no content words of
             # its own ("And why?"), words the corpus knows ("Who else is skeptical?"), or a pronoun
-            # pointing back ("Would that be easier for it?"). A new topic in words the corpus never
-            # uses ("What is the capital of France?") is judged alone.
-            if evidence.content_terms == 0 or evidence.coverage >= 0.5 or REFERS_BACK.search(question):
+            # pointing back in a question whose words the corpus partly knows ("Would that be
+            # easier for it?"). A new topic in words the corpus never uses ("What is the capital
+            # of France?", "Is it safe to freeze leftover cooked rice?") is judged alone.
+            if (evidence.content_terms == 0 or evidence.coverage >= 0.5
+                    or (REFERS_BACK.search(question) and evidence.coverage >= 0.3)):
                 evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [

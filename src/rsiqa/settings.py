@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
     expansion_similarity: float = Field(
-        0.6, ge=0.0, le=1.0, description="A corpus word this close (cosine) to a question's word joins the BM25 query.")
+        0.6, ge=0.3, le=1.0, description="A corpus word this close (cosine) to a question's word joins the BM25 query.")
     expansion_weight: float = Field(
         0.7, ge=0.0, le=1.0, description="BM25 weight of such a word, times its cosine (the question's own words weigh 1; 0 turns expansion off).")
+    expansion_neighbours: int = Field(3, ge=1, le=20, description="At most this many corpus words per question word.")
     expansion_vocabulary: int = Field(
         20_000, ge=0, description="Words in the index's word table for expansion (those in the most passages).")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
