@@ -52,10 +52,14 @@ def corpus_words(texts: Sequence[str], limit: int) -> list[str]:
 
 
 class WordExpander:
-    """Finds the corpus tokens near a question's words, from the index's word table."""
+    """Finds the corpus tokens near a question's words, from the index's word table.
+
+    Each word's neighbours are found once (one row of cosines against the table) and cached,
+    so a question whose words were seen before costs only dictionary lookups.
+    """
 
     def __init__(self, words: list[str], vectors: np.ndarray, embedder: Embedder, similarity: float,
-                 weight: float, neighbours: int = 3, cache_size: int = 4096) -> None:
+                 weight: float, neighbours: int = 3, cache_size: int = 20_000) -> None:
         self.similarity = similarity
         self.weight = weight
         self.neighbours = neighbours
@@ -63,32 +67,45 @@ class WordExpander:
         self._tokens = stem(words)
         self._rows = {token: row for row, token in enumerate(self._tokens)}
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # words the corpus lacks, embedded at query time
+        self._cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()  # word -> its neighbours
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _word_vectors(self, words: list[str], tokens: list[str]) -> np.ndarray:
-        """A vector per word: the table's when the corpus has its token, else embedded (and cached)."""
-        out = np.zeros((len(words), self._vectors.shape[1]), dtype=np.float32)
-        missing: list[int] = []
+    def _find(self, words: list[str], tokens: list[str]) -> list[list[tuple[str, float]]]:
+        """Each word's closest table tokens (at most ``neighbours``, cosine >= ``similarity``, its own left out).
+
+        A word in the table uses the table's vector; any other word is embedded.
+        """
+        vectors = np.zeros((len(words), self._vectors.shape[1]), dtype=np.float32)
+        unknown = [i for i, token in enumerate(tokens) if token not in self._rows]
+        for i, token in enumerate(tokens):
+            if token in self._rows:
+                vectors[i] = self._vectors[self._rows[token]]
+        if unknown:
+            vectors[unknown] = self._embedder.encode([words[i] for i in unknown])
+        similarities = vectors @ self._vectors.T
+        found = []
+        for own, row_similarities in zip(tokens, similarities):
+            close = np.flatnonzero(row_similarities >= self.similarity)
+            best = close[np.argsort(-row_similarities[close], kind="stable")][: self.neighbours]
+            found.append([(self._tokens[r], float(row_similarities[r])) for r in best if self._tokens[r] != own])
+        return found
+
+    def _neighbours(self, words: list[str]) -> list[list[tuple[str, float]]]:
+        """The cached neighbours of each word, finding those not cached yet (outside the lock)."""
         with self._lock:
-            for i, (word, token) in enumerate(zip(words, tokens)):
-                if token in self._rows:
-                    out[i] = self._vectors[self._rows[token]]
-                elif word in self._cache:
-                    self._cache.move_to_end(word)
-                    out[i] = self._cache[word]
-                else:
-                    missing.append(i)
+            cached = {w: self._cache[w] for w in words if w in self._cache}
+            for word in cached:
+                self._cache.move_to_end(word)
+        missing = [w for w in words if w not in cached]
         if missing:
-            encoded = self._embedder.encode([words[i] for i in missing])
+            cached.update(zip(missing, self._find(missing, stem(missing))))
             with self._lock:
-                for i, vector in zip(missing, encoded):
-                    out[i] = vector
-                    self._cache[words[i]] = vector
+                for word in missing:
+                    self._cache[word] = cached[word]
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        return out
+        return [cached[w] for w in words]
 
     def expand(self, text: str, exclude: Iterable[str] = ()) -> dict[str, float]:
         """Corpus tokens near ``text``'s words in meaning, each with its BM25 query weight.
@@ -100,14 +117,10 @@ class WordExpander:
         words = list(dict.fromkeys(_expandable(content_words(text))))
         if not words or not len(self._vectors) or self.weight <= 0:
             return {}
-        tokens = stem(words)
-        similarities = self._word_vectors(words, tokens) @ self._vectors.T
-        skip = set(exclude) | set(tokens)
+        skip = set(exclude) | set(stem(words))
         found: dict[str, float] = {}
-        for row_similarities in similarities:
-            close = np.flatnonzero(row_similarities >= self.similarity)
-            for row in close[np.argsort(-row_similarities[close], kind="stable")][: self.neighbours]:
-                token = self._tokens[row]
+        for neighbours in self._neighbours(words):
+            for token, similarity in neighbours:
                 if token not in skip:
-                    found[token] = max(found.get(token, 0.0), self.weight * float(row_similarities[row]))
+                    found[token] = max(found.get(token, 0.0), self.weight * similarity)
         return found
