@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import stop_process  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -196,12 +197,7 @@ def local_server(index_dir: Path, timeout: float = 180) -> Iterator[str]:
         try:
             yield _wait_until_up(process, url, log, timeout)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+            stop_process(process)
 
 
 def _wait_until_up(process: subprocess.Popen, url: str, log: Any, timeout: float) -> str:

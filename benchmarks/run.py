@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from processes import stop_process  # benchmarks/ is on sys.path when run as a script
 from torch_ref import vmhwm_mb  # benchmarks/ is on sys.path when run as a script; torch_ref imports torch lazily
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,14 +227,6 @@ def start_server(index_dir: Path, env: dict[str, str], timeout: float = 120.0
             proc.kill()
             raise RuntimeError("rsiqa serve did not answer /api/health and serve the chat page in time")
         time.sleep(0.01)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 class LeanClient:
@@ -485,7 +478,7 @@ def measure_product(args: argparse.Namespace, settings: Any, env: dict[str, str]
         results["serve_libraries"] = loaded_libraries(server.pid)
         results["torch_reference"]["peak_rss_mb"] = ref.ask("m")["vmhwm_mb"]
     finally:
-        stop(server)
+        stop_process(server)
 
     # -- build throughput ------------------------------------------------------------------------
     from rsiqa.settings import Settings

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from processes import stop_process  # benchmarks/processes.py (pytest's pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,13 +75,3 @@ def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for
         yield url
     finally:
         stop_process(process)
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Ask a child to stop (SIGTERM), and kill it if it has not stopped within 15 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)

@@ -47,10 +47,10 @@ def coverage_probability(evidence: Evidence, question: str = "") -> float:
     * intent: a first-person request for advice ("How do I ...", "... should I buy") needs
       more evidence, since a debate holds positions and arguments, not instructions.
 
-    Centres and scales were set on the development questions, on a second set of 63 questions
-    written for validation, and on probe questions of each out-of-scope kind (and short
-    in-scope questions about names); ``Settings.abstain_threshold``
-    (default 0.5) is the cut-off.
+    Centres and scales were set on the development questions, on the validation set
+    (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
+    short in-scope questions about names); ``Settings.abstain_threshold`` (default 0.5) is the
+    cut-off.
     """
     logit = (
         min(max((evidence.top_sentence - 0.40) / 0.05, -3.0), 3.0)
