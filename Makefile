@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.tmp/torchinductor
 export GRADIO_TEMP_DIR ?= $(CURDIR)/.tmp/gradio
 
-.PHONY: install browser index run test test-fast eval clean help bench
+.PHONY: install test-tools index run test test-fast eval clean help bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -29,11 +29,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-browser:  ## install Debian's chromium + chromium-driver for the browser tests (when missing)
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-	  echo "installing chromium and chromium-driver with apt"; \
+test-tools:  ## install the Debian packages the tests use, when missing: chromium + chromium-driver, qemu-user
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v qemu-x86_64 >/dev/null || missing="$$missing qemu-user"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt (browser tests; an emulated AVX2-only CPU)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 index: install  ## build the index when missing or stale
@@ -42,7 +46,7 @@ index: install  ## build the index when missing or stale
 run: install index  ## serve the chat page and REST API on http://127.0.0.1:8000
 	$(VENV)/bin/rsiqa serve
 
-test: install browser  ## run every test, slow ones included
+test: install test-tools  ## run every test, slow ones included
 	$(VENV)/bin/python -m pytest
 
 test-fast: install  ## the tests that need no model, server or browser

@@ -122,10 +122,31 @@ def test_precision_change_reembeds_and_is_recorded(settings: Settings, fake_embe
     report = build_index(settings, Int8Fake(fake_embedder), progress=False)
     assert report.embedded == first.embedded == fake_embedder.calls  # nothing reused across precisions
     manifest = load_index(settings.index_dir).manifest
-    assert manifest["embedding"] == {"backend": "onnx", "precision": "int8"}
-    check_precision(manifest, "int8", settings.index_dir)
-    with pytest.raises(IndexError_, match="int8"):
+    assert manifest["embedding"]["precision"] == "int8-w7"  # the quantisation scheme, not just "int8"
+    assert "7 bits" in manifest["embedding"]["quantization"]
+    check_precision(manifest, "int8-w7", settings.index_dir)
+    with pytest.raises(IndexError_, match="int8-w7.*RSIQA_EMBEDDING_PRECISION=int8"):
         check_precision(manifest, "fp32", settings.index_dir)
+
+
+def test_an_index_of_the_old_8_bit_quantisation_is_not_served_or_reused(settings: Settings, fake_embedder) -> None:
+    """Indexes of earlier versions hold 8-bit int8 vectors ("int8"), which AVX2-only CPUs computed differently."""
+    write_corpus(settings.corpus_dir)
+    packaged = settings.model_copy(update={"model": "all-MiniLM-L6-v2", "embedding_backend": "onnx",
+                                           "embedding_precision": "int8"})  # a model the ONNX backend runs
+    build_index(packaged, Int8Fake(fake_embedder), progress=False)
+    assert index_is_current(packaged)
+    manifest_path = settings.index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["embedding"] = {"backend": "onnx", "precision": "int8"}
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexError_, match="holds int8 vectors.*rebuild with `rsiqa build`$"):
+        check_precision(manifest, "int8-w7", settings.index_dir)
+    assert not index_is_current(packaged)
+    fake_embedder.calls = 0
+    report = build_index(packaged, Int8Fake(fake_embedder), progress=False)
+    assert report.reused == 0 and report.embedded == fake_embedder.calls > 0
+    assert index_is_current(packaged)
 
 
 def test_index_is_current_follows_precision(settings: Settings, fake_embedder) -> None:
@@ -144,7 +165,7 @@ def test_models_the_onnx_backend_cannot_run_expect_fp32(settings: Settings) -> N
     from rsiqa.embedding import expected_precision
 
     int8 = {"embedding_backend": "onnx", "embedding_precision": "int8"}
-    assert expected_precision(settings.model_copy(update={"model": "all-MiniLM-L6-v2", **int8})) == "int8"
+    assert expected_precision(settings.model_copy(update={"model": "all-MiniLM-L6-v2", **int8})) == "int8-w7"
     assert expected_precision(settings.model_copy(update={"model": "no-such-model", **int8})) == "fp32"  # torch fallback
 
 

@@ -52,7 +52,7 @@ def test_packaged_model_pipeline() -> None:
 
 def test_lazy_embedder_reports_requested_precision_without_loading() -> None:
     lazy = LazyEmbedder("m", "onnx", "int8", lambda: (_ for _ in ()).throw(AssertionError("loaded")))
-    assert (lazy.backend, lazy.precision, embedding_precision(lazy), lazy.loaded) == ("onnx", "int8", "int8", False)
+    assert (lazy.backend, lazy.precision, embedding_precision(lazy), lazy.loaded) == ("onnx", "int8", "int8-w7", False)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,9 @@ def test_onnx_ranking_agrees_with_torch(torch_embedder) -> None:
     for ref_row, got_row in zip(reference, got):
         order = np.argsort(-ref_row)
         best = int(np.argmax(got_row))
-        assert best in order[:3]  # near-ties may swap ...
-        if ref_row[order[0]] - ref_row[order[1]] > 0.01:
+        # Near-ties may swap (for the codebase question torch puts four paragraphs within 0.013) ...
+        assert ref_row[best] >= ref_row[order[0]] - 0.015
+        if ref_row[order[0]] - ref_row[order[1]] > 0.015:
             assert best == order[0]  # ... a clear winner may not
         assert abs(got_row[best] - ref_row[order[0]]) < 0.03
 
@@ -120,3 +121,113 @@ def test_a_text_vector_does_not_depend_on_the_other_texts(precision: str) -> Non
     alone = np.concatenate([onnx.encode([t]) for t in texts])
     assert np.allclose(together, alone, atol=1e-6)
     assert np.allclose(onnx.encode(list(reversed(texts))), together[::-1], atol=1e-6)
+
+
+# --- the same vectors on every CPU (int8 without saturation), and a damaged export made again --------------
+
+
+def _int8_model() -> Path:
+    from rsiqa.embedding import ensure_onnx_model
+
+    return ensure_onnx_model("all-MiniLM-L6-v2", REPO / ".cache" / "models", "int8")
+
+
+@pytest.mark.slow
+def test_int8_weights_fit_in_seven_bits() -> None:
+    """|w| <= 64: a pair of uint8 x int8 products stays within int16, so AVX2's vpmaddubsw never saturates."""
+    import onnx
+    from onnx import numpy_helper
+
+    from rsiqa.onnx_export import INT8_WEIGHT_LIMIT
+
+    model = onnx.load(str(_int8_model()))
+    initializers = {t.name: t for t in model.graph.initializer}
+    weights = [numpy_helper.to_array(initializers[n.input[1]]) for n in model.graph.node if n.op_type == "MatMulInteger"]
+    assert len(weights) == 36  # q, k, v, attention output, FFN up and down in each of the 6 layers
+    assert all(w.dtype == np.int8 for w in weights)
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= INT8_WEIGHT_LIMIT
+    assert 2 * 255 * INT8_WEIGHT_LIMIT <= 32767
+
+
+QEMU_CPU = "EPYC-Rome"  # AMD Zen 2: AVX2, no AVX-512, no VNNI
+_EMULATED_EMBED = """
+import json, sys
+import numpy as np
+from numpy._core._multiarray_umath import __cpu_features__ as cpu
+from rsiqa.embedding import OnnxEmbedder
+vectors = OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=sys.argv[1], precision="int8", threads=1).encode(json.loads(sys.argv[2]))
+np.save(sys.argv[3], vectors)
+print(json.dumps({"avx2": cpu["AVX2"], "avx512f": cpu["AVX512F"], "vnni": cpu["AVX512VNNI"]}))
+"""
+
+
+@pytest.mark.slow
+def test_int8_vectors_are_the_same_on_a_cpu_without_vnni(tmp_path: Path) -> None:
+    """The int8 embedder run on an emulated AVX2-only CPU (qemu) gives this machine's vectors.
+
+    With 8-bit weights (before) the vectors differed by cosine 0.985-0.995 there; with 7-bit
+    weights they agree to rounding, whichever CPU this test runs on.
+    """
+    import platform
+    import shutil
+
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine() != "x86_64" or qemu is None:
+        pytest.skip("needs qemu-x86_64 on an x86_64 machine (make test installs Debian's qemu-user)")
+    texts = ["Would an AGI need its full codebase to self-improve?",
+             "Ted Chiang, who argues that AIs are like compilers, where bootstrapping allows self-improvement, "
+             "but only up to a point.",
+             "Prominent skeptics of recursive self-improvement include:"]
+    cache = REPO / ".cache" / "models"
+    _int8_model()
+    out = tmp_path / "emulated.npy"
+    done = subprocess.run([qemu, "-cpu", QEMU_CPU, sys.executable, "-c", _EMULATED_EMBED, str(cache), json.dumps(texts),
+                           str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    features = json.loads(done.stdout.strip().splitlines()[-1])
+    assert features == {"avx2": True, "avx512f": False, "vnni": False}  # the emulated CPU really lacks them
+    native = get_embedder("all-MiniLM-L6-v2", backend="onnx", precision="int8", cache_dir=cache).encode(texts)
+    emulated = np.load(out)
+    cosines = np.sum(native * emulated, axis=1)
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_verify_model_file_names_what_is_wrong(tmp_path: Path) -> None:
+    from rsiqa.onnx_export import EXPORT_VERSION, INT8_FILE, META_FILE, file_record, verify_model_file
+
+    model = tmp_path / INT8_FILE
+    assert verify_model_file(tmp_path, INT8_FILE) == "not exported yet"
+    model.write_bytes(b"\x08\x01" * 1000)
+    meta = {"export_version": EXPORT_VERSION, "files": {INT8_FILE: file_record(model)}}
+    (tmp_path / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    assert verify_model_file(tmp_path, INT8_FILE) is None
+    model.write_bytes(b"\x08\x01" * 500)  # truncated
+    assert "1000 bytes" in verify_model_file(tmp_path, INT8_FILE)
+    model.write_bytes(b"\x09\x01" * 1000)  # same size, other bytes
+    assert "hash" in verify_model_file(tmp_path, INT8_FILE)
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, "export_version": EXPORT_VERSION - 1}), encoding="utf-8")
+    assert "older" in verify_model_file(tmp_path, INT8_FILE)
+    (tmp_path / META_FILE).write_text("{not json", encoding="utf-8")
+    assert "unreadable" in verify_model_file(tmp_path, INT8_FILE)
+
+
+@pytest.mark.slow
+def test_a_truncated_cached_model_is_exported_again(tmp_path: Path) -> None:
+    """A cut-short model-int8.onnx (full disk, killed copy) used to fail every command with INVALID_PROTOBUF."""
+    import shutil
+
+    from rsiqa.embedding import OnnxEmbedder, ensure_onnx_model
+    from rsiqa.onnx_export import INT8_FILE, verify_model_file
+
+    source = onnx_cache_folder("all-MiniLM-L6-v2", REPO / ".cache" / "models")
+    _int8_model()
+    folder = onnx_cache_folder("all-MiniLM-L6-v2", tmp_path)
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".export-*"))
+    damaged = folder / INT8_FILE
+    with damaged.open("r+b") as handle:
+        handle.truncate(damaged.stat().st_size // 3)
+    assert verify_model_file(folder, INT8_FILE) is not None
+    assert ensure_onnx_model("all-MiniLM-L6-v2", tmp_path, "int8") == damaged
+    assert verify_model_file(folder, INT8_FILE) is None
+    vectors = OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=tmp_path, precision="int8", threads=1).encode(["still works"])
+    assert vectors.shape == (1, 384)

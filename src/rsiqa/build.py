@@ -28,6 +28,7 @@ from rsiqa.index import (
     write_index,
 )
 from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
+from rsiqa.onnx_export import INT8_SCHEME
 from rsiqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,16 @@ def settings_precision(settings: Settings) -> str:
     return expected_precision(settings)
 
 
+def embedding_record(embedder: Embedder) -> dict[str, str]:
+    """What the manifest says about the vectors: backend, precision and, for int8, the quantisation."""
+    record = {"backend": str(getattr(embedder, "backend", type(embedder).__name__)),
+              "precision": embedding_precision(embedder)}
+    if record["precision"] == INT8_SCHEME:
+        record["quantization"] = ("dynamic: MatMul weights int8 per output channel in 7 bits (|w| <= 64), "
+                                  "activations uint8; exact on CPUs with and without VNNI")
+    return record
+
+
 @dataclass
 class BuildReport:
     """What a build did, for the CLI summary and the manifest."""
@@ -97,8 +108,8 @@ class BuildReport:
 class EmbeddingCache:
     """Vectors of the previous index, keyed by (model, text) hash, so unchanged text is not re-embedded.
 
-    Only an index built with the same model and the same vector precision (fp32 or int8) is reused:
-    int8 vectors differ from fp32 ones, and one index never mixes the two.
+    Only an index built with the same model and the same vector precision (fp32, or int8 with the
+    same quantisation) is reused: int8 vectors differ from fp32 ones, and one index never mixes them.
     """
 
     def __init__(self, index_dir: Path, model: str, precision: str = "fp32") -> None:
@@ -183,8 +194,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
         "questions": questions,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rsiqa_version": __version__,
-        "embedding": {"backend": str(getattr(embedder, "backend", type(embedder).__name__)),
-                      "precision": embedding_precision(embedder)},
+        "embedding": embedding_record(embedder),
     }
     faiss_index = make_faiss_index(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
                                    settings.hnsw_ef_search)

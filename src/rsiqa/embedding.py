@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rsiqa.onnx_export import UnsupportedModel
+from rsiqa.onnx_export import INT8_SCHEME, UnsupportedModel
 
 log = logging.getLogger(__name__)
 
@@ -177,26 +177,30 @@ def ensure_onnx_model(model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE, p
     """The ONNX file for ``model`` at ``precision``, exported first (in a child process) when missing.
 
     Exporting needs torch and transformers and takes a few seconds, once; running a child keeps
-    torch out of the calling process. :class:`UnsupportedModel` when the model cannot be exported.
+    torch out of the calling process. A cached file that does not match the size and hash its
+    export recorded (truncated, damaged) is exported again. :class:`UnsupportedModel` when the
+    model cannot be exported.
     """
-    from rsiqa.onnx_export import FP32_FILE, INT8_FILE, META_FILE, read_pipeline
+    from rsiqa.onnx_export import FP32_FILE, INT8_FILE, read_pipeline, verify_model_file
 
     model_dir = Path(resolve_model_path(model))
     folder = onnx_cache_folder(model, cache_dir)
     read_pipeline(model_dir)  # raises UnsupportedModel before any work
     target = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
-    if target.is_file() and (folder / META_FILE).is_file():
+    problem = verify_model_file(folder, target.name)
+    if problem is None:
         return target
-    log.info("exporting %s to ONNX (%s) in %s, once", model, precision, folder)
+    log.info("exporting %s to ONNX (%s) in %s (%s)", model, precision, folder, problem)
     command = [sys.executable, "-m", "rsiqa.onnx_export", str(model_dir), str(folder)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     done = subprocess.run(command + (["--int8"] if precision == "int8" else []), capture_output=True, text=True,
                           env=env, check=False)
     if done.returncode == 3:
         raise UnsupportedModel(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unsupported model")
-    if done.returncode != 0 or not target.is_file():
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"exporting '{model}' to ONNX failed (exit {done.returncode}): {tail}")
+    problem = verify_model_file(folder, target.name) if done.returncode == 0 else None
+    if done.returncode != 0 or problem is not None:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:]) or problem
+        raise RuntimeError(f"exporting '{model}' to ONNX in '{folder}' failed (exit {done.returncode}): {tail}")
     return target
 
 
@@ -280,10 +284,10 @@ def onnx_supported(model: str) -> bool:
 def expected_precision(settings: object) -> str:
     """The vector precision the embedder for ``settings`` will produce, without loading it.
 
-    int8 only with the ONNX backend set to int8 and a model it supports (others fall back to torch: fp32).
+    :data:`~rsiqa.onnx_export.INT8_SCHEME` only with the ONNX backend set to int8 and a model it supports (others fall back to torch: fp32).
     """
     if settings.embedding_backend == "onnx" and settings.embedding_precision == "int8":  # type: ignore[attr-defined]
-        return "int8" if onnx_supported(settings.model) else "fp32"  # type: ignore[attr-defined]
+        return vector_precision("int8") if onnx_supported(settings.model) else "fp32"  # type: ignore[attr-defined]
     return "fp32"
 
 
@@ -324,6 +328,15 @@ class LazyEmbedder:
         return self._get().encode(texts, batch_size=batch_size, progress=progress)
 
 
+def vector_precision(precision: str) -> str:
+    """What an index records for vectors embedded at ``precision`` (a setting: fp32 or int8).
+
+    fp32, or for int8 the quantisation scheme (:data:`~rsiqa.onnx_export.INT8_SCHEME`), so that
+    an index built with another int8 quantisation is never mixed with this one's vectors.
+    """
+    return INT8_SCHEME if precision == "int8" else precision
+
+
 def embedding_precision(embedder: object) -> str:
-    """``fp32`` or ``int8``: which vectors an embedder produces (torch and ONNX fp32 agree)."""
-    return str(getattr(embedder, "precision", "fp32"))
+    """``fp32`` or ``int8-w7``: which vectors an embedder produces (torch and ONNX fp32 agree)."""
+    return vector_precision(str(getattr(embedder, "precision", "fp32")))

@@ -37,6 +37,7 @@ import faiss
 import numpy as np
 
 from rsiqa.documents import Passage
+from rsiqa.onnx_export import INT8_SCHEME
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2  # 2: the word table
@@ -91,17 +92,20 @@ def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw
 
 
 def index_precision(manifest: dict[str, Any]) -> str:
-    """``fp32`` or ``int8``: the precision of the vectors an index was built with (older indexes: fp32)."""
+    """``fp32`` or ``int8-w7``: the vectors an index was built with (older indexes: fp32, or ``int8``
+    for the 8-bit quantisation of earlier versions)."""
     return str((manifest.get("embedding") or {}).get("precision", "fp32"))
 
 
 def check_precision(manifest: dict[str, Any], precision: str, index_dir: Path) -> None:
-    """:class:`IndexError_` when the index's vectors and the query embedder's differ (fp32 vs int8)."""
+    """:class:`IndexError_` when the index's vectors and the query embedder's differ (fp32, int8 schemes)."""
     built = index_precision(manifest)
     if built != precision:
+        setting = {"fp32": "fp32", INT8_SCHEME: "int8"}.get(built)  # an older int8 scheme needs a rebuild
+        hint = f" or set RSIQA_EMBEDDING_PRECISION={setting}" if setting else ""
         raise IndexError_(
-            f"the index in '{index_dir}' holds {built} vectors, but queries would be embedded in {precision}: "
-            f"rebuild with `rsiqa build` or set RSIQA_EMBEDDING_PRECISION={built}"
+            f"the index in '{index_dir}' holds {built} vectors, but queries would be embedded as {precision}: "
+            f"rebuild with `rsiqa build`{hint}"
         )
 
 

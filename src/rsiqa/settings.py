@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         "onnx", description="onnx: ONNX Runtime, no torch in the process (fast, small); torch: sentence-transformers."
     )
     embedding_precision: Literal["fp32", "int8"] = Field(
-        "int8", description="ONNX weights: int8 (default) is fastest, eval unchanged; fp32 gives the torch vectors exactly."
+        "int8", description="ONNX weights: int8 (default; 7-bit weights, the same vectors with and without VNNI) is fastest; fp32 gives the torch vectors exactly."
     )
     model_cache_dir: Path = Field(Path(".cache/models"), description="Where the ONNX export of the model is kept.")
     onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per CPU, at most 8).")
