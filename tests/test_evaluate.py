@@ -32,9 +32,36 @@ def test_hits_mrr_and_abstention_are_computed_from_citations():
     assert f["hit@1"] == pytest.approx(1 / 3) and f["hit@3"] == pytest.approx(2 / 3) and f["hit@5"] == pytest.approx(2 / 3)
     assert f["mrr@10"] == pytest.approx((1 + 1 / 3) / 3)
     assert f["declined_out_of_scope"] == 1.0 and f["declined_in_scope"] == 0.0
-    assert any(m.startswith("b: rank 3") for m in report.misses)
-    assert any(m.startswith("c: not in top 10") for m in report.misses)
+    assert any(m.startswith("b [plain]: rank 3") for m in report.misses)
+    assert any(m.startswith("c [plain]: not in top 10") for m in report.misses)
     assert "hit@1 0.333" in report.render()
+
+
+def test_answer_hit_and_figures_per_style():
+    rows = [
+        {"id": "k", "question": "q1", "style": "keyword", "gold": ["stuart armstrong posits"],
+         "answer_gold": ["it would not"]},
+        {"id": "w", "question": "q2", "style": "who", "gold": ["compilers"]},  # no answer_gold: gold counts
+        {"id": "n", "question": "near?", "style": "near_domain", "gold": [], "out_of_scope": True},
+        {"id": "d", "question": "drift?", "style": "drift_followup", "gold": [], "out_of_scope": True},
+    ]
+    answers = {
+        "q1": {"abstained": False, "answer": "Armstrong says IT WOULD\nnot. [1]", "citations": [{"text": "x"},
+               {"text": "Stuart Armstrong posits"}]},
+        "q2": {"abstained": False, "answer": "Ted Chiang. [1]", "citations": [{"text": "AIs are like compilers"}]},
+        "near?": {"abstained": True, "answer": "not covered", "citations": []},
+        "drift?": {"abstained": False, "answer": "something [1]", "citations": [{"text": "t"}]},
+    }
+    report = evaluate(rows, lambda q, k, h: answers[q])
+    f = report.figures()
+    assert f["answer_hit"] == 0.5  # q1's answer holds its answer_gold; q2's does not hold "compilers"
+    assert f["styles"]["keyword"]["hit@1"] == 0.0 and f["styles"]["keyword"]["mrr@10"] == 0.5
+    assert f["styles"]["keyword"]["answer_hit"] == 1.0 and f["styles"]["who"]["answer_hit"] == 0.0
+    assert f["styles"]["near_domain"]["declined_out_of_scope"] == 1.0
+    assert f["styles"]["drift_followup"]["declined_out_of_scope"] == 0.0
+    text = report.render()
+    assert "near_domain" in text and "declined 1/1" in text and "declined 0/1" in text
+    assert "w [who]: rank 1, answer misses" in text
 
 
 def test_fold_lowercases_and_folds_white_space():

@@ -1,4 +1,10 @@
-"""Retrieval evaluation: hit@k, MRR@10, passage lengths and abstention over a questions file."""
+"""Evaluation: hit@k, MRR@10, answer-hit, passage lengths and abstention over a questions file, per style.
+
+A question set is JSON lines: ``id``, ``question``, ``gold`` (phrases a cited passage must hold),
+optional ``history`` (earlier turns), ``out_of_scope`` (should be declined), ``style`` (keyword,
+casual, long, who, compare, followup; for out-of-scope ones offtopic, near_domain,
+drift_followup) and ``answer_gold`` (phrases the answer text itself should hold).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 #: Asks one question and returns the answer object as a dict (same shape as POST /api/query).
-AskFn = Callable[[str, int, list[dict[str, str]]], dict[str, Any]]
+AskFn = Callable[[str, int, list[dict[str, Any]]], dict[str, Any]]
+
+#: The style of a question that names none.
+PLAIN = "plain"
 
 
 def fold(text: str) -> str:
@@ -20,7 +29,7 @@ def fold(text: str) -> str:
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
-    """Read a JSONL questions file (id, question, gold, optional history and out_of_scope)."""
+    """Read a JSONL questions file (id, question, gold, optional history, out_of_scope, style, answer_gold)."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
@@ -32,70 +41,140 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class EvalReport:
-    """Figures over a questions file."""
+class Tally:
+    """Counts for one group of questions (all of them, or one style)."""
 
     in_scope: int = 0
     out_of_scope: int = 0
     hits_at: dict[int, int] = field(default_factory=lambda: {1: 0, 3: 0, 5: 0})
     reciprocal_ranks: list[float] = field(default_factory=list)
-    passage_words: list[int] = field(default_factory=list)
+    answer_hits: int = 0
     declined_out: int = 0
     declined_in: int = 0
-    misses: list[str] = field(default_factory=list)
+
+    def add_in_scope(self, rank: int | None, answer_hit: bool, declined: bool) -> None:
+        """Count one in-scope question: the rank of its first gold citation, its answer, a wrong decline."""
+        self.in_scope += 1
+        for k in self.hits_at:
+            self.hits_at[k] += int(rank is not None and rank <= k)
+        self.reciprocal_ranks.append(1.0 / rank if rank else 0.0)
+        self.answer_hits += int(answer_hit)
+        self.declined_in += int(declined)
+
+    def add_out_of_scope(self, declined: bool) -> None:
+        """Count one out-of-scope question and whether it was declined."""
+        self.out_of_scope += 1
+        self.declined_out += int(declined)
 
     def figures(self) -> dict[str, float]:
-        """The headline numbers."""
+        """Rates over the group."""
         n = max(self.in_scope, 1)
-        words = self.passage_words or [0]
         return {
             "hit@1": self.hits_at[1] / n,
             "hit@3": self.hits_at[3] / n,
             "hit@5": self.hits_at[5] / n,
             "mrr@10": sum(self.reciprocal_ranks) / n,
-            "median_passage_words": float(statistics.median(words)),
-            "max_passage_words": float(max(words)),
+            "answer_hit": self.answer_hits / n,
             "declined_out_of_scope": self.declined_out / max(self.out_of_scope, 1),
             "declined_in_scope": self.declined_in / n,
         }
 
+
+@dataclass
+class EvalReport:
+    """Figures over a questions file, overall and per style."""
+
+    total: Tally = field(default_factory=Tally)
+    styles: dict[str, Tally] = field(default_factory=dict)
+    passage_words: list[int] = field(default_factory=list)
+    answer_words: list[int] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def in_scope(self) -> int:
+        return self.total.in_scope
+
+    @property
+    def out_of_scope(self) -> int:
+        return self.total.out_of_scope
+
+    def figures(self) -> dict[str, Any]:
+        """The headline numbers, then ``styles``: the same per style."""
+        words = self.passage_words or [0]
+        answers = self.answer_words or [0]
+        return {
+            **self.total.figures(),
+            "median_passage_words": float(statistics.median(words)),
+            "max_passage_words": float(max(words)),
+            "median_answer_words": float(statistics.median(answers)),
+            "in_scope": self.total.in_scope,
+            "out_of_scope": self.total.out_of_scope,
+            "styles": {name: {"questions": t.in_scope + t.out_of_scope, **t.figures()} for name, t in self.styles.items()},
+        }
+
     def render(self) -> str:
-        """A plain-text report, misses last."""
-        f = self.figures()
+        """A plain-text report: headline figures, a line per style, misses last."""
+        t, f = self.total, self.figures()
         lines = [
-            f"questions: {self.in_scope} in scope, {self.out_of_scope} out of scope",
+            f"questions: {t.in_scope} in scope, {t.out_of_scope} out of scope",
             f"hit@1 {f['hit@1']:.3f}  hit@3 {f['hit@3']:.3f}  hit@5 {f['hit@5']:.3f}  MRR@10 {f['mrr@10']:.3f}",
+            f"answer-hit {f['answer_hit']:.3f} (the answer text holds a gold phrase); "
+            f"answer words: median {f['median_answer_words']:.0f}",
             f"passage words: median {f['median_passage_words']:.0f}, max {f['max_passage_words']:.0f}",
-            f"declined: out-of-scope {self.declined_out}/{self.out_of_scope} ({f['declined_out_of_scope']:.0%}), "
-            f"in-scope {self.declined_in}/{self.in_scope} ({f['declined_in_scope']:.0%})",
+            f"declined: out-of-scope {t.declined_out}/{t.out_of_scope} ({f['declined_out_of_scope']:.0%}), "
+            f"in-scope {t.declined_in}/{t.in_scope} ({f['declined_in_scope']:.0%})",
         ]
+        if len(self.styles) > 1 or PLAIN not in self.styles:
+            lines.append("per style:")
+            for name, tally in sorted(self.styles.items(), key=lambda kv: (kv[1].in_scope == 0, kv[0])):
+                s = tally.figures()
+                if tally.in_scope:
+                    lines.append(f"  {name:<15} {tally.in_scope:>3}  hit@1 {s['hit@1']:.2f}  hit@5 {s['hit@5']:.2f}  "
+                                 f"MRR {s['mrr@10']:.2f}  answer-hit {s['answer_hit']:.2f}  declined {tally.declined_in}")
+                else:
+                    lines.append(f"  {name:<15} {tally.out_of_scope:>3}  out of scope, declined "
+                                 f"{tally.declined_out}/{tally.out_of_scope}")
         lines += ["misses:"] + [f"  {m}" for m in self.misses] if self.misses else ["misses: none"]
         return "\n".join(lines)
 
 
+def gold_rank(citations: list[dict[str, Any]], gold: list[str]) -> int | None:
+    """1-based rank of the first citation whose text holds a gold phrase, or None."""
+    phrases = [fold(g) for g in gold]
+    return next((i for i, c in enumerate(citations, start=1) if any(g in fold(c["text"]) for g in phrases)), None)
+
+
+def answer_holds(answer: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether the answer text holds an ``answer_gold`` phrase (or, without those, a ``gold`` phrase)."""
+    if answer["abstained"]:
+        return False
+    text = fold(answer.get("answer", ""))
+    return any(fold(g) in text for g in (row.get("answer_gold") or row.get("gold", [])))
+
+
 def evaluate(rows: list[dict[str, Any]], ask: AskFn) -> EvalReport:
-    """Run every question through ``ask`` (top 10) and score the citations against gold phrases."""
+    """Run every question through ``ask`` (top 10) and score the citations and answers against gold phrases."""
     report = EvalReport()
     for row in rows:
         answer = ask(row["question"], 10, row.get("history", []))
+        style = report.styles.setdefault(row.get("style") or PLAIN, Tally())
+        declined = bool(answer["abstained"])
+        label = f"{row.get('id', '?')} [{row.get('style') or PLAIN}]"
         if row.get("out_of_scope"):
-            report.out_of_scope += 1
-            if answer["abstained"]:
-                report.declined_out += 1
-            else:
-                report.misses.append(f"{row.get('id', '?')}: answered an out-of-scope question: {row['question']}")
+            for tally in (report.total, style):
+                tally.add_out_of_scope(declined)
+            if not declined:
+                report.misses.append(f"{label}: answered an out-of-scope question: {row['question']}")
             continue
-        report.in_scope += 1
-        if answer["abstained"]:
-            report.declined_in += 1
-        texts = [fold(c["text"]) for c in answer["citations"]]
-        report.passage_words += [len(c["text"].split()) for c in answer["citations"][:5]]
-        gold = [fold(g) for g in row.get("gold", [])]
-        rank = next((i for i, t in enumerate(texts, start=1) if any(g in t for g in gold)), None)
-        for k in report.hits_at:
-            report.hits_at[k] += int(rank is not None and rank <= k)
-        report.reciprocal_ranks.append(1.0 / rank if rank else 0.0)
-        if rank != 1:
-            where = "declined" if answer["abstained"] else (f"rank {rank}" if rank else "not in top 10")
-            report.misses.append(f"{row.get('id', '?')}: {where}: {row['question']}")
+        citations = answer["citations"]
+        rank = gold_rank(citations, row.get("gold", []))
+        hit = answer_holds(answer, row)
+        for tally in (report.total, style):
+            tally.add_in_scope(rank, hit, declined)
+        report.passage_words += [len(c["text"].split()) for c in citations[:5]]
+        if not declined:
+            report.answer_words.append(len(re.sub(r"\[\d+\]", "", answer.get("answer", "")).split()))
+        if rank != 1 or not hit:
+            where = "declined" if declined else (f"rank {rank}" if rank else "not in top 10")
+            report.misses.append(f"{label}: {where}{'' if hit or declined else ', answer misses'}: {row['question']}")
     return report
