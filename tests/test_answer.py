@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from rsiqa.answer import DECLINE_MESSAGE, answer_unit, coverage_probability, suggest_followups
+from rsiqa.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability, suggest_followups
 from rsiqa.retrieval import Evidence
+from rsiqa.schema import SourceOut
 
 
 def evidence(sentence: float, passage: float, coverage: float, together: float | None = None) -> Evidence:
@@ -39,17 +40,48 @@ def test_rare_words_found_together_outweigh_a_weak_cosine():
 def test_a_first_person_request_for_advice_needs_more_evidence():
     e = evidence(0.42, 0.31, 0.6)
     assert coverage_probability(e, "How do I train a model on my laptop?") < 0.5 < coverage_probability(e, "How do models train?")
+    assert coverage_probability(e, "Walk me through RLHF", advice=True) < 0.5
 
 
 def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     sentences = ["Skeptics include:", "- Chollet, who argued in 2017.", "- Chiang, who compares AIs to compilers."]
-    assert answer_unit(sentences, 0, 0.6) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."
+    assert answer_unit(sentences, 0) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."
     asks = ["- Whether an AI would need its entire codebase for self-improvement.", "Armstrong posits that it would not."]
-    assert answer_unit(asks, 0, 0.6).endswith("Armstrong posits that it would not.")
+    assert answer_unit(asks, 0, target=5).endswith("Armstrong posits that it would not.")
     concl = ["Nets cannot merge utility functions because they have none.", "Thus multipolar world is more likely."]
-    assert answer_unit(concl, 1, 0.6) == " ".join(concl)
-    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.", "Next."]
-    assert answer_unit(plain, 0, 0.6) == plain[0]
+    assert answer_unit(concl, 1, target=5) == " ".join(concl)
+    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.", "Next one here."]
+    assert answer_unit(plain, 0, target=5) == plain[0]
+
+
+def test_answer_unit_completes_dangling_openers_and_references():
+    said = ["Other avenues exist for hard takeoff.", "That said, my broader scepticism of foom deserves its own post."]
+    assert answer_unit(said, 1, target=5) == " ".join(said)
+    such = ["This combination would allow an AGI to improve itself by becoming smarter.",
+            "A Gödel machine rigorously defines a specification for such an AGI."]
+    assert answer_unit(such, 1, target=5) == " ".join(such)
+
+
+def test_answer_unit_grows_towards_the_sentences_closer_to_the_question():
+    sentences = ["Unrelated opening words here.", "The best sentence about compilers.", "Another unrelated line.",
+                 "More about compilers and bootstrapping."]
+    forwards = answer_unit(sentences, 1, np.array([0.1, 0.9, 0.2, 0.3]), target=10)
+    backwards = answer_unit(sentences, 1, np.array([0.5, 0.9, 0.2, 0.3]), target=10)
+    assert forwards.startswith("The best") and "Another" in forwards
+    assert backwards.startswith("Unrelated")
+
+
+def test_emphasis_marks_and_list_markers_are_dropped():
+    assert answer_unit(["- it should update people *significantly downwards* on **foom**."], 0) == (
+        "it should update people significantly downwards on foom.")
+
+
+def test_attribution_names_the_kind_and_title():
+    assert attribution(SourceOut(title="FAQ", kind="faq_answer", kind_label="", path="f")) == "The FAQ answer says"
+    post = SourceOut(title="Why all the fuss", kind="comment", kind_label="", path="f")
+    assert attribution(post) == "A comment on “Why all the fuss” says"
+    assert attribution(post, replying=True) == "A comment on “Why all the fuss” replies"
+    assert attribution(SourceOut(title="T", kind="linked_post", kind_label="", path="f")) == "The post “T” argues"
 
 
 def test_followups_are_close_questions_never_the_one_asked():

@@ -67,7 +67,7 @@ def test_no_endpoint_takes_a_path_from_the_client(fake: tuple[Settings, Engine])
     assert set(query["properties"]) == {"question", "top_k", "history"}
     assert query["additionalProperties"] is False
     turn = schemas[query["properties"]["history"]["items"]["$ref"].rsplit("/", 1)[1]]
-    assert set(turn["properties"]) == {"role", "content"}
+    assert set(turn["properties"]) == {"role", "content", "citations"}  # citations: chunk ids, never paths
 
 
 def test_extra_fields_are_rejected_not_used(fake: tuple[Settings, Engine]) -> None:

@@ -6,19 +6,15 @@ import pytest
 from rsiqa.build import build_index
 from rsiqa.index import load_index
 from rsiqa.lexical import query_tokens
-from rsiqa.retrieval import Retriever, _zscore, context_from_history
+from rsiqa.conversation import Conversation
+from rsiqa.query import ReadQuestion
+from rsiqa.retrieval import Retriever, _zscore
 
 
 def test_zscore_standardises_and_handles_constant_scores():
     z = _zscore(np.array([1.0, 2.0, 3.0]))
     assert np.isclose(z.mean(), 0) and np.isclose(z.std(), 1)
     assert not _zscore(np.array([2.0, 2.0])).any()
-
-
-def test_context_is_the_last_user_turn():
-    history = [{"role": "user", "content": "About Ted Chiang?"}, {"role": "assistant", "content": "Compilers."}]
-    assert context_from_history(history) == "About Ted Chiang?"
-    assert context_from_history([]) is None
 
 
 @pytest.fixture
@@ -63,9 +59,34 @@ def test_conversation_context_steers_a_vague_follow_up(retriever):
         return [retriever.data.passages[h.row].source.path for h in hits].index(path)
 
     alone, _ = retriever.search("Who else thinks so?", k=4)
-    with_context, _ = retriever.search("Who else thinks so?", k=4, context="What did Ted Chiang say about compilers?")
+    convo = Conversation(question="What did Ted Chiang say about compilers?")
+    with_context, _ = retriever.search("Who else thinks so?", k=4, conversation=convo)
     assert rank_of(with_context, "chiang.md") == 0
     assert rank_of(alone, "chiang.md") > 0
+
+
+def test_the_passages_the_previous_answer_cited_are_favoured(retriever):
+    """A follow-up leans on what the previous answer cited: those passages gain ``conversation_prior``."""
+    data = retriever.data
+    go = next(p.chunk_id for p in data.passages if p.source.path == "go.md")
+    question, convo = "And how long did that take?", Conversation(question="Tell me more.", cited=[go])
+    cited, _ = retriever.search(question, k=4, conversation=convo)
+    prior = retriever.settings.conversation_prior
+    retriever.settings = retriever.settings.model_copy(update={"conversation_prior": 0.0})
+    plain, _ = retriever.search(question, k=4, conversation=convo)
+    score = lambda hits, path: next(h.fused for h in hits if data.passages[h.row].source.path == path)  # noqa: E731
+    assert prior > 0 and score(cited, "go.md") - score(plain, "go.md") == pytest.approx(prior)
+    assert score(cited, "chiang.md") == pytest.approx(score(plain, "chiang.md"))  # other files gain nothing
+
+
+def test_a_long_question_is_also_scored_by_what_it_asks(retriever):
+    background = "My friend says compilers and bootstrapping are the key to everything in computing, always. "
+    question = background + "What is KANSI?"
+    whole, _ = retriever.search(question, k=4)
+    asked, _ = retriever.search(ReadQuestion(text=question, cleaned=question, ask="What is KANSI?", contrast=False,
+                                             advice=False), k=4)
+    rank = lambda hits: [retriever.data.passages[h.row].source.path for h in hits].index("kansi.md")  # noqa: E731
+    assert rank(asked) < rank(whole)
 
 
 def test_above_the_threshold_only_faiss_and_bm25_candidates_are_scored(retriever):

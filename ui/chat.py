@@ -72,7 +72,9 @@ class ChatSession:
             log.exception("the chat page could not answer %r", question[:200])
             return [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
         shown.append({"role": "assistant", "content": answer_html(answer)})
-        turns = [*turns, {"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+        cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
+        turns = [*turns, {"role": "user", "content": question},
+                 {"role": "assistant", "content": answer.answer, "citations": cited}]
         return shown, turns, list(answer.followups)
 
 

@@ -9,10 +9,11 @@ import numpy as np
 
 from rsiqa.documents import KIND_LABELS
 from rsiqa.index import IndexData
+from rsiqa.query import ReadQuestion
 from rsiqa.retrieval import Evidence, Hit
 from rsiqa.schema import Answer, Citation, SourceOut
 from rsiqa.settings import Settings
-from rsiqa.structure import strip_list_marker
+from rsiqa.structure import LIST_ITEM, strip_list_marker
 
 DECLINE_MESSAGE = (
     "The material does not cover that. rsiqa answers from the debate on whether an AI can "
@@ -25,7 +26,7 @@ DECLINE_MESSAGE = (
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
-def coverage_probability(evidence: Evidence, question: str = "") -> float:
+def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False) -> float:
     """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
 
     A logistic score over independent kinds of evidence, each scaled so that one unit means
@@ -44,8 +45,9 @@ def coverage_probability(evidence: Evidence, question: str = "") -> float:
       steep penalty below 0.25 (the material names almost nothing the question asks about),
       plus a bonus when one passage holds more than half of that weight together (the
       material discusses those very things in one place);
-    * intent: a first-person request for advice ("How do I ...", "... should I buy") needs
-      more evidence, since a debate holds positions and arguments, not instructions.
+    * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
+      through ... step by step", see :mod:`rsiqa.query`) needs more evidence, since a debate holds
+      positions and arguments, not instructions.
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
@@ -58,15 +60,17 @@ def coverage_probability(evidence: Evidence, question: str = "") -> float:
         + 4.0 * (evidence.coverage - 0.5)
         - 20.0 * max(0.0, 0.25 - evidence.coverage)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
-        - (3.0 if _PERSONAL_REQUEST.search(question) else 0.0)
+        - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
     )
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
 
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
-                   followups: list[str]) -> Answer:
+                   followups: list[str], read: ReadQuestion | None = None,
+                   question_vector: np.ndarray | None = None) -> Answer:
     """Turn ranked hits into the answer object (or a polite decline)."""
-    if not hits or coverage_probability(evidence, question) < settings.abstain_threshold:
+    advice = bool(read and read.advice)
+    if not hits or coverage_probability(evidence, question, advice) < settings.abstain_threshold:
         return Answer(question=question, answer=DECLINE_MESSAGE, abstained=True, citations=[], followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):
@@ -79,7 +83,9 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
             source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
                              kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path),
         ))
-    return Answer(question=question, answer=extractive_answer(hits, data, settings), abstained=False,
+    contrast = bool(read and read.contrast)
+    text = composed_answer(hits, data, settings, contrast, question_vector)
+    return Answer(question=question, answer=text, abstained=False,
                   citations=citations, followups=followups)
 
 
@@ -91,52 +97,145 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip().endswith("?") or bool(_QUESTION_LIKE.match(sentence.strip()))
 
 
-#: Openers of a sentence that concludes from the one before it.
-_CONCLUDING = re.compile(r"^(thus|so|therefore|hence|this|that|which)\b", re.IGNORECASE)
+#: Openers that lean on the sentence before: a conclusion ("Thus ..."), a reference ("This ...",
+#: "He ..."), a contrast or an addition ("That said, ...", "But ...", "Moreover ...").
+_DANGLING = re.compile(
+    r"^(thus|so|therefore|hence|this|that|these|those|which|such|it|its|he|she|they|them|their|his|her|"
+    r"but|however|and|also|moreover|furthermore|though|yet|still|instead|otherwise|then|meanwhile|"
+    r"in other words|in short|that said|even so|as a result|for example|for instance|similarly|likewise)\b",
+    re.IGNORECASE)
+
+#: Target and cap, in words, of the text quoted from one passage (the lead passage: _LEAD_WORDS).
+_UNIT_WORDS = 40
+_LEAD_WORDS = 60
+_UNIT_MAX_WORDS = 90
+#: The whole answer stays within this many words (attributions included).
+_ANSWER_MAX_WORDS = 120
 
 
-def answer_unit(sentences: list[str], index: int, cosine: float) -> str:
-    """The best sentence, widened so that it answers rather than merely matches.
+def _words(text: str) -> int:
+    return len(text.split())
 
-    * a lead-in ending in ':' takes the lines it introduces (up to about 60 words);
-    * a sentence that asks ("Whether ...", "...?"), restates the question (cosine >= 0.75)
-      or is very short takes the sentence after it, or, when it concludes ("Thus ..."), the
-      one before it.
+
+def _content(sentence: str) -> bool:
+    """Whether a sentence holds words at all (not a bare "...", "•••" or a lone list marker)."""
+    return len(re.findall(r"[^\W\d_]{2,}", sentence)) >= 2
+
+
+#: A reference to something said before, anywhere in a sentence ("... for such an AGI", "the above").
+_REFERS = re.compile(r"\b(such an?|the above|the latter|the former|this (?:is|was|would|means)|these (?:are|were))\b",
+                     re.IGNORECASE)
+
+
+def _leans_back(sentence: str) -> bool:
+    """Whether a sentence needs the one before it to be understood."""
+    text = strip_list_marker(sentence)
+    return bool(_DANGLING.match(text)) or text[:1].islower() or bool(_REFERS.search(text))
+
+
+def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
+                 cap: int = _UNIT_MAX_WORDS) -> list[int]:
+    """Which sentences of a passage to quote around its best one (``index``) so that it reads as an answer.
+
+    * a lead-in ending in ':' takes the lines it introduces;
+    * a sentence that asks ("Whether ...", "...?") takes the one after it;
+    * the window then grows, one sentence at a time, towards the neighbour closer to the question
+      (``cosines``: each sentence's cosine to it; without them, forwards), until about ``target``
+      words, never past ``cap`` (a single long sentence stays whole);
+    * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
+      "Thus ...", "... such an AGI") takes that one too, when it fits.
     """
-    unit = [sentences[index]]
-    if sentences[index].rstrip().endswith(":"):
-        for following in sentences[index + 1 :]:
-            if sum(len(s.split()) for s in unit) + len(following.split()) > 60:
+    if cosines is None:
+        cosines = np.linspace(0.0, -1.0, num=len(sentences))  # no scores: prefer what follows
+    size = lambda lo, hi: sum(_words(sentences[i]) for i in range(lo, hi + 1))  # noqa: E731
+    lo = hi = index
+    lead_in = sentences[index].rstrip().endswith(":")
+    if lead_in or _asks(sentences[index]):
+        while hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+            hi += 1
+            if not (lead_in and LIST_ITEM.match(sentences[hi + 1] if hi + 1 < len(sentences) else "")):
                 break
-            unit.append(following)
-    elif _asks(sentences[index]) or cosine >= 0.75 or len(sentences[index].split()) < 10:
-        if _CONCLUDING.match(sentences[index]) and index > 0:
-            unit.insert(0, sentences[index - 1])
-        elif index + 1 < len(sentences):
-            unit.append(sentences[index + 1])
-    return " ".join(strip_list_marker(s).rstrip(":") + (":" if s.rstrip().endswith(":") else "") for s in unit)
+    while size(lo, hi) < target:
+        options = []
+        if hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+            options.append((float(cosines[hi + 1]), lo, hi + 1))
+        if lo > 0 and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+            options.append((float(cosines[lo - 1]), lo - 1, hi))
+        if not options:
+            break
+        _, lo, hi = max(options)
+    while lo > 0 and _leans_back(sentences[lo]) and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+        lo -= 1
+    return list(range(lo, hi + 1))
 
 
-def extractive_answer(hits: list[Hit], data: IndexData, settings: Settings) -> str:
-    """1-3 sentences from the top passages that best answer the question, each followed by ``[n]``.
+def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS) -> str:
+    """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
+    emphasis marks dropped."""
+    return " ".join(_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target))
 
-    The best sentence of the first passage always leads; the best sentences of the next two
-    passages follow only when they match almost as well (within 0.08 cosine of the lead, and
-    at least 0.5), so that the answer stays on the question.
+
+_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)\1(?![\w*])")
+
+
+def _plain(text: str) -> str:
+    """Text without Markdown emphasis marks (``*word*``, ``**word**``)."""
+    return _EMPHASIS.sub(r"\2", text)
+
+
+def attribution(source: SourceOut | object, replying: bool = False) -> str:
+    """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies"."""
+    kind = getattr(source, "kind", "document")
+    title = getattr(source, "title", "")
+    if kind == "faq_answer":
+        return "The FAQ answer says"
+    if kind == "note":
+        return "The FAQ's scratchpad notes say"
+    if kind == "linked_post":
+        return f"The post “{title}” argues"
+    if kind == "comment":
+        return f"A comment on “{title}” {'replies' if replying else 'says'}"
+    section = getattr(source, "section", None)
+    return f"“{title}”{f' ({section})' if section else ''} says"
+
+
+def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contrast: bool = False,
+                    question_vector: np.ndarray | None = None) -> str:
+    """An answer of about 40-120 words quoted from the top passages, each part attributed and cited.
+
+    The best passage leads with the text around its best sentence (:func:`answer_unit`). A
+    second passage follows when it matches almost as well (within 0.08 cosine of the lead, and
+    at least 0.5) or, for a question about a contrast or a debate, when it comes from another
+    source (the other side): then the strongest such passage among the top five is quoted,
+    whatever its score. Every word outside the attributions is verbatim from a cited passage.
     """
     lead = hits[0].sentence_cosine
     parts: list[str] = []
-    seen: set[int] = set()
-    for n, hit in enumerate(hits[:3], start=1):
-        if len(parts) >= settings.answer_sentences:
+    used_sources: set[tuple[str, str | None, str]] = set()
+    total = 0
+    for n, hit in enumerate(hits[:5], start=1):
+        if len(parts) >= settings.answer_sentences or total >= _ANSWER_MAX_WORDS - 15:
             break
-        if parts and (hit.sentence_cosine < lead - 0.08 or hit.sentence_cosine < 0.5):
-            continue
+        passage = data.passages[hit.row]
         sentences = data.sentences[hit.row]
-        if not sentences or hit.row in seen or (parts and _asks(sentences[hit.best_sentence])):
+        key = (passage.source.path, passage.source.url, passage.source.kind)
+        if parts:
+            other_side = contrast and key not in used_sources and len(parts) == 1
+            close = hit.sentence_cosine >= lead - 0.08 and hit.sentence_cosine >= 0.5 and n <= 3
+            if not (other_side or close) or not sentences or _asks(sentences[hit.best_sentence]):
+                continue
+        if not sentences:
             continue
-        seen.add(hit.row)
-        parts.append(f"{answer_unit(sentences, hit.best_sentence, hit.sentence_cosine)} [{n}]")
+        cosines = data.sentence_cosines(hit.row, question_vector) if question_vector is not None else None
+        target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
+        text = answer_unit(sentences, hit.best_sentence, cosines, target)
+        intro = attribution(passage.source, replying=bool(parts) and passage.source.kind == "comment")
+        part = f"{intro}: {text} [{n}]"
+        if parts and total + _words(part) > _ANSWER_MAX_WORDS:
+            continue
+        parts.append(part)
+        used_sources.add(key)
+        total += _words(part)
     return " ".join(parts)
 
 

@@ -7,6 +7,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,10 @@ from rsiqa.answer import compose_answer, suggest_followups
 from rsiqa.embedding import Embedder, embedder_for, embedding_precision
 from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.lexical import POINTING_BACK
-from rsiqa.retrieval import Retriever, context_from_history
+from rsiqa.conversation import read_history
+from rsiqa.documents import passage_context
+from rsiqa.query import QueryReader
+from rsiqa.retrieval import Retriever
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
 from rsiqa.structure import strip_list_marker
@@ -50,6 +54,7 @@ class _Loaded:
     questions: list[str]
     question_vectors: np.ndarray
     manifest_mtime: float
+    reader: QueryReader
 
 
 class Engine:
@@ -69,7 +74,8 @@ class Engine:
         questions = corpus_questions(data)
         vectors = self.embedder.encode(questions) if questions else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
-        return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime)
+        reader = QueryReader([passage_context(p) for p in data.passages])
+        return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
 
     @property
     def data(self) -> IndexData:
@@ -99,13 +105,14 @@ class Engine:
             self._state.manifest_mtime = mtime
             return False
 
-    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, Any]] | None = None) -> Answer:
         """Answer ``question`` with up to ``top_k`` citations, using ``history`` for follow-ups."""
         state = self._state
         k = top_k or self.settings.top_k
-        context = context_from_history(history or [])
         question = question.strip()
-        vectors = self.embedder.encode(state.retriever.query_texts(question, context))
-        hits, evidence = state.retriever.search(question, k, context, vectors)
+        read = state.reader.read(question)
+        conversation = read_history(history or [], state.data.passages)
+        vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
+        hits, evidence = state.retriever.search(read, k, conversation, vectors)
         followups = suggest_followups(question, vectors[0], state.questions, state.question_vectors, self.settings.max_followups)
-        return compose_answer(question, hits, evidence, state.data, self.settings, followups)
+        return compose_answer(question, hits, evidence, state.data, self.settings, followups, read, vectors[0])

@@ -60,6 +60,7 @@ class IndexData:
     word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     sentence_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     faiss_index: Any = None
+    sentence_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first sentence row of each passage
 
     def __post_init__(self) -> None:
         if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
@@ -68,6 +69,13 @@ class IndexData:
             self.sentence_owner = np.repeat(np.arange(len(self.sentences)), [len(s) for s in self.sentences])
         if self.faiss_index is None:
             self.faiss_index = make_faiss_index(self.vectors)
+        if self.sentence_starts.size == 0 and self.sentences:
+            self.sentence_starts = np.concatenate([[0], np.cumsum([len(s) for s in self.sentences])[:-1]]).astype(np.int64)
+
+    def sentence_cosines(self, row: int, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each sentence of passage ``row`` to ``vector`` (a unit query vector)."""
+        start = int(self.sentence_starts[row])
+        return self.sentence_vectors[start : start + len(self.sentences[row])] @ vector
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 16,

@@ -32,11 +32,13 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 
+from rsiqa.conversation import Conversation
 from rsiqa.documents import passage_context
 from rsiqa.embedding import Embedder
 from rsiqa.expansion import WordExpander
 from rsiqa.index import IndexData
 from rsiqa.lexical import REFERS_BACK, query_tokens, tokenize
+from rsiqa.query import ReadQuestion
 from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
@@ -95,6 +97,7 @@ class Retriever:
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
+        self._row_of = {p.chunk_id: row for row, p in enumerate(data.passages)}
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours)
 
@@ -184,37 +187,63 @@ class Retriever:
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
                         passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
 
-    def query_texts(self, question: str, context: str | None = None) -> list[str]:
-        """The texts to embed for a search: the question, then the question in its context."""
-        return [question] + ([f"{context} {question}"] if context else [])
+    def query_texts(self, question: ReadQuestion, conversation: Conversation | None = None) -> list[str]:
+        """The texts to embed for a search, in this order: the cleaned question; its ask (a long
+        question's asking sentences), when it has background; and, in a conversation, the
+        question in the context of the previous exchange, then that exchange alone (it finds
+        the passages the previous answer rested on when the client did not send them)."""
+        texts = [question.cleaned]
+        if question.ask:
+            texts.append(question.ask)
+        if conversation is not None:
+            texts.append(f"{conversation.context()} {question.cleaned}")
+            if not conversation.cited:
+                texts.append(conversation.context())
+        return texts
 
-    def search(self, question: str, k: int, context: str | None = None,
+    def search(self, question: ReadQuestion | str, k: int, conversation: Conversation | None = None,
                vectors: np.ndarray | None = None) -> tuple[list[Hit], Evidence]:
-        """The ``k`` best passages for ``question`` (with optional conversation ``context``), best first.
+        """The ``k`` best passages for ``question`` (read by :mod:`rsiqa.query`), best first.
 
+        A long question is scored as a whole and by its ask, averaged. In a conversation the
+        question is also scored in the context of the previous exchange; the less it says by
+        itself, the more that counts. The passages the previous answer rested on, and the
+        passages around them in their document (the next paragraph, the rest of a list, the
+        replies), get :attr:`Settings.conversation_prior`: a follow-up most often asks about them.
         ``vectors`` are the embeddings of :meth:`query_texts`, when the caller has them already.
         """
-        texts = self.query_texts(question, context)
+        if isinstance(question, str):
+            question = ReadQuestion(text=question, cleaned=question, ask=None, contrast=False, advice=False)
+        texts = self.query_texts(question, conversation)
         if vectors is None:
             vectors = self.embedder.encode(texts)
         bm25 = [self._bm25_scores(text) for text in texts]
         rows = self._candidates(vectors, bm25)
-        fused, dense, lexical, best_index, best_cos, evidence = self._fused(question, vectors[0], bm25[0], rows)
-        if context:
+        fused, dense, lexical, best_index, best_cos, evidence = self._fused(question.cleaned, vectors[0], bm25[0], rows)
+        at = 1
+        if question.ask:
+            fused_ask, dense_ask, lexical_ask, best_ask, cos_ask, _ = self._fused(question.ask, vectors[1], bm25[1], rows)
+            fused, dense, lexical = (fused + fused_ask) / 2, (dense + dense_ask) / 2, (lexical + lexical_ask) / 2
+            better = cos_ask > best_cos  # the best sentence for whichever reading matches it more
+            best_index, best_cos = np.where(better, best_ask, best_index), np.maximum(cos_ask, best_cos)
+            at = 2
+        if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
             h = max(self.settings.history_weight, 1.0 - evidence.coverage)
-            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(texts[1], vectors[1], bm25[1], rows)
+            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(texts[at], vectors[at], bm25[at], rows)
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
+            previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
+            fused = fused + self.settings.conversation_prior * self._prior(previous, rows)
             # Judge coverage in context only when the question leans on it: no content words of
             # its own ("And why?"), words the corpus knows ("Who else is skeptical?"), or a pronoun
             # pointing back in a question whose words the corpus partly knows ("Would that be
             # easier for it?"). A new topic in words the corpus never uses ("What is the capital
             # of France?", "Is it safe to freeze leftover cooked rice?") is judged alone.
             if (evidence.content_terms == 0 or evidence.coverage >= 0.5
-                    or (REFERS_BACK.search(question) and evidence.coverage >= 0.3)):
+                    or (REFERS_BACK.search(question.cleaned) and evidence.coverage >= 0.3)):
                 evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
@@ -224,8 +253,23 @@ class Retriever:
         ]
         return hits, evidence
 
+    def _previous_rows(self, conversation: Conversation, texts: list[str], vectors: np.ndarray,
+                       bm25: list[np.ndarray], rows: np.ndarray | None, at: int) -> list[int]:
+        """Rows of the passages the previous answer rested on: those it cited, else the best two for that exchange."""
+        if conversation.cited:
+            where = self._row_of
+            return [where[c] for c in conversation.cited[:3] if c in where]
+        fused, *_ = self._fused(texts[at], vectors[at], bm25[at], rows)
+        order = np.argsort(-fused, kind="stable")[:2]
+        return [int(i if rows is None else rows[i]) for i in order]
 
-def context_from_history(history: list[dict[str, str]], turns: int = 1) -> str | None:
-    """The conversation context for a follow-up: the last ``turns`` user messages, or None."""
-    users = [t["content"] for t in history if t.get("role") == "user" and t.get("content", "").strip()]
-    return " ".join(users[-turns:]) if users else None
+    def _prior(self, previous: list[int], rows: np.ndarray | None) -> np.ndarray:
+        """1 for the passages of the previous answer, 0.5 for their neighbours in the same document, else 0."""
+        prior = np.zeros(len(self.data.passages), dtype=np.float64)
+        passages = self.data.passages
+        for row in previous:
+            for other, weight in ((row - 1, 0.5), (row + 1, 0.5), (row, 1.0)):
+                if 0 <= other < len(passages) and passages[other].source.path == passages[row].source.path:
+                    same_post = passages[other].source.url == passages[row].source.url
+                    prior[other] = max(prior[other], weight if same_post or other == row else 0.0)
+        return prior if rows is None else prior[rows]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,10 @@ class Turn(BaseModel):
 
     role: Literal["user", "assistant"]
     content: str = Field(max_length=20_000)
+    citations: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=20,
+        description="For an assistant turn: the chunk_id of each passage its answer cited, in order. Optional: "
+                    "without them a follow-up maps an rsiqa answer back to its passages by its text.")
 
 
 class Answer(BaseModel):

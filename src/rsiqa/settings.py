@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of BM25 against dense scores in the fused score.")
     sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
+    conversation_prior: float = Field(
+        0.75, ge=0.0, le=3.0,
+        description="Added to the fused score of the passages the previous answer rested on (half to their neighbours).")
     expansion_similarity: float = Field(
         0.6, ge=0.3, le=1.0, description="A corpus word this close (cosine) to a question's word joins the BM25 query.")
     expansion_weight: float = Field(
