@@ -26,7 +26,7 @@ DECLINE_MESSAGE = (
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
-def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False) -> float:
+def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0) -> float:
     """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
 
     A logistic score over independent kinds of evidence, each scaled so that one unit means
@@ -47,7 +47,11 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
       material discusses those very things in one place);
     * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
       through ... step by step", see :mod:`rsiqa.query`) needs more evidence, since a debate holds
-      positions and arguments, not instructions.
+      positions and arguments, not instructions;
+    * names: each name the question asks about that the corpus never mentions ("the EU AI Act",
+      "Anthropic", "Hinton"; see :meth:`rsiqa.query.QueryReader.unknown_names`) counts -1.5, for
+      at most two: a question about an organisation, a law or a person the material does not
+      discuss is outside it however close its other words are.
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
@@ -61,6 +65,7 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
         - 20.0 * max(0.0, 0.25 - evidence.coverage)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
+        - 1.5 * min(unknown_names, 2)
     )
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
@@ -70,7 +75,8 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
                    question_vector: np.ndarray | None = None) -> Answer:
     """Turn ranked hits into the answer object (or a polite decline)."""
     advice = bool(read and read.advice)
-    if not hits or coverage_probability(evidence, question, advice) < settings.abstain_threshold:
+    names = len(read.unknown_names) if read else 0
+    if not hits or coverage_probability(evidence, question, advice, names) < settings.abstain_threshold:
         return Answer(question=question, answer=DECLINE_MESSAGE, abstained=True, citations=[], followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):

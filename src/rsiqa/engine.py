@@ -16,7 +16,7 @@ from rsiqa.embedding import Embedder, embedder_for, embedding_precision
 from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.lexical import POINTING_BACK
 from rsiqa.conversation import read_history
-from rsiqa.documents import passage_context
+from rsiqa.documents import KIND_LABELS, passage_context
 from rsiqa.query import QueryReader
 from rsiqa.retrieval import Retriever
 from rsiqa.schema import Answer
@@ -74,7 +74,7 @@ class Engine:
         questions = corpus_questions(data)
         vectors = self.embedder.encode(questions) if questions else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
-        reader = QueryReader([passage_context(p) for p in data.passages])
+        reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
         return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
 
     @property

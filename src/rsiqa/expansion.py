@@ -107,6 +107,10 @@ class WordExpander:
                     self._cache.popitem(last=False)
         return [cached[w] for w in words]
 
+    def neighbours_of(self, word: str) -> list[tuple[str, float]]:
+        """The corpus tokens close in meaning to ``word`` (its own token left out), closest first."""
+        return self._neighbours([word])[0] if len(self._vectors) else []
+
     def expand(self, text: str, exclude: Iterable[str] = ()) -> dict[str, float]:
         """Corpus tokens near ``text``'s words in meaning, each with its BM25 query weight.
 

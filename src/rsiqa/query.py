@@ -52,6 +52,10 @@ _ADVICE = re.compile(
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
+#: A word that may be a name: letters, digits and inner hyphens or apostrophes ("GPT-4", "Hanson's").
+_NAME = re.compile(r"[^\W_][\w]*(?:[-'’][\w]+)*")
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
+
 #: Long enough to hold background besides the ask.
 _LONG_WORDS = 30
 
@@ -66,6 +70,7 @@ class ReadQuestion:
     contrast: bool  # asks how two things or sides differ
     advice: bool  # asks for instructions or advice
     corrections: tuple[tuple[str, str], ...] = ()  # (typed, corrected) pairs
+    unknown_names: tuple[str, ...] = ()  # names the question asks about that the corpus never mentions
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +125,26 @@ class QueryReader:
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
-                            corrections=tuple(corrections))
+                            corrections=tuple(corrections), unknown_names=self.unknown_names(question))
+
+    def unknown_names(self, question: str) -> tuple[str, ...]:
+        """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
+        word, acronyms and model names ("EU", "Anthropic", "GPT-4", "Hinton"). A question about an
+        organisation, a law or a person the material does not mention is outside it, however close
+        its other words are ("Does the EU AI Act regulate self-improving models?")."""
+        found: list[str] = []
+        for sentence in _SENTENCE.split(question):
+            for position, match in enumerate(_NAME.finditer(sentence)):
+                name = match.group(0)
+                first = position == 0 and match.start() == len(sentence) - len(sentence.lstrip(" \"'(“‘"))
+                if name in ("I", "I'm", "I've", "I'd") or (first and not _ACRONYM.match(name)):
+                    continue
+                if not (name[0].isupper() or _ACRONYM.match(name)):
+                    continue
+                parts = [p for p in re.split(r"[-'’]", fold_accents(name).lower()) if p and not p.isdigit() and p != "s"]
+                if parts and not all(p in self.vocabulary for p in parts) and name not in found:
+                    found.append(name)
+        return tuple(found)
 
 
 def ask_part(question: str) -> str | None:

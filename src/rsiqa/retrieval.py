@@ -37,8 +37,8 @@ from rsiqa.documents import passage_context
 from rsiqa.embedding import Embedder
 from rsiqa.expansion import WordExpander
 from rsiqa.index import IndexData
-from rsiqa.lexical import REFERS_BACK, query_tokens, tokenize
-from rsiqa.query import ReadQuestion
+from rsiqa.lexical import content_words, query_tokens, stem, tokenize
+from rsiqa.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
@@ -166,6 +166,22 @@ class Retriever:
         evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
 
+    def known_share(self, text: str, besides: str = "") -> float | None:
+        """Share of ``text``'s content words that the corpus knows, leaving out words of ``besides``.
+
+        A word is known when the corpus has it or a word close in meaning (its query expansion:
+        "scared" -> "fear"). None when no word is left. A follow-up's words that the previous
+        exchange did not use tell whether it still talks about the material ("why would it be
+        scared of that?") or has moved on ("what other books has he written?").
+        """
+        seen = set(tokenize([besides])[0]) if besides else set()
+        words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
+        pairs = [(w, t) for w, t in zip(words, stem(words)) if t not in seen]
+        if not pairs:
+            return None
+        known = sum(1 for word, token in pairs if token in self._vocab or self._expander.neighbours_of(word))
+        return known / len(pairs)
+
     def _coverage(self, text: str) -> tuple[float, float]:
         """IDF-weighted share of the text's content words found in the corpus, and in its best single passage."""
         weights: dict[str, float] = {}
@@ -237,13 +253,13 @@ class Retriever:
             lexical = (1 - h) * lexical + h * lexical_ctx
             previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
             fused = fused + self.settings.conversation_prior * self._prior(previous, rows)
-            # Judge coverage in context only when the question leans on it: no content words of
-            # its own ("And why?"), words the corpus knows ("Who else is skeptical?"), or a pronoun
-            # pointing back in a question whose words the corpus partly knows ("Would that be
-            # easier for it?"). A new topic in words the corpus never uses ("What is the capital
-            # of France?", "Is it safe to freeze leftover cooked rice?") is judged alone.
-            if (evidence.content_terms == 0 or evidence.coverage >= 0.5
-                    or (REFERS_BACK.search(question.cleaned) and evidence.coverage >= 0.3)):
+            # Judge the question in context only while it stays on the material: the words it adds
+            # to the previous exchange are ones the corpus knows, or close to them ("why would it
+            # be scared of that?" after a fear of goal drift; "And why?" adds none). A new topic
+            # ("what other books has he written?", "Is it safe to freeze leftover cooked rice?")
+            # is judged alone.
+            new = self.known_share(question.cleaned, besides=conversation.context(words=60))
+            if new is None or new >= 0.5:
                 evidence = evidence_ctx
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
