@@ -12,6 +12,7 @@ retriever and the abstention should look at:
   is never turned into a corpus word, so it still counts against the question's coverage;
 * **the ask** of a long question: the sentences that ask (a question mark, or an interrogative
   or imperative opening) when the question also holds background;
+* **the source it points at**: "the commenter", "the author's post", "the FAQ", "the notes";
 * **intent**: a contrast ("how do X and Y differ", "what do both sides say") or a request for
   instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold.
 """
@@ -52,6 +53,15 @@ _ADVICE = re.compile(
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
+#: Words with which readers point at a kind of source in the material ("the commenter", "the
+#: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.documents.KIND_LABELS`.
+_KIND_CUES = {
+    "comment": re.compile(r"\b(comment\w*|repl(y|ies|ied)|respon(se|ses|ded|der)|thread|pushe[sd]? back)\b", re.I),
+    "linked_post": re.compile(r"\b(post|author|essay|article|blog)s?\b", re.I),
+    "faq_answer": re.compile(r"\bFAQ\b", re.I),
+    "note": re.compile(r"\b(notes?|scratchpad|drafts?)\b", re.I),
+}
+
 #: A word that may be a name: letters, digits and inner hyphens or apostrophes ("GPT-4", "Hanson's").
 _NAME = re.compile(r"[^\W_][\w]*(?:[-'’][\w]+)*")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
@@ -71,6 +81,7 @@ class ReadQuestion:
     advice: bool  # asks for instructions or advice
     corrections: tuple[tuple[str, str], ...] = ()  # (typed, corrected) pairs
     unknown_names: tuple[str, ...] = ()  # names the question asks about that the corpus never mentions
+    kinds: tuple[str, ...] = ()  # kinds of source the question points at ("the commenter" -> comment)
 
 
 @lru_cache(maxsize=1)
@@ -125,7 +136,8 @@ class QueryReader:
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
-                            corrections=tuple(corrections), unknown_names=self.unknown_names(question))
+                            corrections=tuple(corrections), unknown_names=self.unknown_names(question),
+                            kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

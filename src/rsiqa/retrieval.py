@@ -226,6 +226,8 @@ class Retriever:
         itself, the more that counts. The passages the previous answer rested on, and the
         passages around them in their document (the next paragraph, the rest of a list, the
         replies), get :attr:`Settings.conversation_prior`: a follow-up most often asks about them.
+        Passages of a kind the question points at ("the commenter", "the author", "the FAQ") get
+        :attr:`Settings.kind_cue_weight`.
         ``vectors`` are the embeddings of :meth:`query_texts`, when the caller has them already.
         """
         if isinstance(question, str):
@@ -243,6 +245,9 @@ class Retriever:
             better = cos_ask > best_cos  # the best sentence for whichever reading matches it more
             best_index, best_cos = np.where(better, best_ask, best_index), np.maximum(cos_ask, best_cos)
             at = 2
+        if question.kinds and self.settings.kind_cue_weight:
+            kinds = np.array([p.source.kind in question.kinds for p in self.data.passages], dtype=np.float64)
+            fused = fused + self.settings.kind_cue_weight * (kinds if rows is None else kinds[rows])
         if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.

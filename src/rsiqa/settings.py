@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of BM25 against dense scores in the fused score.")
     sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
+    kind_cue_weight: float = Field(
+        0.3, ge=0.0, le=3.0,
+        description="Added to passages of the kind a question points at (\"the commenter\", \"the author\", \"the FAQ\").")
     conversation_prior: float = Field(
         0.75, ge=0.0, le=3.0,
         description="Added to the fused score of the passages the previous answer rested on (half to their neighbours).")
