@@ -110,6 +110,29 @@ def test_pdf_pages_become_sections(tmp_path: Path) -> None:
     ]
 
 
+def _default_corpus_passages():
+    from conftest import DEFAULT_CORPUS
+
+    from rsiqa.chunking import chunk_blocks
+    from rsiqa.evaluate import fold
+
+    settings = Settings()
+    blocks = [b for doc in load_corpus(DEFAULT_CORPUS).documents for b in doc.blocks]
+    passages = chunk_blocks(blocks, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words)
+    return passages, fold
+
+
+def test_the_chollet_passage_of_the_default_corpus_holds_its_footnote() -> None:
+    passages, fold = _default_corpus_passages()
+    holders = [fold(p.text) for p in passages if "chollet" in fold(p.text)]
+    assert len(holders) == 1
+    for gold in ("François Chollet, who argued in 2017", "cannot achieve exponential progress in practice",
+                 "See also Eliezer Yudkowsky's rebuttal"):
+        assert fold(gold) in holders[0]
+    assert "in practice. (footnote: see also eliezer yudkowsky's rebuttal.)" in holders[0]
+    assert sum("yudkowsky's rebuttal" in fold(p.text) for p in passages) == 1
+
+
 # --- decoding ------------------------------------------------------------------------------------
 
 
