@@ -173,6 +173,41 @@ def test_a_footnote_definition_never_becomes_a_passage_of_its_own():
     assert "in practice. (Footnote: See also a rebuttal.)" in holder
 
 
+# --- titles from slugs ---------------------------------------------------------------------------
+
+SLUG_TEXT = """Some say AGI systems will need alignment. An AI could do it. Others talk of LLMs and AlphaGo.
+
+Recursive self-improvement is debated; self-improvement may be hard. One writer says self improve.
+
+https://x.org/posts/1/agi-systems-and-humans-will-both-need-to-solve-the-alignment
+
+The first post.
+
+https://x.org/posts/2/why-all-the-fuss-about-recursive-self-improvement
+
+The second post.
+
+https://x.org/posts/3/do-llms-beat-alphago-at-the
+
+The third post.
+"""
+
+
+def test_slug_titles_spell_acronyms_as_the_text_does():
+    titles = [b.source.title for b in parse_text(SLUG_TEXT, "s.md", "S").blocks if b.source.url]
+    assert titles[0] == "AGI systems and humans will both need to solve the alignment"
+    assert titles[2] == "Do LLMs beat AlphaGo at the…"  # a slug cut after "the" shows it
+    # a capital that only starts a sentence or a line says nothing about the word
+    assert title_from_slug("https://x.org/the-ai-and-agi", "Ai is new. Ai again.\nAgi too.") == "The ai and agi"
+
+
+def test_slug_titles_hyphenate_words_the_text_hyphenates():
+    titles = [b.source.title for b in parse_text(SLUG_TEXT, "s.md", "S").blocks if b.source.url]
+    assert titles[1] == "Why all the fuss about recursive self-improvement"
+    assert title_from_slug("https://x.org/p/self-improve", SLUG_TEXT) == "Self improve"  # written apart there
+    assert title_from_filename("recursive-self-improvement-notes.md", SLUG_TEXT) == "Recursive self-improvement notes"
+
+
 # --- emphasis and page furniture ---------------------------------------------------------------
 
 

@@ -26,13 +26,18 @@ Before that, the text is cleaned (:func:`clean_lines`, :func:`clean_paragraph`):
   posts") that no lead-in ending in ``:`` introduces.
 * Markdown emphasis marks (``*word*``, ``**word**``, ``_word_``) are dropped; snake_case,
   arithmetic such as ``2*3``, code spans and URLs are left as they are.
+
+Titles made from a URL slug or a file name take their spelling from the document's text:
+acronyms and names as the text writes them ("AGI"), hyphenated words when the text
+hyphenates them ("self-improvement"), sentence case otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from itertools import islice
 from urllib.parse import urlparse
 
 from rsiqa.documents import Block, LoadedDocument, Source
@@ -54,19 +59,98 @@ def strip_list_marker(text: str) -> str:
     return LIST_ITEM.sub("", text).strip()
 
 
-def title_from_slug(url: str) -> str:
-    """A readable title from a URL's last path segment: ``.../why-all-the-fuss`` -> ``Why all the fuss``."""
+_URL = re.compile(r"<?https?://[^\s>]+>?")
+#: What stands between a sentence's end and its next word: ". ", '." (', ":\n- ".
+_AFTER_SENTENCE_END = re.compile(r"[.!?…:][\"'”’)\]*_]*\s+[\"'“‘(\[*_#>•+\-\s]*")
+_LINE_OPENING = re.compile(r"[\"'“‘(\[*_#>•+\-\s]*")
+#: Words that cannot end a title: a slug that ends with one was cut short.
+_CUT_WORDS = {"a", "an", "the", "and", "or", "but"}
+
+
+def _whole(words: list[str], joiner: str) -> re.Pattern[str]:
+    """``words`` joined by ``joiner`` as whole words, any case."""
+    return re.compile(r"(?<![^\W_])" + joiner.join(re.escape(w) for w in words) + r"(?![^\W_])", re.IGNORECASE)
+
+
+class Spelling:
+    """How a document's text spells words, for titles made from slugs and file names.
+
+    A word's case counts only where it means something: not at the start of a sentence,
+    line or list item. URLs are left out: their slugs are what is being spelled. Each word
+    is looked up when asked, so a large text costs a few scans, not a pass in Python.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = _URL.sub(" ", text)
+        self._words: dict[str, str] = {}
+        self._hyphens: dict[str, bool] = {}
+
+    def _starts_sentence(self, start: int) -> bool:
+        before = self.text[max(0, start - 40) : start]
+        gap = re.search(r"[\W_]*\Z", before).group(0)  # what stands between the word and the one before
+        if "\n" in gap or len(gap) == start:
+            return bool(_LINE_OPENING.fullmatch(gap.rsplit("\n", 1)[-1]))
+        return bool(_AFTER_SENTENCE_END.fullmatch(gap))
+
+    def word(self, word: str) -> str:
+        """``word`` as the text mostly writes it when that is not all lower case ("agi" -> "AGI")."""
+        key = word.lower()
+        if key not in self._words:
+            found = islice(_whole([word], "").finditer(self.text), 2000)  # a sample is enough
+            counts = Counter(m.group(0) for m in found if not self._starts_sentence(m.start()))
+            best, n = counts.most_common(1)[0] if counts else (key, 0)
+            self._words[key] = best if best != best.lower() and n > counts.get(key, 0) else ""
+        return self._words[key] or word
+
+    def hyphenates(self, words: list[str]) -> bool:
+        """True when the text writes these words joined by hyphens more often than apart."""
+        key = "-".join(w.lower() for w in words)
+        if key not in self._hyphens:
+            if len(words) > 2 and not self.hyphenates(words[:2]):
+                self._hyphens[key] = False  # "a-b-c" holds "a-b"
+            else:
+                joined = len(_whole(words, "-").findall(self.text))
+                self._hyphens[key] = joined > 0 and joined > len(_whole(words, r"\s+").findall(self.text))
+        return self._hyphens[key]
+
+
+def _title_from_words(name: str, text: str | Spelling | None) -> str:
+    """A title from a slug-like ``name`` ("why-all-the-fuss"), spelled as ``text`` spells its words."""
+    words = [w for w in re.split(r"[-_\s]+", name) if w]
+    if not words:
+        return ""
+    spelling = Spelling(text) if isinstance(text, str) else text
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        size = 1
+        if spelling is not None:  # the longest run of words the text writes hyphenated
+            size = next((n for n in range(min(4, len(words) - i), 1, -1) if spelling.hyphenates(words[i : i + n])), 1)
+        run = words[i : i + size]
+        out.append("-".join(spelling.word(w) for w in run) if spelling is not None else "-".join(run))
+        i += size
+    title = " ".join(out)
+    if spelling is not None and len(words) > 1 and words[-1].lower() in _CUT_WORDS:
+        title += "…"
+    return title[:1].upper() + title[1:]
+
+
+def title_from_slug(url: str, text: str | Spelling | None = None) -> str:
+    """A readable title from a URL's last path segment: ``.../why-all-the-fuss`` -> ``Why all the fuss``.
+
+    With the document's ``text``, words are spelled as the text spells them: acronyms upper
+    case, hyphenated words hyphenated ("agi-systems" -> "AGI systems", "self-improvement").
+    A slug that ends with an article or conjunction was cut, and its title ends with "…".
+    """
     segments = [s for s in urlparse(url).path.split("/") if s]
     slug = segments[-1] if segments else urlparse(url).netloc
-    words = re.sub(r"[-_]+", " ", re.sub(r"\.\w+$", "", slug)).strip()
-    return (words[:1].upper() + words[1:]) if words else url
+    return _title_from_words(re.sub(r"\.\w+$", "", slug), text) or url
 
 
-def title_from_filename(name: str) -> str:
-    """A readable title from a file name: ``my-notes_v2.md`` -> ``My notes v2``."""
+def title_from_filename(name: str, text: str | Spelling | None = None) -> str:
+    """A readable title from a file name: ``my-notes_v2.md`` -> ``My notes v2`` (spelled as in ``text``)."""
     stem = re.sub(r"\.[^.]+$", "", name)
-    words = re.sub(r"[-_]+", " ", stem).strip()
-    return (words[:1].upper() + words[1:]) if words else name
+    return _title_from_words(stem, text) or name
 
 
 # --- cleaning: footnotes, page furniture, emphasis ----------------------------------------------
@@ -289,6 +373,7 @@ def parse_text(text: str, path: str, title: str, linked_posts: bool = True) -> L
     """
     lines, notes = clean_lines(text)
     paras = [p for p in (clean_paragraph(para, notes) for para in _paragraphs("\n".join(lines))) if p]
+    spelling: Spelling | None = None
     lowered = {p.strip().lower().rstrip(":") for p in paras}
     main_kind = "faq_answer" if lowered & _FAQ_MARKERS else "document"
 
@@ -314,7 +399,8 @@ def parse_text(text: str, path: str, title: str, linked_posts: bool = True) -> L
             if previous.endswith(":"):
                 current.paragraphs[-1] = f"{previous} {url.group(1)}"
                 continue
-            post = Source(title=title_from_slug(url.group(1)), path=path, kind="linked_post",
+            spelling = spelling or Spelling(text)
+            post = Source(title=title_from_slug(url.group(1), spelling), path=path, kind="linked_post",
                           url=url.group(1), section="Excerpt")
             in_questions = False
             start(post)
