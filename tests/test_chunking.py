@@ -17,6 +17,21 @@ def test_sentences_split_at_ends_but_not_at_abbreviations():
         "The answer is no.", "It hits diminishing returns."]
 
 
+def test_closing_quotes_and_brackets_stay_with_their_sentence():
+    assert split_sentences('He said "yes." Then he left. (Really so.) Next one.') == [
+        'He said "yes."', "Then he left.", "(Really so.)", "Next one."]
+
+
+def test_a_footnote_stays_with_the_sentence_before_it():
+    text = ("- Chollet argued it fails in practice. (Footnote: See also a rebuttal. It (mostly) disagrees.) "
+            "Next sentence here. (Footnote: Smith 2020) Last one.")
+    assert split_sentences(text) == [
+        "- Chollet argued it fails in practice. (Footnote: See also a rebuttal. It (mostly) disagrees.)",
+        "Next sentence here. (Footnote: Smith 2020)",
+        "Last one.",
+    ]
+
+
 def _random_paragraphs(rng: random.Random) -> list[str]:
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
     paragraphs = []

@@ -110,6 +110,54 @@ def test_pdf_pages_become_sections(tmp_path: Path) -> None:
     ]
 
 
+def test_markdown_footnotes_emphasis_and_furniture_are_cleaned(tmp_path: Path) -> None:
+    path = tmp_path / "rsi-notes.md"
+    path.write_text("# RSI\n\nSeed AI was **meant** to do RSI on its own code.[^a]\n\n•••\n\n+ more posts\n\n"
+                    "[^a]: As _Yudkowsky_ put it.\n", encoding="utf-8")
+    doc = load_file(path, "rsi-notes.md")
+    assert doc.title == "RSI notes"  # the file name spelled as the text spells it
+    assert texts(doc) == "Seed AI was meant to do RSI on its own code. (Footnote: As Yudkowsky put it.)"
+
+
+def _default_corpus_passages():
+    from conftest import DEFAULT_CORPUS
+
+    from rsiqa.chunking import chunk_blocks
+    from rsiqa.evaluate import fold
+
+    settings = Settings()
+    blocks = [b for doc in load_corpus(DEFAULT_CORPUS).documents for b in doc.blocks]
+    passages = chunk_blocks(blocks, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words)
+    return passages, fold
+
+
+def test_the_chollet_passage_of_the_default_corpus_holds_its_footnote() -> None:
+    passages, fold = _default_corpus_passages()
+    holders = [fold(p.text) for p in passages if "chollet" in fold(p.text)]
+    assert len(holders) == 1
+    for gold in ("François Chollet, who argued in 2017", "cannot achieve exponential progress in practice",
+                 "See also Eliezer Yudkowsky's rebuttal"):
+        assert fold(gold) in holders[0]
+    assert "in practice. (footnote: see also eliezer yudkowsky's rebuttal.)" in holders[0]
+    assert sum("yudkowsky's rebuttal" in fold(p.text) for p in passages) == 1
+
+
+def test_the_default_corpus_has_no_markdown_debris_or_page_furniture() -> None:
+    passages, _ = _default_corpus_passages()
+    lines = [line for p in passages for line in p.text.split("\n")]
+    assert not any("*" in line or "[^" in line for line in lines)
+    assert not [line for line in lines if line in ("•••", "...", "+ more posts", "+ a list of ways")]
+    assert any("sharpest break-with-the-past contributing" in line for line in lines)
+    assert any("recursive self-empowerment might now be" in line for line in lines)
+    titles = {p.source.title for p in passages if p.source.url}
+    assert titles == {
+        "Why all the fuss about recursive self-improvement",
+        "AGI systems and humans will both need to solve the alignment",
+        "Self-improvement without self-modification",
+        "Is recursive self-improvement relevant in the deep learning",
+    }
+
+
 # --- decoding ------------------------------------------------------------------------------------
 
 

@@ -115,3 +115,144 @@ def test_related_items_that_are_not_questions_stay_indexed_text():
     assert doc.questions == []
     assert doc.blocks[0].source.kind == "document"
     assert "- The schedule depends on hiring two engineers." in doc.blocks[0].paragraphs
+
+
+# --- footnotes -----------------------------------------------------------------------------------
+
+FOOTNOTED = """Prominent skeptics include:
+
+- Chollet argued in 2017 that it cannot work in practice.[^1] Others agree.
+- Chiang, who argues that AIs are like compilers[^2], says it stops at a point.
+
+More text that carries no marker at all.
+
+## Notes
+
+[^1]: See also a rebuttal.
+[^2]: Compilers bootstrap
+    themselves.
+"""
+
+
+def paragraphs(doc):
+    return [p for b in doc.blocks for p in b.paragraphs]
+
+
+def test_a_markdown_footnote_joins_the_sentence_that_carries_its_marker():
+    paras = paragraphs(parse_text(FOOTNOTED, "notes.md", "Notes"))
+    assert ("- Chollet argued in 2017 that it cannot work in practice. (Footnote: See also a rebuttal.)"
+            " Others agree.") in paras
+    assert ("- Chiang, who argues that AIs are like compilers, says it stops at a point."
+            " (Footnote: Compilers bootstrap themselves.)") in paras
+    assert not any("[^" in p for p in paras)
+    assert sum("See also a rebuttal." in p for p in paras) == 1  # the definition is gone from where it stood
+
+
+def test_a_superscript_footnote_like_the_seed_is_attached_too():
+    text = ("Skeptics include:\n\n- Chollet, who argued that it fails in practice.¹\n- Chiang.\n\n"
+            "Alternative phrasings\n\n¹ See also Eliezer Yudkowsky's rebuttal.\n\nRelated\n\n- Why?\n")
+    paras = paragraphs(parse_text(text, "faq.txt", "FAQ"))
+    assert ("- Chollet, who argued that it fails in practice."
+            " (Footnote: See also Eliezer Yudkowsky's rebuttal.)") in paras
+    assert not any(p.startswith(("¹", "See also")) for p in paras)
+
+
+def test_a_marker_without_definition_is_removed_and_superscripts_without_one_stay():
+    text = "A claim[^9] stands here. Growth is n² at worst.\n\n¹ Not a footnote: no marker.\n"
+    paras = paragraphs(parse_text(text, "a.md", "A"))
+    assert paras == ["A claim stands here. Growth is n² at worst.", "¹ Not a footnote: no marker."]
+
+
+def test_a_footnote_definition_never_becomes_a_passage_of_its_own():
+    from rsiqa.chunking import chunk_blocks
+
+    doc = parse_text(FOOTNOTED, "notes.md", "Notes")
+    texts = [p.text for p in chunk_blocks(doc.blocks, min_words=1, max_words=40)]
+    assert not any(t.startswith(("See also", "[^", "Compilers bootstrap")) for t in texts)
+    holder = next(t for t in texts if "Chollet" in t)
+    assert "in practice. (Footnote: See also a rebuttal.)" in holder
+
+
+# --- titles from slugs ---------------------------------------------------------------------------
+
+SLUG_TEXT = """Some say AGI systems will need alignment. An AI could do it. Others talk of LLMs and AlphaGo.
+
+Recursive self-improvement is debated; self-improvement may be hard. One writer says self improve.
+
+https://x.org/posts/1/agi-systems-and-humans-will-both-need-to-solve-the-alignment
+
+The first post.
+
+https://x.org/posts/2/why-all-the-fuss-about-recursive-self-improvement
+
+The second post.
+
+https://x.org/posts/3/do-llms-beat-alphago-at-the
+
+The third post.
+"""
+
+
+def test_slug_titles_spell_acronyms_as_the_text_does():
+    titles = [b.source.title for b in parse_text(SLUG_TEXT, "s.md", "S").blocks if b.source.url]
+    assert titles[0] == "AGI systems and humans will both need to solve the alignment"
+    assert titles[2] == "Do LLMs beat AlphaGo at the…"  # a slug cut after "the" shows it
+    # a capital that only starts a sentence or a line says nothing about the word
+    assert title_from_slug("https://x.org/the-ai-and-agi", "Ai is new. Ai again.\nAgi too.") == "The ai and agi"
+
+
+def test_slug_titles_hyphenate_words_the_text_hyphenates():
+    titles = [b.source.title for b in parse_text(SLUG_TEXT, "s.md", "S").blocks if b.source.url]
+    assert titles[1] == "Why all the fuss about recursive self-improvement"
+    assert title_from_slug("https://x.org/p/self-improve", SLUG_TEXT) == "Self improve"  # written apart there
+    assert title_from_filename("recursive-self-improvement-notes.md", SLUG_TEXT) == "Recursive self-improvement notes"
+
+
+# --- emphasis and page furniture ---------------------------------------------------------------
+
+
+def test_emphasis_marks_are_dropped_and_glued_words_get_their_space():
+    text = ("RSI is the **biggest**, **sharpest break-with-the-past**contributing factor, *the* push, "
+            "_really_ and ***both***.\n\nA **bold *nested* claim** here.")
+    assert paragraphs(parse_text(text, "a.md", "A")) == [
+        "RSI is the biggest, sharpest break-with-the-past contributing factor, the push, really and both.",
+        "A bold nested claim here.",
+    ]
+
+
+def test_what_is_not_emphasis_stays():
+    kept = ("Call snake_case_name or __init__ with 2*3 and 2*3*4, a * b * c, x**2 + y**2, `*code*`"
+            " and https://x.org/_a_/b")
+    assert paragraphs(parse_text(f"*Note*: {kept}.", "a.md", "A")) == [f"Note: {kept}."]
+
+
+def test_page_furniture_lines_are_dropped_but_real_list_items_stay():
+    text = """First paragraph of real text.
+
+•••
+
+...
+
++ more posts
+
+Second paragraph.
++ a list of ways
+
+Third paragraph.
+
++ Models improve themselves in small steps.
+
+Options to compare:
+
++ fast takeoff
++ slow takeoff
+"""
+    assert paragraphs(parse_text(text, "a.md", "A")) == [
+        "First paragraph of real text.",
+        "Second paragraph.",
+        "Third paragraph.",
+        "+ Models improve themselves in small steps.",
+        "Options to compare:",
+        "+ fast takeoff",
+        "+ slow takeoff",
+    ]

@@ -8,19 +8,52 @@ from collections.abc import Iterable
 from rsiqa.documents import Block, Passage
 from rsiqa.structure import LIST_ITEM
 
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis) before
-# white space and an opening character. Common abbreviations are protected first.
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis, which stay
+# with it) before white space and an opening character. Common abbreviations are protected first.
 _ABBREVIATIONS = re.compile(r"\b((?i:e\.g|i\.e|etc|vs|cf|al)|Mr|Mrs|Ms|Dr|Prof|St|Fig|No(?=\.\s*\d))\.")
-_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*\s+(?=[\"'“‘(\[*]?[A-Z0-9])")
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*(\s+)(?=[\"'“‘(\[*]?[A-Z0-9])")
 _PLACEHOLDER = "\u2063"  # invisible separator, never present in real text
+#: A footnote attached at ingest (see :func:`rsiqa.structure.attach_footnotes`), one level of brackets inside.
+_FOOTNOTE = re.compile(r"\s+\(Footnote: (?:[^()]|\([^()]*\))*\)")
+
+
+def sentence_spans(line: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` offsets of the sentences of one line of text, white space excluded."""
+    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), line)
+    cuts = [0] + [i for m in _BOUNDARY.finditer(protected) for i in m.span(1)] + [len(line)]
+    spans = []
+    for start, end in zip(cuts[::2], cuts[1::2]):
+        piece = line[start:end]
+        if piece.strip():
+            start += len(piece) - len(piece.lstrip())
+            spans.append((start, start + len(piece.strip())))
+    return spans
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    """Split a paragraph into sentences without breaking abbreviations like "e.g." or "i.e."."""
+    """Split a paragraph into sentences without breaking abbreviations like "e.g." or "i.e.".
+
+    A `` (Footnote: ...)`` stays with the sentence before it, as one sentence.
+    """
     sentences: list[str] = []
     for line in paragraph.strip().split("\n"):
-        protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), line.strip())
-        sentences += [p.replace(_PLACEHOLDER, ".").strip() for p in _BOUNDARY.split(protected) if p and p.strip()]
+        line = line.strip()
+        notes: list[tuple[int, str]] = []  # (offset in the text without footnotes, footnote)
+        text, last = "", 0
+        for match in _FOOTNOTE.finditer(line):
+            text += line[last : match.start()]
+            notes.append((len(text), match.group(0).strip()))
+            last = match.end()
+        text += line[last:]
+        spans = sentence_spans(text)
+        pieces = [text[start:end] for start, end in spans]
+        for offset, note in notes:
+            at = max([i for i, (start, _) in enumerate(spans) if start < offset] or [0])
+            if pieces:
+                pieces[at] = f"{pieces[at]} {note}"
+            else:
+                pieces = [note]
+        sentences += pieces
     return sentences
 
 

@@ -102,13 +102,15 @@ def corpus_relpath(path: Path, root: Path) -> str:
 # --- loaders: (bytes, relative path) -> document ------------------------------------------------
 
 
-def _title_for(rel: str) -> str:
-    return title_from_filename(rel.rsplit("/", 1)[-1])
+def _title_for(rel: str, text: str | None = None) -> str:
+    return title_from_filename(rel.rsplit("/", 1)[-1], text)
 
 
 def load_text(data: bytes, rel: str) -> LoadedDocument:
-    """Plain text or Markdown, parsed by :func:`rsiqa.structure.parse_text`."""
-    return parse_text(decode_text(data), rel, _title_for(rel))
+    """Plain text or Markdown, parsed by :func:`rsiqa.structure.parse_text`; the title is the file
+    name spelled as the text spells its words ("rsi-notes.md" -> "RSI notes")."""
+    text = decode_text(data)
+    return parse_text(text, rel, _title_for(rel, text))
 
 
 _DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "svg", "iframe", "object"]
