@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rsiqa.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability, suggest_followups
+from rsiqa.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability
 from rsiqa.retrieval import Evidence
 from rsiqa.schema import SourceOut
 
@@ -82,17 +82,6 @@ def test_attribution_names_the_kind_and_title():
     assert attribution(post) == "A comment on “Why all the fuss” says"
     assert attribution(post, replying=True) == "A comment on “Why all the fuss” replies"
     assert attribution(SourceOut(title="T", kind="linked_post", kind_label="", path="f")) == "The post “T” argues"
-
-
-def test_followups_are_close_questions_never_the_one_asked():
-    candidates = ["What is KANSI?", "Might an explosion never occur?", "Is GOFAI dead?"]
-    vectors = np.eye(3, dtype=np.float32)
-    question = np.array([0.9, 0.4, 0.1], dtype=np.float32)
-    assert suggest_followups("what is kansi", question, candidates, vectors, 3) == [
-        "Might an explosion never occur?", "Is GOFAI dead?"
-    ]
-    assert suggest_followups("x", question, candidates, vectors, 1) == ["What is KANSI?"]
-    assert suggest_followups("x", question, candidates, vectors, 0) == []
 
 
 def test_decline_message_says_the_material_does_not_cover_it():

@@ -39,3 +39,11 @@ def test_an_extractive_answer_is_mapped_back_to_the_passages_it_quotes():
     history = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]
     assert read_history(history, PASSAGES).cited == [PASSAGES[1].chunk_id, PASSAGES[0].chunk_id]
     assert quoted_passages("A paraphrase that quotes nothing from any passage at all.", PASSAGES) == []
+
+
+def test_a_declined_answer_gives_no_context():
+    from rsiqa.answer import DECLINE_MESSAGE
+
+    history = [{"role": "user", "content": "What do skeptics say?"}, {"role": "assistant", "content": DECLINE_MESSAGE}]
+    convo = read_history(history)
+    assert convo.question == "What do skeptics say?" and convo.answer == ""

@@ -22,6 +22,9 @@ DECLINE_MESSAGE = (
 )
 
 
+#: A question with this many content words or fewer is short: its cosines are weaker evidence.
+_SHORT_TERMS = 3
+
 #: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
@@ -36,20 +39,21 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
       question and a sentence that answers it are mostly 0.5-0.9; of unrelated text 0.0-0.35);
     * semantic, passage level: the best passage cosine, centred at 0.30 (the same, one step
       coarser: a passage's extra text pulls its cosine down). Each semantic term counts at
-      most 3 either way: a low cosine is weak evidence of absence, because short questions
-      about names ("What did Chollet argue?") embed poorly even when the material discusses
-      them; a high one is weak evidence of presence, because a question on a neighbouring
+      most 3 either way (at most 1.5 against a question of three content words or fewer): a low
+      cosine is weak evidence of absence, because short questions ("What did Chollet argue?",
+      "What do skeptics say?") embed poorly even when the material discusses them; a high one is weak evidence of presence, because a question on a neighbouring
       topic ("Will AI automation cause mass unemployment?") shares the material's subject;
     * lexical: the IDF-weighted share of the question's content words found anywhere in the
       corpus, centred at 0.5 (off-topic questions rest on words the corpus never uses), with a
-      steep penalty below 0.25 (the material names almost nothing the question asks about),
+      steep penalty below 0.25 (the material names almost nothing the question asks about; here
+      a word close in meaning to a corpus word counts as known: "respond" is not a new topic),
       plus a bonus when one passage holds more than half of that weight together (the
       material discusses those very things in one place);
     * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
       through ... step by step", see :mod:`rsiqa.query`) needs more evidence, since a debate holds
       positions and arguments, not instructions;
     * names: each name the question asks about that the corpus never mentions ("the EU AI Act",
-      "Anthropic", "Hinton"; see :meth:`rsiqa.query.QueryReader.unknown_names`) counts -1.5, for
+      "Anthropic", "Hinton"; see :meth:`rsiqa.query.QueryReader.unknown_names`) counts -2, for
       at most two: a question about an organisation, a law or a person the material does not
       discuss is outside it however close its other words are.
 
@@ -58,14 +62,16 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
     short in-scope questions about names); ``Settings.abstain_threshold`` (default 0.5) is the
     cut-off.
     """
+    floor = -1.5 if evidence.content_terms <= _SHORT_TERMS else -3.0
+    known = evidence.coverage if evidence.soft_coverage is None else evidence.soft_coverage
     logit = (
-        min(max((evidence.top_sentence - 0.40) / 0.05, -3.0), 3.0)
-        + min(max((evidence.top_passage - 0.30) / 0.05, -3.0), 3.0)
+        min(max((evidence.top_sentence - 0.40) / 0.05, floor), 3.0)
+        + min(max((evidence.top_passage - 0.30) / 0.05, floor), 3.0)
         + 4.0 * (evidence.coverage - 0.5)
-        - 20.0 * max(0.0, 0.25 - evidence.coverage)
+        - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
-        - 1.5 * min(unknown_names, 2)
+        - 2.0 * min(unknown_names, 2)
     )
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
@@ -243,25 +249,3 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         used_sources.add(key)
         total += _words(part)
     return " ".join(parts)
-
-
-def _normal(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-def suggest_followups(question: str, question_vector: np.ndarray, candidates: list[str],
-                      candidate_vectors: np.ndarray, limit: int) -> list[str]:
-    """Up to ``limit`` corpus questions closest to the one asked, never the question itself."""
-    if limit <= 0 or not candidates:
-        return []
-    asked = _normal(question)
-    sims = candidate_vectors @ question_vector
-    chosen: list[str] = []
-    for i in np.argsort(-sims):
-        text = candidates[int(i)]
-        if _normal(text) == asked or sims[int(i)] > 0.95:
-            continue
-        chosen.append(text)
-        if len(chosen) == limit:
-            break
-    return chosen

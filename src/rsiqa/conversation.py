@@ -20,6 +20,8 @@ from typing import Any
 from rsiqa.documents import Passage
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
+#: How a declined answer starts (rsiqa.answer.DECLINE_MESSAGE): it says nothing a follow-up leans on.
+DECLINED = "The material does not cover that."
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 #: Quoted sentences shorter than this are too common to identify a passage.
 _MIN_QUOTE_CHARS = 30
@@ -47,7 +49,7 @@ def read_history(history: list[dict[str, Any]], passages: list[Passage] | None =
     last_user = users[-1]
     answer_turn = next((t for t in history[last_user + 1:] if t.get("role") == "assistant"), None)
     convo = Conversation(question=str(history[last_user]["content"]).strip())
-    if answer_turn is not None:
+    if answer_turn is not None and not str(answer_turn.get("content", "")).startswith(DECLINED):
         convo.answer = _MARKER.sub("", str(answer_turn.get("content", ""))).strip()
         cited = answer_turn.get("citations") or []
         convo.cited = [str(c.get("chunk_id") if isinstance(c, dict) else c) for c in cited if c]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,47 +10,24 @@ from typing import Any
 
 import numpy as np
 
-from rsiqa.answer import compose_answer, suggest_followups
-from rsiqa.embedding import Embedder, embedder_for, embedding_precision
-from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
-from rsiqa.lexical import POINTING_BACK
+from rsiqa.answer import compose_answer
 from rsiqa.conversation import read_history
 from rsiqa.documents import KIND_LABELS, passage_context
+from rsiqa.embedding import Embedder, embedder_for, embedding_precision
+from rsiqa.followups import CorpusQuestion, corpus_questions, suggest_followups
+from rsiqa.index import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.query import QueryReader
 from rsiqa.retrieval import Retriever
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
-from rsiqa.structure import strip_list_marker
 
 log = logging.getLogger(__name__)
-
-_INTERROGATIVE = re.compile(
-    r"^(what|why|how|when|where|who|which|is|are|was|were|will|would|can|could|should|might|may|does|do|did)\b", re.I
-)
-
-
-#: Words that make a question lean on the text around it ("Will this be ...?"): no good alone.
-_DEICTIC = re.compile(rf"\b({'|'.join(POINTING_BACK + ('you', 'your'))})\b", re.IGNORECASE)
-
-
-def corpus_questions(data: IndexData) -> list[str]:
-    """Questions the material itself asks: its related questions and phrasings, then questions in its text."""
-    found: list[str] = []
-    for question in data.manifest.get("questions", []):
-        found.append(re.sub(r"\s*\S*(\.\.\.|…)$", "…", question.strip()))
-    for sentences in data.sentences:
-        for sentence in sentences:
-            s = strip_list_marker(sentence)
-            if s.endswith("?") and _INTERROGATIVE.match(s) and 4 <= len(s.split()) <= 25 and not _DEICTIC.search(s):
-                found.append(s[0].upper() + s[1:])
-    return list(dict.fromkeys(found))
-
 
 @dataclass
 class _Loaded:
     data: IndexData
     retriever: Retriever
-    questions: list[str]
+    questions: list[CorpusQuestion]
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
@@ -72,7 +48,8 @@ class Engine:
         data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
         check_precision(data.manifest, embedding_precision(self.embedder), self.index_dir)
         questions = corpus_questions(data)
-        vectors = self.embedder.encode(questions) if questions else np.zeros((0, self.embedder.dimension), np.float32)
+        texts = [q.text for q in questions]
+        vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
         reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
         return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
@@ -114,5 +91,10 @@ class Engine:
         conversation = read_history(history or [], state.data.passages)
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
-        followups = suggest_followups(question, vectors[0], state.questions, state.question_vectors, self.settings.max_followups)
-        return compose_answer(question, hits, evidence, state.data, self.settings, followups, read, vectors[0])
+        chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
+        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by)
+        cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
+        asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
+        answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
+                                             state.question_vectors, asked, self.settings.max_followups)
+        return answer

@@ -72,6 +72,7 @@ class Evidence:
     coverage: float  # IDF-weighted share of the question's content words that occur in the corpus
     passage_coverage: float  # the same share, found together in the single best passage
     content_terms: int  # how many content words the question has
+    soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
 
 
 class Retriever:
@@ -201,7 +202,14 @@ class Retriever:
         """How well the corpus matches ``text`` (see :func:`rsiqa.answer.coverage_probability`)."""
         coverage, passage_coverage = self._coverage(text)
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
-                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
+                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]),
+                        soft_coverage=self.known_share(text))
+
+    @staticmethod
+    def answer_text_index(question: ReadQuestion, conversation: Conversation | None) -> int:
+        """Which of :meth:`query_texts` an answer's sentences are chosen by: the question, or in a
+        conversation the question in its context."""
+        return 0 if conversation is None else 1 + int(bool(question.ask))
 
     def query_texts(self, question: ReadQuestion, conversation: Conversation | None = None) -> list[str]:
         """The texts to embed for a search, in this order: the cleaned question; its ask (a long
@@ -252,7 +260,8 @@ class Retriever:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
             h = max(self.settings.history_weight, 1.0 - evidence.coverage)
-            fused_ctx, dense_ctx, lexical_ctx, _, _, evidence_ctx = self._fused(texts[at], vectors[at], bm25[at], rows)
+            fused_ctx, dense_ctx, lexical_ctx, best_ctx, cos_ctx, evidence_ctx = self._fused(
+                texts[at], vectors[at], bm25[at], rows)
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
@@ -266,6 +275,7 @@ class Retriever:
             new = self.known_share(question.cleaned, besides=conversation.context(words=60))
             if new is None or new >= 0.5:
                 evidence = evidence_ctx
+                best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
