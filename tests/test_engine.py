@@ -72,3 +72,87 @@ def test_a_follow_up_pointing_back_with_a_pronoun_is_answered_in_context(real_en
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text
+
+
+# --- answers that answer (issue 11): the conversation of the issue's examples, answered in context ----------
+
+
+def _turns(question: str, answer) -> list[dict]:
+    cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer, "citations": cited}]
+
+
+def test_what_skeptics_say_is_answered(real_engine):
+    answer = real_engine.ask("What do skeptics say?")
+    assert not answer.abstained
+    assert any("Prominent skeptics of recursive self-improvement include" in c.text for c in answer.citations[:3])
+
+
+def test_a_follow_up_why_is_answered_from_the_passage_it_leans_on(real_engine):
+    question = "Would an AGI need its full codebase to self-improve?"
+    first = real_engine.ask(question)
+    assert "Stuart Armstrong posits" in first.answer and first.answer.startswith("The FAQ answer says:")
+    why = real_engine.ask("Why does he think that?", history=_turns(question, first))
+    assert not why.abstained
+    assert "many pathways to self-improvement do not rely on this ability" in why.answer
+    assert "Epistemic status" not in why.answer
+
+
+def test_the_same_follow_up_is_answered_when_the_client_sends_no_citations(real_engine):
+    question = "Would an AGI need its full codebase to self-improve?"
+    first = real_engine.ask(question)
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": first.answer}]  # text only
+    why = real_engine.ask("Why does he think that?", history=history)
+    assert "many pathways to self-improvement do not rely on this ability" in why.answer
+
+
+def test_and_why_after_chollet_stays_with_chollet(real_engine):
+    question = "What did Chollet argue?"
+    first = real_engine.ask(question)
+    assert "Chollet" in first.answer
+    why = real_engine.ask("And why?", history=_turns(question, first))
+    assert not why.abstained and "Chollet" in why.answer
+
+
+def test_the_footnote_travels_with_chollets_sentence(real_engine):
+    answer = real_engine.ask("What did François Chollet argue in 2017?")
+    assert "cannot achieve exponential progress in practice" in answer.answer
+    assert "See also Eliezer Yudkowsky's rebuttal" in answer.answer  # the footnote of his line
+
+
+def test_answers_are_attributed_and_sized(real_engine):
+    for question in ("What is KANSI?", "godel machine agi spec", "How does Ted Chiang's view differ from the deep learning skeptic's?"):
+        answer = real_engine.ask(question)
+        assert not answer.abstained, question
+        words = len(answer.answer.split())
+        assert 15 <= words <= 130, (question, words)
+        assert answer.answer.startswith(("The FAQ answer says:", "The FAQ's scratchpad notes say:", "The post “",
+                                         "A comment on “")), answer.answer
+        assert "*" not in answer.answer and "•••" not in answer.answer
+
+
+def test_a_contrast_question_quotes_two_sources(real_engine):
+    answer = real_engine.ask("How does Ted Chiang's view differ from the deep learning skeptic's?")
+    assert "[1]" in answer.answer and "[2]" in answer.answer or "[3]" in answer.answer
+    cited = {(c.source.kind, c.source.url) for c in answer.citations if f"[{c.n}]" in answer.answer}
+    assert len(cited) >= 2
+
+
+def test_a_drifting_follow_up_is_declined(real_engine):
+    history = [{"role": "user", "content": "Who is skeptical of AI improving itself?"},
+               {"role": "assistant", "content": "The FAQ names François Chollet and Ted Chiang."}]
+    assert real_engine.ask("cool, what other books has ted chiang written?", history=history).abstained
+
+
+def test_a_question_about_people_and_companies_the_material_never_names_is_declined(real_engine):
+    assert real_engine.ask("Did Hinton warn about AI improving itself when he left Google?").abstained
+    assert not real_engine.ask("Did Yudkowsky argue about FOOM with Hanson?").abstained  # names it does mention
+
+
+def test_followups_never_repeat_the_conversation(real_engine):
+    question = "What is KANSI?"
+    first = real_engine.ask(question)
+    again = real_engine.ask("Is recursive self-improvement relevant in the deep learning era?", history=_turns(question, first))
+    asked = {question.lower(), "is recursive self-improvement relevant in the deep learning era?"}
+    assert not {f.lower() for f in again.followups} & asked
+    assert all(not f.endswith(("...", "…")) for f in again.followups)

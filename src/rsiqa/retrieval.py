@@ -37,7 +37,7 @@ from rsiqa.documents import passage_context
 from rsiqa.embedding import Embedder
 from rsiqa.expansion import WordExpander
 from rsiqa.index import IndexData
-from rsiqa.lexical import content_words, query_tokens, stem, tokenize
+from rsiqa.lexical import REFERS_BACK, content_words, query_tokens, stem, tokenize
 from rsiqa.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
 
@@ -268,12 +268,13 @@ class Retriever:
             previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
             fused = fused + self.settings.conversation_prior * self._prior(previous, rows)
             # Judge the question in context only while it stays on the material: the words it adds
-            # to the previous exchange are ones the corpus knows, or close to them ("why would it
-            # be scared of that?" after a fear of goal drift; "And why?" adds none). A new topic
-            # ("what other books has he written?", "Is it safe to freeze leftover cooked rice?")
-            # is judged alone.
+            # to the previous exchange are mostly ones the corpus knows, or close to them ("why
+            # would it be scared of that?" after a fear of goal drift; "And why?" adds none), and
+            # by themselves they are not almost all foreign to the corpus unless the question points
+            # back ("it", "that"). A new topic ("what other books has he written?", "What is the
+            # best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
             new = self.known_share(question.cleaned, besides=conversation.context(words=60))
-            if new is None or new >= 0.5:
+            if new is None or (new >= 0.5 and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
         order = np.argsort(-fused, kind="stable")[:k]
