@@ -159,12 +159,14 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool)
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool) -> None:
-    """Measure retrieval on a JSONL question set.
+    """Measure retrieval and answers on a JSONL question set.
 
-    Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?}. A hit is
-    a citation whose text contains a gold phrase (lower-cased, white space folded). Prints
-    hit@1/3/5, MRR@10, passage lengths, how often out-of-scope questions were declined (and
-    in-scope ones wrongly declined), and the misses.
+    Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?,
+    "style"?, "answer_gold"?}. A hit is a citation whose text contains a gold phrase
+    (lower-cased, white space folded); answer-hit, an answer text that contains an answer_gold
+    phrase (or, without those, a gold one). Prints hit@1/3/5, MRR@10, answer-hit, passage and
+    answer lengths, how often out-of-scope questions were declined (and in-scope ones wrongly
+    declined), the same per style, and the misses.
 
     \b
     Example:
