@@ -78,7 +78,7 @@ def test_query_returns_the_answer_object(client: TestClient) -> None:
     response = client.post("/api/query", json={"question": "What is a seed AI?", "top_k": 2})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answer", "abstained", "citations", "followups"}
+    assert set(body) == {"question", "answer", "abstained", "citations", "followups", "mode", "unsupported", "notice"}
     assert body["question"] == "What is a seed AI?" and body["abstained"] is False
     assert 1 <= len(body["citations"]) <= 2
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))

@@ -31,7 +31,7 @@ from rsiqa.settings import Settings
 
 TOKEN = "hostile-token-7"
 NOTES = "# Notes\n\nA seed AI rewrites its own source code, improving itself recursively.\n"
-API_PATHS = {"/api/query", "/api/health", "/api/sources", "/api/reload"}
+API_PATHS = {"/api/query", "/api/query/stream", "/api/health", "/api/sources", "/api/reload"}
 PATH_LIKE = re.compile(r"path|file|dir|folder|index|url|uri|location|name", re.IGNORECASE)
 PASSWD = "root:x:0:0"
 
@@ -59,12 +59,14 @@ def test_no_endpoint_takes_a_path_from_the_client(fake: tuple[Settings, Engine])
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 assert not PATH_LIKE.search(parameter["name"]), (method, path, parameter)
-            if method != "post" or path != "/api/query":
+            if method != "post" or path not in ("/api/query", "/api/query/stream"):
                 assert "requestBody" not in operation, (method, path)
     body_ref = spec["paths"]["/api/query"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schemas = spec["components"]["schemas"]
     query = schemas[body_ref.rsplit("/", 1)[1]]
-    assert set(query["properties"]) == {"question", "top_k", "history"}
+    stream_ref = spec["paths"]["/api/query/stream"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert stream_ref["$ref"] == body_ref  # the same body
+    assert set(query["properties"]) == {"question", "top_k", "history", "generate"}
     assert query["additionalProperties"] is False
     turn = schemas[query["properties"]["history"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert set(turn["properties"]) == {"role", "content", "citations"}  # citations: chunk ids, never paths

@@ -6,16 +6,18 @@ errors live here, retrieval and answers in the engine.
 
 # No `from __future__ import annotations`: FastAPI must see the real type of the locally built QueryIn.
 import hmac
+import json
 import logging
 import math
 import unicodedata
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,6 +99,10 @@ def query_model(settings: Settings) -> type[BaseModel]:
         top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
         history: list[Turn] = Field(default_factory=list, max_length=settings.max_history_turns,
                                     description="Earlier messages, oldest first; used to understand follow-ups")
+        generate: bool | None = Field(
+            None, description="Have the configured model write the answer from the passages, each sentence checked "
+                              "against the passage it cites (default: true when the server has a model, "
+                              "RSIQA_LLM_BASE_URL); false: the extractive answer")
 
         @field_validator("question")
         @classmethod
@@ -110,6 +116,19 @@ def query_model(settings: Settings) -> type[BaseModel]:
             return value
 
     return QueryIn
+
+
+def sse_events(items: Iterator[str | Answer]) -> Iterator[str]:
+    """Server-Sent Events for :meth:`EngineService.ask_stream`: ``delta`` events, then one ``answer`` (or ``error``)."""
+    try:
+        for item in items:
+            if isinstance(item, Answer):
+                yield f"event: answer\ndata: {item.model_dump_json()}\n\n"
+            else:
+                yield f"event: delta\ndata: {json.dumps({'text': item}, ensure_ascii=False)}\n\n"
+    except Exception as exc:  # the status line is sent: say so in the stream
+        log.error("error while streaming an answer", exc_info=exc)
+        yield f"event: error\ndata: {json.dumps({'detail': 'internal error: the answer could not be completed'})}\n\n"
 
 
 def health_of(engine: Engine) -> HealthOut:
@@ -159,7 +178,29 @@ def api_router(service: EngineService) -> APIRouter:
         `citations` is empty. Pass earlier turns in `history` to ask follow-ups ("and why?").
         """
         history = [turn.model_dump() for turn in body.history]
-        return service.ask(body.question, history, body.top_k)
+        return service.ask(body.question, history, body.top_k, body.generate)
+
+    @router.post("/query/stream", response_class=StreamingResponse, responses={
+        200: {"content": {"text/event-stream": {}},
+              "description": "Server-Sent Events: `delta` events ({\"text\": ...}) as the model writes, then one "
+                             "`answer` event holding the checked answer object (as POST /api/query returns it)"},
+        400: {"model": ErrorOut, "description": "The body cannot be parsed (not UTF-8, or nested too deeply)"},
+        413: {"model": ErrorOut, "description": f"Body over {MAX_BODY_BYTES // 2**20} MB"},
+        **unavailable,
+    })
+    def query_stream(body: QueryIn) -> StreamingResponse:  # type: ignore[valid-type]
+        """The same answer as `POST /api/query`, streamed as Server-Sent Events.
+
+        `event: delta` events carry the model's text as it comes (`{"text": "..."}`); the last event,
+        `event: answer`, carries the checked answer object. Its `answer` may differ from the streamed
+        text: unsupported sentences are left out (listed in `unsupported`), and when the model fails
+        or too little is supported it is the extractive answer with a `notice`. Without a model, or
+        for a declined question, only the `answer` event is sent.
+        """
+        history = [turn.model_dump() for turn in body.history]
+        items = service.ask_stream(body.question, history, body.top_k, body.generate)  # a missing index: 503 here
+        return StreamingResponse(sse_events(items), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/health", response_model=HealthOut, responses=unavailable)
     def health() -> HealthOut:

@@ -41,10 +41,16 @@ class Turn(BaseModel):
 
 
 class Answer(BaseModel):
-    """The answer to a question: extractive text with [n] markers, and its citations."""
+    """The answer to a question: text with [n] markers (quoted, or written and checked), and its citations."""
 
     question: str
     answer: str
     abstained: bool
     citations: list[Citation] = Field(default_factory=list)
     followups: list[str] = Field(default_factory=list)
+    mode: Literal["generated", "extractive"] = Field(
+        "extractive", description="generated: written by the model, every sentence checked against the passage it "
+                                  "cites; extractive: quoted from the passages")
+    unsupported: list[str] = Field(
+        default_factory=list, description="Sentences the model wrote that its cited passages do not support (left out)")
+    notice: str | None = Field(None, description="Why a written answer was not served, or what was changed, in words")

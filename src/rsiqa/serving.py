@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from rsiqa.engine import Engine
 from rsiqa.index import check_manifest
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
+from rsiqa.written import Writer
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ class EngineService:
         self._build_lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._last_check = time.monotonic()
+        self._writer: Writer | None = None
 
     @property
     def engine(self) -> Engine:
@@ -62,6 +66,21 @@ class EngineService:
             self._last_check = time.monotonic()
         return engine
 
-    def ask(self, question: str, history: list[dict[str, str]] | None = None, top_k: int | None = None) -> Answer:
-        """Answer ``question`` from the current index."""
-        return self.current().ask(question, top_k, history or [])
+    @property
+    def writer(self) -> Writer:
+        """Writes answers with the configured model (if any), checked with the engine's embedder."""
+        if self._writer is None:
+            self._writer = Writer(self.settings, lambda texts: self.engine.embedder.encode(texts))
+        return self._writer
+
+    def ask(self, question: str, history: list[dict[str, Any]] | None = None, top_k: int | None = None,
+            generate: bool | None = None) -> Answer:
+        """Answer ``question`` from the current index; written by the model when ``generate`` (None: when one is set)."""
+        return self.writer.write(self.current().ask(question, top_k, history or []), history, generate)
+
+    def ask_stream(self, question: str, history: list[dict[str, Any]] | None = None, top_k: int | None = None,
+                   generate: bool | None = None) -> Iterator[str | Answer]:
+        """Retrieve now (errors such as a missing index raise here), then yield the model's text as it
+        comes and, last, the checked :class:`Answer` (see :meth:`rsiqa.written.Writer.stream`)."""
+        answer = self.current().ask(question, top_k, history or [])
+        return self.writer.stream(answer, history, generate)

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
         description="Example questions on the chat page (JSON list in RSIQA_EXAMPLE_QUESTIONS).",
     )
 
+    # Written answers (optional): any OpenAI-compatible chat-completions server. Unset base URL: none.
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible API base ending in /v1 (e.g. http://127.0.0.1:11434/v1 for Ollama); "
+                          "unset: answers stay extractive.")
+    llm_model: str | None = Field(None, description="Model name sent to that server (e.g. llama3.2:3b).")
+    llm_api_key: str | None = Field(None, description="Bearer token for that server, if it needs one.")
+    llm_timeout: float = Field(
+        20.0, gt=0, le=600, description="Seconds the model may take for a whole answer before the extractive one is served.")
+    llm_passages: int = Field(5, ge=1, le=20, description="Top passages sent to the model.")
+    llm_max_tokens: int = Field(400, ge=16, le=4096, description="Longest written answer, in tokens.")
+    support_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="A written sentence whose support score in its cited passages is below this "
+                                         "is left out (see rsiqa.support).")
+
     # Corpus loading.
     max_file_mb: float = Field(
         20.0, gt=0, description="Corpus files larger than this many MB are skipped with a reason (bounds a build's memory)."
