@@ -99,10 +99,11 @@ def query_model(settings: Settings) -> type[BaseModel]:
         top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
         history: list[Turn] = Field(default_factory=list, max_length=settings.max_history_turns,
                                     description="Earlier messages, oldest first; used to understand follow-ups")
-        generate: bool | None = Field(
-            None, description="Have the configured model write the answer from the passages, each sentence checked "
-                              "against the passage it cites (default: true when the server has a model, "
-                              "RSIQA_LLM_BASE_URL); false: the extractive answer")
+        generate: bool = Field(
+            bool(settings.llm_base_url),
+            description="Have the server's model write the answer from the passages, each sentence checked against "
+                        "the passage it cites; false: the extractive answer. The default is true when the server "
+                        "has a model (RSIQA_LLM_BASE_URL), false otherwise")
 
         @field_validator("question")
         @classmethod
