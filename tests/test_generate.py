@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import RSIQA_BIN, cli_env
 from fake_llm import FakeLLM, fake_llm_server
 from live_server import rsiqa_server
 from rsiqa.api import create_app
@@ -291,3 +293,22 @@ def test_stream_end_to_end_through_rsiqa_serve(real_index_dir: Path, tmp_path: P
         llm.script({"reply": "should not be asked"})
         declined = httpx.post(f"{url}/api/query", json={"question": "What is the best pizza topping?"}, timeout=60)
         assert declined.json()["abstained"] and llm.calls() == 0
+
+
+@pytest.mark.slow
+def test_cli_streams_the_written_answer(real_index_dir: Path, llm: FakeLLM, real_engine: Engine) -> None:
+    extractive = real_engine.ask(SKEPTICS)
+    skeptics = _number_of(extractive, "Ted Chiang")
+    llm.script({"reply": f"{CHIANG} [{skeptics}]. Nobody disagrees with them [9]."})
+    env = {**cli_env(), "RSIQA_LLM_BASE_URL": llm.base_url, "RSIQA_LLM_MODEL": "fake"}
+    run = subprocess.run([RSIQA_BIN, "ask", "--index", str(real_index_dir), SKEPTICS], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"{CHIANG} [{skeptics}]. Nobody disagrees with them [9].")
+    assert "Checked answer:" in run.stdout and f"{CHIANG} [1]." in run.stdout
+    assert "Not supported by the sources (left out):\n  - Nobody disagrees with them." in run.stdout
+    assert llm.requests()[0]["stream"] is True
+    llm.script({"reply": "should not be asked"})
+    off = subprocess.run([RSIQA_BIN, "ask", "--no-generate", "--index", str(real_index_dir), SKEPTICS],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert off.returncode == 0 and off.stdout.startswith(extractive.answer[:40]) and llm.calls() == 0

@@ -115,8 +115,8 @@ def _check_index(settings: Any) -> None:
     check_manifest(settings.index_dir, model=settings.model)
 
 
-def _render_answer(answer: dict[str, Any]) -> str:
-    lines = [textwrap.fill(answer["answer"], width=100), ""]
+def _render_citations(answer: dict[str, Any]) -> list[str]:
+    lines = []
     for c in answer["citations"]:
         s = c["source"]
         where = ", ".join(x for x in (s["kind_label"], s["section"] if s["section"] not in (None, "Excerpt", "Comments") else None) if x)
@@ -124,6 +124,19 @@ def _render_answer(answer: dict[str, Any]) -> str:
         lines.append(f"    {s['url'] or s['path']}")
         lines += [textwrap.indent(textwrap.fill(line, width=96, subsequent_indent="  "), "    ") for line in c["text"].split("\n")]
         lines.append("")
+    return lines
+
+
+def _render_answer(answer: dict[str, Any], text: bool = True) -> str:
+    """The answer for a terminal; ``text=False`` leaves out the answer's text (already streamed)."""
+    lines = [textwrap.fill(answer["answer"], width=100), ""] if text else []
+    if answer.get("notice"):
+        lines += [f"Note: {answer['notice']}", ""]
+    if answer.get("unsupported"):
+        lines.append("Not supported by the sources (left out):")
+        lines += [textwrap.fill(s, width=100, initial_indent="  - ", subsequent_indent="    ") for s in answer["unsupported"]]
+        lines.append("")
+    lines += _render_citations(answer)
     if answer.get("followups"):
         lines.append("You could also ask:")
         lines += [f"  - {q}" for q in answer["followups"]]
@@ -135,22 +148,54 @@ def _render_answer(answer: dict[str, Any]) -> str:
 @click.option("-k", "--top-k", type=click.IntRange(1, 20), help="How many citations [5].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer object of POST /api/query.")
-def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool) -> None:
+@click.option("--generate/--no-generate", default=None,
+              help="Have the model of RSIQA_LLM_BASE_URL write the answer, streamed, every sentence checked against "
+                   "its passage [on when a model is set]; --no-generate: the extractive answer.")
+def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool, generate: bool | None) -> None:
     """Answer QUESTION from the index, with numbered citations.
+
+    With a model set (RSIQA_LLM_BASE_URL, RSIQA_LLM_MODEL) the answer is written by it and
+    streamed as it comes; then sentences its passages do not support are left out and, when the
+    checked text differs, it is printed again. The model gets only the question and the passages.
 
     \b
     Examples:
       rsiqa ask "What is KANSI?"
       rsiqa ask -k 3 --json "Would an AGI need its full codebase to self-improve?"
+      RSIQA_LLM_BASE_URL=http://127.0.0.1:11434/v1 RSIQA_LLM_MODEL=llama3.2 rsiqa ask "What is KANSI?"
     """
     from rsiqa.engine import Engine
+    from rsiqa.schema import Answer
+    from rsiqa.written import Writer
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     settings = _settings(index_dir=index_dir)
     _check_index(settings)
-    answer = Engine(settings).ask(question, top_k).model_dump()
-    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else _render_answer(answer))
+    engine = Engine(settings)
+    writer = Writer(settings, engine.embedder.encode)
+    extractive = engine.ask(question, top_k)
+    if as_json:
+        click.echo(json.dumps(writer.write(extractive, None, generate).model_dump(), indent=2, ensure_ascii=False))
+        return
+    streamed: list[str] = []
+    final = extractive
+    for item in writer.stream(extractive, None, generate):
+        if isinstance(item, Answer):
+            final = item
+        else:
+            streamed.append(item)
+            click.echo(item, nl=False)
+    answer = final.model_dump()
+    if not streamed:
+        click.echo(_render_answer(answer))
+        return
+    click.echo("\n")
+    same = final.mode == "generated" and not final.unsupported and final.answer.strip() == "".join(streamed).strip()
+    if not same:
+        label = "Checked answer:" if final.mode == "generated" else "Extractive answer (quoted from the passages):"
+        click.echo(label)
+    click.echo(_render_answer(answer, text=not same))
 
 
 @cli.command("eval")
