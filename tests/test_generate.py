@@ -312,3 +312,30 @@ def test_cli_streams_the_written_answer(real_index_dir: Path, llm: FakeLLM, real
     off = subprocess.run([RSIQA_BIN, "ask", "--no-generate", "--index", str(real_index_dir), SKEPTICS],
                          capture_output=True, text=True, timeout=300, env=env)
     assert off.returncode == 0 and off.stdout.startswith(extractive.answer[:40]) and llm.calls() == 0
+
+
+# --- the chat page's session, streaming ---------------------------------------------------------
+
+
+def test_chat_session_streams_then_replaces_with_the_checked_answer(small_engine: Engine) -> None:
+    from rsiqa.ui.chat import ChatSession
+
+    final = small_engine.ask("What is a seed AI?").model_copy(update={
+        "answer": f"{SEED[:-1]} [1].", "mode": "generated", "unsupported": ["Nobody knows."]})
+
+    class Streaming:
+        generates = True
+
+        def __call__(self, question: str, history: list) -> Any:
+            raise AssertionError("the page streams when it can")
+
+        def stream(self, question: str, history: list, generate: bool) -> Iterator[Any]:
+            assert generate
+            yield from ["A seed", " AI <b>", final]
+
+    updates = list(ChatSession(Streaming(), 2000, 20).respond_stream("What is a seed AI?", [], [], True))
+    assert [u[1] is None for u in updates] == [True, True, False]
+    assert "rsiqa-streaming" in updates[1][0][-1]["content"] and "&lt;b&gt;" in updates[1][0][-1]["content"]
+    shown, turns, _ = updates[-1]
+    assert "Not supported by the sources (1)" in shown[-1]["content"] and "rsiqa-streaming" not in shown[-1]["content"]
+    assert turns[-1]["content"] == final.answer

@@ -9,7 +9,7 @@ gets as history) and as escaped HTML messages (what the chat shows).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gradio as gr
@@ -17,11 +17,14 @@ from fastapi import FastAPI
 
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
-from rsiqa.ui.render import answer_html, notice_html, question_html
+from rsiqa.ui.render import answer_html, notice_html, question_html, streaming_html
 
 log = logging.getLogger(__name__)
 
 AskFn = Callable[[str, list[dict[str, str]]], Answer]
+#: An ``ask_fn`` may also have ``stream(question, history, generate)`` yielding text deltas, then the
+#: final Answer, and ``generates`` (a model is set): the page then streams and offers "Passages only".
+StreamFn = Callable[[str, list[dict[str, str]], bool], Iterator["str | Answer"]]
 Message = dict[str, str]
 
 TITLE = "rsiqa: the debate on recursive self-improvement"
@@ -45,6 +48,7 @@ CSS = """
 #rsiqa-chat details.rsiqa-passage blockquote { margin: .35em 0 .5em 0 !important; padding-left: .75em;
   border-left: 3px solid var(--border-color-primary); white-space: normal; }
 #rsiqa-chat .rsiqa-abstained strong, #rsiqa-chat .rsiqa-notice { color: var(--body-text-color-subdued); }
+#rsiqa-chat details.rsiqa-unsupported summary { cursor: pointer; font-size: .9em; opacity: .8; }
 """
 
 
@@ -71,11 +75,38 @@ class ChatSession:
         except Exception:
             log.exception("the chat page could not answer %r", question[:200])
             return [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
-        shown.append({"role": "assistant", "content": answer_html(answer)})
+        return self._answered(question, answer, shown, turns)
+
+    @staticmethod
+    def _answered(question: str, answer: Answer, shown: list[Message], turns: list[Message]
+                  ) -> tuple[list[Message], list[Message], list[str]]:
+        shown = [*shown, {"role": "assistant", "content": answer_html(answer)}]
         cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
         turns = [*turns, {"role": "user", "content": question},
                  {"role": "assistant", "content": answer.answer, "citations": cited}]
         return shown, turns, list(answer.followups)
+
+    def respond_stream(self, question: str, shown: list[Message], turns: list[Message], generate: bool = True
+                       ) -> Iterator[tuple[list[Message], list[Message] | None, list[str] | None]]:
+        """Like :meth:`respond`, as the model writes: yields the messages with the text so far (turns and
+        follow-ups None), then, last, the checked answer with the new turns and follow-ups."""
+        stream = getattr(self.ask_fn, "stream", None)
+        question = (question or "").strip()
+        if stream is None or len(question) > self.max_question_chars:
+            yield self.respond(question, shown, turns)
+            return
+        shown = [*shown, {"role": "user", "content": question_html(question)}]
+        written = ""
+        try:
+            for item in stream(question, turns[-self.max_history_turns:], generate):
+                if isinstance(item, Answer):
+                    yield self._answered(question, item, shown, turns)
+                    return
+                written += item
+                yield [*shown, {"role": "assistant", "content": streaming_html(written)}], None, None
+        except Exception:
+            log.exception("the chat page could not answer %r", question[:200])
+        yield [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
 
 
 def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: int = 2000,
@@ -98,6 +129,8 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             question = gr.Textbox(show_label=False, placeholder="Ask a question about recursive self-improvement",
                                   max_lines=6, scale=8, elem_id="rsiqa-question", autofocus=True)
             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rsiqa-ask")
+        passages_only = gr.Checkbox(False, label="Passages only (answer with quotes, without the model)",
+                                    visible=bool(getattr(ask_fn, "generates", False)), elem_id="rsiqa-passages-only")
         followups = gr.Dataset(components=[question], samples=[], label="Follow-up questions", type="index",
                                visible=False, elem_id="rsiqa-followups")
         example_set = gr.Dataset(components=[question], samples=[[q] for q in examples], label="Example questions",
@@ -106,28 +139,36 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
 
         outputs = [question, chatbot, shown, turns, followups, followup_list]
 
-        def answer(text: str, shown_now: list[Message], turns_now: list[Message]) -> tuple[Any, ...]:
+        def answer(text: str, shown_now: list[Message], turns_now: list[Message],
+                   quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
             if not (text or "").strip():
-                return (gr.skip(),) * len(outputs)
-            messages, new_turns, next_questions = session.respond(text, shown_now, turns_now)
-            dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
-            return "", messages, messages, new_turns, dataset, next_questions
+                yield (gr.skip(),) * len(outputs)
+                return
+            for messages, new_turns, next_questions in session.respond_stream(text, shown_now, turns_now,
+                                                                              not quotes_only):
+                if new_turns is None or next_questions is None:  # the model is still writing
+                    yield "", messages, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    continue
+                dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
+                yield "", messages, messages, new_turns, dataset, next_questions
 
         def ask_choice(index: int | None, shown_now: list[Message], turns_now: list[Message],
-                       choices: list[str]) -> tuple[Any, ...]:
+                       choices: list[str], quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
             """Ask the clicked example or follow-up question."""
             if index is None or not 0 <= index < len(choices):
-                return (gr.skip(),) * len(outputs)
-            return answer(choices[index], shown_now, turns_now)
+                yield (gr.skip(),) * len(outputs)
+                return
+            yield from answer(choices[index], shown_now, turns_now, quotes_only)
 
         def reset() -> tuple[Any, ...]:
             return "", [], [], [], gr.Dataset(samples=[], visible=False), []
 
         private = {"api_visibility": "private", "show_progress": "minimal"}
-        question.submit(answer, [question, shown, turns], outputs, **private)
-        ask.click(answer, [question, shown, turns], outputs, **private)
-        followups.click(ask_choice, [followups, shown, turns, followup_list], outputs, **private)
-        example_set.click(ask_choice, [example_set, shown, turns, gr.State(list(examples))], outputs, **private)
+        question.submit(answer, [question, shown, turns, passages_only], outputs, **private)
+        ask.click(answer, [question, shown, turns, passages_only], outputs, **private)
+        followups.click(ask_choice, [followups, shown, turns, followup_list, passages_only], outputs, **private)
+        example_set.click(ask_choice, [example_set, shown, turns, gr.State(list(examples)), passages_only], outputs,
+                          **private)
         new_chat.click(reset, None, outputs, **private)
         chatbot.clear(reset, None, outputs, **private)
     return blocks

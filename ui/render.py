@@ -88,8 +88,25 @@ def answer_html(answer: Answer) -> str:
         return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
                 f"{text_html(answer.answer)}</p></div>")
     notes = "".join(citation_html(c) for c in answer.citations)
-    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer)}</p>'
+    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer)}</p>{checked_html(answer)}'
             f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol></div>')
+
+
+def checked_html(answer: Answer) -> str:
+    """What the check of a written answer did: its notice, and the sentences left out under a collapsed note."""
+    parts = []
+    if answer.notice:
+        parts.append(f'<p class="rsiqa-notice rsiqa-model-notice">Note: {text_html(answer.notice)}</p>')
+    if answer.unsupported:
+        items = "".join(f"<li>{text_html(s)}</li>" for s in answer.unsupported)
+        parts.append(f'<details class="rsiqa-unsupported"><summary>Not supported by the sources '
+                     f"({len(answer.unsupported)})</summary><ul>{items}</ul></details>")
+    return "".join(parts)
+
+
+def streaming_html(text: str) -> str:
+    """The answer as the model writes it, before the check."""
+    return f'<div class="rsiqa-answer rsiqa-streaming"><p>{answer_text_html(text) or "…"}</p></div>'
 
 
 def question_html(question: str) -> str:

@@ -341,6 +341,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error: the server could not handle this request"}, status_code=500)
 
 
+class PageAsk:
+    """What the chat page calls: ``ask(question, history)``, and ``stream(question, history, generate)``
+    (text deltas, then the checked answer) when a model is set (``generates``)."""
+
+    def __init__(self, service: EngineService) -> None:
+        self.service = service
+        self.generates = bool(service.settings.llm_base_url)
+
+    def __call__(self, question: str, history: list[dict[str, Any]]) -> Answer:
+        return self.service.ask(question, history)
+
+    def stream(self, question: str, history: list[dict[str, Any]], generate: bool) -> Iterator[str | Answer]:
+        return self.service.ask_stream(question, history, None, generate)
+
+
 def create_app(settings: Settings, engine: Engine | None = None,
                chat_page: bool | Literal["background"] = True) -> FastAPI:
     """The app: REST API under ``/api``, OpenAPI docs at ``/docs``, the chat page at ``/``.
@@ -351,9 +366,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     ``app.state.chat_page``); False serves no page.
     """
     service = EngineService(settings, engine)
-
-    def ask(question: str, history: list[dict[str, str]]) -> Answer:
-        return service.ask(question, history)
+    ask = PageAsk(service)
 
     app = FastAPI(
         title="rsiqa",
