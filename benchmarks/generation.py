@@ -23,8 +23,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
 
-from fake_llm import fake_llm_server  # noqa: E402
-from live_server import rsiqa_server  # noqa: E402
+from fake_llm import fake_llm_server
+from live_server import rsiqa_server
 
 QUESTIONS = [
     "Who are the prominent skeptics of recursive self-improvement?",
@@ -55,7 +55,7 @@ def main() -> None:
         for round_ in range(args.rounds + 1):  # round 0 warms up
             for question in QUESTIONS:
                 llm.script({"reply": replies[question]})
-                for kind in times:
+                for kind, spent in times.items():
                     body = {"question": question, "generate": kind != "extractive"}
                     start = time.perf_counter()
                     if kind == "stream":
@@ -65,7 +65,7 @@ def main() -> None:
                         answer = client.post("/api/query", json=body).json()
                         modes.add(answer["mode"])
                     if round_:
-                        times[kind].append(time.perf_counter() - start)
+                        spent.append(time.perf_counter() - start)
     median = {kind: statistics.median(values) * 1000 for kind, values in times.items()}
     print(f"{args.rounds} rounds x {len(QUESTIONS)} questions, modes seen: {sorted(modes)}")
     for kind, value in median.items():

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from live_server import free_port
 from processes import stop_process  # benchmarks/processes.py (pytest's pythonpath)
+
+from live_server import free_port
 
 SERVER = Path(__file__).resolve().parent / "fake_llm_server.py"
 
