@@ -88,10 +88,12 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     """
     from rsiqa.build import build_index, index_is_current
     from rsiqa.embedding import embedder_for, prepare_model
+    from rsiqa.index_target import check_build_target
     from rsiqa.loaders import check_corpus_dir
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
     check_corpus_dir(settings.corpus_dir)  # missing or unreadable: one line, before the slow model load
+    check_build_target(settings.corpus_dir, settings.index_dir)  # never replace a folder that is not an index
     prepare_model(settings)  # the one-time ONNX export happens here, not in the first `rsiqa serve`
     if if_stale and index_is_current(settings):
         click.echo(f"Index in {settings.index_dir} is up to date with {settings.corpus_dir}; nothing to do.")
