@@ -44,6 +44,9 @@ class CorpusLoad:
     documents: list[LoadedDocument] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # relative path (folders end in "/") -> reason
     hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of the bytes
+    #: Every file in walk order, as (relative path as on disk, its fingerprint: the sha256 of the
+    #: bytes actually read, or :func:`entry_digest` for a file not read). See ``rsiqa.build.corpus_fingerprint``.
+    fingerprints: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -402,6 +405,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def entry_digest(path: Path) -> str:
+    """The fingerprint of a corpus file read now: the SHA-256 of its bytes, or why it has none."""
+    try:
+        return file_sha256(path) if path.is_file() else "not-a-file"
+    except OSError:
+        return "unreadable"
+
+
 def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusLoad:
     """Load every supported file below ``root``; the others land in ``skipped`` with a reason.
 
@@ -413,6 +424,7 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusL
     first_by_inode: dict[tuple[int, int], str] = {}
     for path, walk_reason in walk_corpus(root):
         rel = corpus_relpath(path, root)
+        read_digest: str | None = None  # the hash of the bytes this build used, once read whole
         try:
             if walk_reason is not None:
                 rel += "/"
@@ -424,7 +436,7 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusL
                 raise SkipFile(f"duplicate: same file as '{first_by_inode[inode]}'")
             first_by_inode[inode] = rel
             data = read_file(path, max_file_mb)
-            digest = hashlib.sha256(data).hexdigest()
+            digest = read_digest = hashlib.sha256(data).hexdigest()
             if digest in first_by_hash:
                 raise SkipFile(f"duplicate: same content as '{first_by_hash[digest]}'")
             document = load_bytes(data, rel)
@@ -440,6 +452,9 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusL
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the build
             log.debug("failed to load %s", rel, exc_info=True)
             result.skipped[rel] = f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
+        if walk_reason is None:
+            # From the bytes read, not from a second read: a file rewritten meanwhile must not look current.
+            result.fingerprints.append((path.relative_to(root).as_posix(), read_digest or entry_digest(path)))
         if rel in result.skipped:
             log.info("skipped %s: %s", rel, result.skipped[rel])
     return result
