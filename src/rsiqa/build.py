@@ -108,7 +108,7 @@ class EmbeddingCache:
         self.model = model
         self._vectors: dict[str, np.ndarray] = {}
         try:
-            old = load_index(index_dir, model=model, formats=(1, FORMAT_VERSION))  # format 1: no word table yet
+            old = load_index(index_dir, model=model, formats=(1, 2, FORMAT_VERSION))  # 1: no word table, 2: no checksums
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:

@@ -37,6 +37,7 @@ import faiss
 import numpy as np
 
 from rsiqa.documents import Passage
+from rsiqa.integrity import check_arrays, folder_checksums, validate_manifest, verify_checksums
 from rsiqa.index_target import (
     MANIFEST,
     IndexTargetError,
@@ -46,7 +47,7 @@ from rsiqa.index_target import (
     no_space_message,
     swap_error_message,
 )
-FORMAT_VERSION = 2  # 2: the word table
+FORMAT_VERSION = 3  # 2: the word table; 3: a checksum per file in the manifest
 
 
 class IndexError_(RuntimeError):
@@ -282,6 +283,7 @@ def _write_files(tmp: Path, data: IndexData) -> None:
     for name in os.listdir(tmp):
         with open(tmp / name, "rb") as handle:
             os.fsync(handle.fileno())
+    data.manifest["files"] = folder_checksums(tmp)  # what loading checks every file against
     # The manifest is written last: a folder without one is never loaded.
     manifest_tmp = tmp / (MANIFEST + ".tmp")
     manifest_tmp.write_text(json.dumps(data.manifest, indent=2), encoding="utf-8")
@@ -344,6 +346,11 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
     if not isinstance(manifest, dict):
         raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
+    if manifest.get("format") in (1, 2, FORMAT_VERSION):
+        try:
+            validate_manifest(manifest)
+        except ValueError as exc:
+            raise IndexError_(f"the index manifest in '{index_dir}' is damaged ({exc}): rebuild with `rsiqa build`") from exc
     return manifest
 
 
@@ -370,8 +377,9 @@ def check_manifest(index_dir: Path, model: str | None = None, dimension: int | N
 
 
 def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
-    """The data files of ``index_dir``, checked for consistency with each other and ``manifest``."""
+    """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``."""
     try:
+        verify_checksums(index_dir, manifest)
         passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
@@ -384,13 +392,10 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
-    if not (len(passages) == len(sentences) == len(vectors) == faiss_index.ntotal == manifest.get("passages")):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if sum(len(s) for s in sentences) != len(sentence_vectors):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if (not isinstance(words, list) or not all(isinstance(w, str) for w in words) or word_vectors.ndim != 2
-            or len(words) != len(word_vectors) or (len(words) and word_vectors.shape[1] != vectors.shape[1])):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
+    try:
+        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index)
+    except ValueError as exc:
+        raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
 
