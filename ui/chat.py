@@ -85,7 +85,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
     with gr.Blocks(title="rsiqa", analytics_enabled=False) as blocks:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         chatbot = gr.Chatbot(
-            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=True,
+            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=False,
             latex_delimiters=[], allow_tags=False, buttons=[], feedback_options=None,
             placeholder="Ask a question below, or click an example.",
         )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsiqa.documents import Block, LoadedDocument, Source
-from rsiqa.structure import parse_text, title_from_filename
+from rsiqa.structure import parse_text, single_line, title_from_filename
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def load_html(data: bytes, rel: str) -> LoadedDocument:
     for tag in soup(_DROP_TAGS):
         tag.decompose()
     title_tag = soup.find("title") or soup.find("h1")
-    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
+    title = single_line(title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
     url = None
     for selector, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         found = soup.select_one(selector)
@@ -220,7 +220,7 @@ def load_pdf(data: bytes, rel: str) -> LoadedDocument:
         try:
             reader = _open_pdf(data)
             info = reader.metadata
-            title = (str(info.title).strip() if info and info.title else "") or _title_for(rel)
+            title = (single_line(str(info.title)) if info and info.title else "") or _title_for(rel)
             pages = list(reader.pages)
         except SkipFile:
             raise

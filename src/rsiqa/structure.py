@@ -46,11 +46,16 @@ def title_from_slug(url: str) -> str:
     return (words[:1].upper() + words[1:]) if words else url
 
 
+def single_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks included) made one space: titles are one line."""
+    return " ".join(text.split())
+
+
 def title_from_filename(name: str) -> str:
     """A readable title from a file name: ``my-notes_v2.md`` -> ``My notes v2``."""
     stem = re.sub(r"\.[^.]+$", "", name)
-    words = re.sub(r"[-_]+", " ", stem).strip()
-    return (words[:1].upper() + words[1:]) if words else name
+    words = single_line(re.sub(r"[-_]+", " ", stem))
+    return (words[:1].upper() + words[1:]) if words else single_line(name) or name
 
 
 def _paragraphs(text: str) -> list[str]:
