@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -32,8 +31,10 @@ class FriendlyGroup(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
+            from rsiqa.terminal import visible
+
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(f"Error: {message}", err=True)
+            click.echo(f"Error: {visible(message)}", err=True)
             click.echo("(run with --debug for the full traceback)", err=True)
             ctx.exit(1)
 
@@ -90,6 +91,7 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     from rsiqa.embedding import embedder_for, prepare_model
     from rsiqa.index_target import check_build_target
     from rsiqa.loaders import check_corpus_dir
+    from rsiqa.terminal import visible
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
     check_corpus_dir(settings.corpus_dir)  # missing or unreadable: one line, before the slow model load
@@ -101,13 +103,13 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     embedder = embedder_for(settings, lazy=True)  # loaded only if some text is new
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
-        f"Indexed {report.passages} passages from {report.documents} document(s) into {settings.index_dir} "
+        f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
         f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused)."
     )
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} file(s):")
         for path, reason in report.skipped.items():
-            click.echo(f"  {path}: {reason}")
+            click.echo(f"  {visible(path)}: {visible(reason)}")  # one line each, whatever the file name holds
 
 
 def _check_index(settings: Any) -> None:
@@ -146,13 +148,15 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool)
       rsiqa ask -k 3 --json "Would an AGI need its full codebase to self-improve?"
     """
     from rsiqa.engine import Engine
+    from rsiqa.terminal import plain, safe_json
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     settings = _settings(index_dir=index_dir)
     _check_index(settings)
     answer = Engine(settings).ask(question, top_k).model_dump()
-    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else _render_answer(answer))
+    # Corpus text never reaches the terminal as control sequences (screen clear, window title, OSC 8 links).
+    click.echo(safe_json(answer) if as_json else plain(_render_answer(answer)))
 
 
 @cli.command("eval")
@@ -173,6 +177,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
       rsiqa eval ../shared/eval/questions.jsonl
     """
     from rsiqa.evaluate import evaluate, load_questions
+    from rsiqa.terminal import plain, safe_json
 
     rows = load_questions(questions)
     if url:
@@ -195,7 +200,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
             return engine.ask(question, k, history).model_dump()
 
     report = evaluate(rows, ask_fn)
-    click.echo(json.dumps(report.figures(), indent=2) if as_json else report.render())
+    click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
 
 
 @cli.command()
