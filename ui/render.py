@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlsplit
 
 from rsiqa.schema import Answer, Citation
 from rsiqa.structure import single_line
+from rsiqa.urls import safe_url
 
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\]")
 
 NOT_COVERED_TITLE = "Not covered by the material"
 
@@ -26,22 +25,6 @@ NOT_COVERED_TITLE = "Not covered by the material"
 def text_html(text: str) -> str:
     """``text`` as HTML text: escaped, line breaks kept as ``<br>``."""
     return html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True).replace("\n", "<br>")
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL without spaces, quotes or control characters, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if _UNSAFE_URL_CHARS.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
 
 
 def link_html(label: str, url: str | None) -> str:

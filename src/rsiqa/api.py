@@ -29,6 +29,7 @@ from rsiqa.schema import Answer, Turn
 from rsiqa.serving import EngineService
 from rsiqa.settings import Settings
 from rsiqa.ui.startup import BackgroundChatPage
+from rsiqa.urls import SafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class SourceDocOut(BaseModel):
     """One source of the index: a corpus document, or a post linked (and excerpted) from it."""
 
     title: str
-    url: str | None = None
+    url: SafeUrl = Field(None, description="The source's http(s) URL; null when it has none (or only another scheme)")
     path: str = Field(description="The corpus file, relative to the corpus folder")
     kinds: list[str] = Field(description="Kinds of passage taken from this source")
     kind_labels: list[str] = Field(description="The kinds, in words")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rsiqa.documents import Block, LoadedDocument, Source
 from rsiqa.structure import parse_text, single_line, title_from_filename
+from rsiqa.urls import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def load_html(data: bytes, rel: str) -> LoadedDocument:
     for selector, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         found = soup.select_one(selector)
         if found is not None and str(found.get(attr) or "").strip():
-            url = str(found.get(attr)).strip()
+            url = safe_url(str(found.get(attr)))  # http(s) only: never a javascript: or data: link
             break
     doc = parse_text("\n\n".join(_html_lines(soup)), rel, title, linked_posts=False)
     if url:

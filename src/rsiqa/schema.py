@@ -6,12 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rsiqa.urls import SafeUrl
+
 
 class SourceOut(BaseModel):
     """Where a cited passage came from."""
 
     title: str
-    url: str | None = None
+    url: SafeUrl = Field(None, description="The source's http(s) URL; null when it has none (or only another scheme)")
     section: str | None = None
     kind: str = Field(description="faq_answer, note, linked_post, comment or document")
     kind_label: str = Field(description="The kind, in words, for readers")
