@@ -80,3 +80,18 @@ def test_build_lists_a_file_name_with_a_newline_on_one_line(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1:] == ["Skipped 1 file(s):", "  bad\\nname\\x1b[2J.pptx: unsupported file type '.pptx'"], lines
+
+
+@pytest.mark.slow
+def test_build_shows_each_file_and_skips_a_pdf_that_would_take_hours(tmp_path):
+    from conftest import write_pdf_bomb
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# A\n\nRecursive self-improvement is contested by skeptics.", encoding="utf-8")
+    write_pdf_bomb(corpus / "bomb.pdf")  # 32,768 pages drawing one 200 KB stream: hours of pypdf without limits
+    result = rsiqa("build", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "  bomb.pdf: too many pages (32768 > max_pdf_pages 2000; raise RSIQA_MAX_PDF_PAGES to index it)" in \
+        result.stdout.splitlines()
+    assert "reading files" in result.stderr and "2/2" in result.stderr and "bomb.pdf" in result.stderr

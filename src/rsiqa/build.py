@@ -28,7 +28,7 @@ from rsiqa.index import (
     write_index,
 )
 from rsiqa.index_target import check_build_target
-from rsiqa.loaders import entry_digest, iter_corpus_files, load_corpus
+from rsiqa.loaders import ExtractionLimits, entry_digest, iter_corpus_files, load_corpus
 from rsiqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[s
     """
     digest = hashlib.sha256()
     for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words,
-                settings.max_file_mb, settings.expansion_vocabulary, __version__):
+                settings.max_file_mb, settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds,
+                settings.expansion_vocabulary, __version__):
         digest.update(f"{key}\x1f".encode())
     if files is None:
         files = [(path.relative_to(corpus_dir).as_posix(), entry_digest(path)) for path in iter_corpus_files(corpus_dir)]
@@ -156,7 +157,8 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     report = BuildReport()
     check_build_target(corpus_dir, index_dir)  # before any slow work; write_index checks again
 
-    loaded = load_corpus(corpus_dir, settings.max_file_mb)
+    limits = ExtractionLimits(settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds)
+    loaded = load_corpus(corpus_dir, settings.max_file_mb, limits, progress=progress)
     fingerprint = corpus_fingerprint(settings, corpus_dir, loaded.fingerprints)
     report.skipped = loaded.skipped
     report.documents = len(loaded.documents)

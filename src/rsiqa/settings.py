@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         20.0, gt=0, description="Corpus files larger than this many MB are skipped with a reason (bounds a build's memory)."
     )
+    max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are skipped with a reason.")
+    max_extracted_chars: int = Field(
+        10_000_000, ge=1, description="A PDF whose text runs past this many characters is skipped (a small PDF can draw "
+                                      "one large content stream on every page).")
+    max_file_seconds: float = Field(60.0, gt=0, description="A PDF whose text extraction takes longer is skipped.")
 
     # Performance: embedding backend and the approximate index (see docs/performance.md).
     embedding_backend: Literal["onnx", "torch"] = Field(
