@@ -25,6 +25,7 @@ from rsiqa import __version__
 from rsiqa.documents import KIND_LABELS
 from rsiqa.engine import Engine
 from rsiqa.index import IndexError_
+from rsiqa.middleware import ServerErrors
 from rsiqa.schema import Answer, Turn
 from rsiqa.serving import EngineService
 from rsiqa.settings import Settings
@@ -38,8 +39,9 @@ MAX_TOP_K = 20
 #: ordinary turns needs (20 turns of 20,000 plain characters are 400 kB).
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024  # the chat page sends the conversation it shows
-#: Longest piece of a client's input echoed back in a 422 (the rest is cut).
+#: Longest piece of a client's input echoed back in a 422 (the rest is cut), and its deepest nesting.
 MAX_ECHO_CHARS = 200
+MAX_ECHO_DEPTH = 4
 
 
 class HealthOut(BaseModel):
@@ -242,18 +244,21 @@ class ApiBodyLimit:
         await self.app(scope, counted, send)
 
 
-def _printable(value: Any) -> Any:
-    """A client's input made safe to echo in JSON: no NaN/infinity, no lone surrogates, long text cut."""
+def _printable(value: Any, depth: int = 0) -> Any:
+    """A client's input made safe to echo in JSON: no NaN/infinity, no lone surrogates, long text cut, and
+    nesting cut at ``MAX_ECHO_DEPTH`` (JSON nested hundreds deep must not exhaust the stack)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
         cut = value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
         return cut.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {str(k): _printable(v) for k, v in list(value.items())[:50]}
+        return {_printable(str(k)): _printable(v, depth + 1) for k, v in list(value.items())[:50]}
     if isinstance(value, list | tuple):
-        return [_printable(v) for v in value[:50]]
-    return value
+        return [_printable(v, depth + 1) for v in value[:50]]
+    return value if value is None or isinstance(value, bool | int | float) else _printable(str(value))
 
 
 def _clearer(error: dict[str, Any], content_type: str) -> dict[str, Any]:
@@ -281,7 +286,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        errors = [_clearer(error, content_type) for error in jsonable_encoder(exc.errors())[:50]]
+        errors = [_clearer(error, content_type) for error in jsonable_encoder(_printable(list(exc.errors()[:50])))]
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -293,11 +298,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IndexError_)
     async def _no_index(request: Request, exc: IndexError_) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("error answering %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error: the server could not handle this request"}, status_code=500)
+    # Anything unexpected: rsiqa.middleware.ServerErrors (a 500 with Connection: close).
 
 
 def create_app(settings: Settings, engine: Engine | None = None,
@@ -323,6 +324,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     )
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(ServerErrors)  # added last: the outermost, so it also sees errors of the others
     _install_error_handlers(app)
     app.include_router(api_router(service))
     if chat_page == "background":
