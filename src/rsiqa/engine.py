@@ -103,7 +103,7 @@ class Engine:
         """Answer ``question`` with up to ``top_k`` citations, using ``history`` for follow-ups."""
         state = self._state
         k = top_k or self.settings.top_k
-        context = context_from_history(history or [])
+        context = context_from_history(history or [], max_words=self.settings.max_context_words)
         question = question.strip()
         vectors = self.embedder.encode(state.retriever.query_texts(question, context))
         hits, evidence = state.retriever.search(question, k, context, vectors)

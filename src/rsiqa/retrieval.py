@@ -96,7 +96,8 @@ class Retriever:
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
-                                      settings.expansion_weight, settings.expansion_neighbours)
+                                      settings.expansion_weight, settings.expansion_neighbours,
+                                      max_words=settings.max_expansion_words)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
@@ -225,7 +226,11 @@ class Retriever:
         return hits, evidence
 
 
-def context_from_history(history: list[dict[str, str]], turns: int = 1) -> str | None:
-    """The conversation context for a follow-up: the last ``turns`` user messages, or None."""
+def context_from_history(history: list[dict[str, str]], turns: int = 1, max_words: int | None = None) -> str | None:
+    """The conversation context for a follow-up: the last ``turns`` user messages (their first ``max_words``
+    words), or None."""
     users = [t["content"] for t in history if t.get("role") == "user" and t.get("content", "").strip()]
-    return " ".join(users[-turns:]) if users else None
+    if not users:
+        return None
+    context = " ".join(users[-turns:])
+    return context if max_words is None else " ".join(context.split()[:max_words])

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     expansion_neighbours: int = Field(3, ge=1, le=20, description="At most this many corpus words per question word.")
     expansion_vocabulary: int = Field(
         20_000, ge=0, description="Words in the index's word table for expansion (those in the most passages).")
+    max_expansion_words: int = Field(
+        24, ge=0, description="Words of a query text expanded (a word the word table lacks is embedded): bounds a request's cost.")
+    max_context_words: int = Field(
+        64, ge=1, description="Words of the previous user turn used as a follow-up's context, whatever the history holds.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
     answer_sentences: int = Field(3, ge=1, le=3, description="Sentences in the extractive answer.")
     max_followups: int = Field(3, ge=0, le=3)
