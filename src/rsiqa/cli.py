@@ -217,12 +217,12 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     Example:
       rsiqa serve --port 8000 --index index/
     """
-    import uvicorn
-
     from rsiqa.api import create_app
     from rsiqa.engine import Engine
+    from rsiqa.server import bind, run
 
     settings = _settings(host=host, port=port, index_dir=index_dir)
+    sock = bind(settings.host, settings.port)  # a port in use: one line, before anything is loaded
     _check_index(settings)
     app = create_app(settings, Engine(settings), chat_page="background")  # the API answers while Gradio loads
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -230,8 +230,7 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
                    "with TLS and authentication in front (see docs/serving.md).", err=True)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     click.echo(f"rsiqa: serving on http://{shown_host}:{settings.port}/ (REST API docs at /docs); Ctrl+C stops.")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=3)  # open chat pages must not keep the server from stopping
+    run(app, sock, settings)
 
 
 def main() -> None:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     max_question_chars: int = 2000
     max_history_turns: int = 20
     reload_check_seconds: float = Field(1.0, ge=0.0, description="At most one check for a rebuilt index per interval.")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A connection must send a request's complete headers within this time (slow clients).")
+    keep_alive_seconds: int = Field(5, ge=1, description="An idle keep-alive connection is closed after this time.")
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections at most (lowered to fit the file-descriptor limit); over it, the one "
+                                "waiting longest without a request is closed.")
     example_questions: list[str] = Field(
         default=[
             "What is KANSI?",
