@@ -9,6 +9,7 @@ import hmac
 import logging
 import math
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -47,7 +48,8 @@ MAX_ECHO_DEPTH = 4
 class HealthOut(BaseModel):
     """The state of the served index."""
 
-    status: str = Field(description="ok")
+    status: str = Field(description="ok, or degraded when the chat page failed to start (then the status code is 503)")
+    chat_page: str = Field("off", description="The chat page at /: ok, starting, failed or off")
     passages: int = Field(description="Passages in the index")
     documents: int = Field(description="Corpus files in the index")
     model: str = Field(description="Embedding model the index was built with")
@@ -115,11 +117,12 @@ def query_model(settings: Settings) -> type[BaseModel]:
     return QueryIn
 
 
-def health_of(engine: Engine) -> HealthOut:
-    """Health figures of the index ``engine`` serves."""
+def health_of(engine: Engine, chat_page: str = "off") -> HealthOut:
+    """Health figures of the index ``engine`` serves, and the state of the chat page."""
     data = engine.data  # once: a reload may swap it between two reads
     manifest = data.manifest
-    return HealthOut(status="ok", passages=len(data.passages), documents=len(manifest.get("documents", {})),
+    return HealthOut(status="degraded" if chat_page == "failed" else "ok", chat_page=chat_page,
+                     passages=len(data.passages), documents=len(manifest.get("documents", {})),
                      model=str(manifest.get("model", "")), built_at=manifest.get("built_at"), version=__version__)
 
 
@@ -142,8 +145,8 @@ def sources_of(engine: Engine) -> SourcesOut:
     return SourcesOut(count=len(docs), sources=docs)
 
 
-def api_router(service: EngineService) -> APIRouter:
-    """The ``/api`` routes."""
+def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "off") -> APIRouter:
+    """The ``/api`` routes; ``chat_page`` tells the state of the chat page, for the health check."""
     settings = service.settings
     router = APIRouter(prefix="/api", tags=["api"])  # body size: ApiBodyLimit
     bearer = HTTPBearer(auto_error=False, description="The server's RSIQA_RELOAD_TOKEN")
@@ -164,10 +167,13 @@ def api_router(service: EngineService) -> APIRouter:
         history = [turn.model_dump() for turn in body.history]
         return service.ask(body.question, history, body.top_k)
 
-    @router.get("/health", response_model=HealthOut, responses=unavailable)
-    def health() -> HealthOut:
-        """Whether the server answers, and which index it serves."""
-        return health_of(service.current())
+    @router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthOut, responses={
+        503: {"model": HealthOut, "description": "No usable index, or the chat page failed to start (status degraded)"},
+    })
+    def health() -> Any:
+        """Whether the server answers, which index it serves, and whether the chat page is up (503 when it failed)."""
+        out = health_of(service.current(), chat_page())
+        return JSONResponse(out.model_dump(), status_code=503) if out.status != "ok" else out
 
     @router.get("/sources", response_model=SourcesOut, responses=unavailable)
     def sources() -> SourcesOut:
@@ -326,7 +332,11 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(ServerErrors)  # added last: the outermost, so it also sees errors of the others
     _install_error_handlers(app)
-    app.include_router(api_router(service))
+    def chat_state() -> str:
+        page = getattr(app.state, "chat_page", None)
+        return page.state if page is not None else ("ok" if chat_page else "off")
+
+    app.include_router(api_router(service, chat_state))
     if chat_page == "background":
         app.state.chat_page = BackgroundChatPage(app, ask, settings)  # registered last: after /api and /docs
     elif chat_page:
