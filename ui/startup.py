@@ -110,7 +110,7 @@ class BackgroundChatPage:
         from rsiqa.ui.chat import build_chat
 
         blocks = build_chat(self.ask_fn, self.settings.example_questions, self.settings.max_question_chars,
-                            self.settings.max_history_turns)
+                            self.settings.max_history_turns, self.settings)
         if self._stopping:
             return
         assert self._loop is not None

@@ -8,7 +8,6 @@ errors live here, retrieval and answers in the engine.
 import hmac
 import logging
 import math
-import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -26,8 +25,8 @@ from rsiqa import __version__
 from rsiqa.documents import KIND_LABELS
 from rsiqa.engine import Engine
 from rsiqa.index import IndexError_
-from rsiqa.middleware import ServerErrors
-from rsiqa.schema import Answer, Turn
+from rsiqa.middleware import NoUploads, ServerErrors
+from rsiqa.schema import Answer, Turn, check_question
 from rsiqa.serving import EngineService
 from rsiqa.settings import Settings
 from rsiqa.ui.startup import BackgroundChatPage
@@ -106,13 +105,7 @@ def query_model(settings: Settings) -> type[BaseModel]:
         @field_validator("question")
         @classmethod
         def _not_blank(cls, value: str) -> str:
-            if not value.strip():
-                raise ValueError("the question is empty (only white space)")
-            for position, char in enumerate(value):
-                if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
-                    raise ValueError(f"the question contains the control character U+{ord(char):04X} at position "
-                                     f"{position}: send plain text")
-            return value
+            return check_question(value)
 
     return QueryIn
 
@@ -330,6 +323,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     )
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(NoUploads)
     app.add_middleware(ServerErrors)  # added last: the outermost, so it also sees errors of the others
     _install_error_handlers(app)
     def chat_state() -> str:

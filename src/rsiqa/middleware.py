@@ -41,3 +41,24 @@ class ServerErrors:
             response = JSONResponse({"detail": "internal error: the server could not handle this request"},
                                     status_code=500, headers={"Connection": "close"})
             await response(scope, receive, send)
+
+
+class NoUploads:
+    """Gradio's upload routes answer 404 before any body is read: the chat page takes no files.
+
+    Left open, ``/gradio_api/upload`` accepts files from anyone, keeps them on disk and replies
+    with their absolute paths on the server.
+    """
+
+    PREFIXES = ("/gradio_api/upload", "/upload")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.PREFIXES):
+            response = JSONResponse({"detail": "uploads are turned off: the chat page takes no files"},
+                                    status_code=404, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -46,3 +47,18 @@ class Answer(BaseModel):
     abstained: bool
     citations: list[Citation] = Field(default_factory=list)
     followups: list[str] = Field(default_factory=list)
+
+
+def check_question(value: str) -> str:
+    """``value`` when it is a question of plain text, else ``ValueError`` saying what is wrong.
+
+    Blank questions and control characters (NUL, ESC, DEL, C1...; tabs and line breaks are
+    fine) are refused, by the REST API and the chat page alike.
+    """
+    if not value.strip():
+        raise ValueError("the question is empty (only white space)")
+    for position, char in enumerate(value):
+        if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
+            raise ValueError(f"the question contains the control character U+{ord(char):04X} at position "
+                             f"{position}: send plain text")
+    return value

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         1000, ge=1, description="Open connections at most (lowered to fit the file-descriptor limit); over it, the one "
                                 "waiting longest without a request is closed.")
+    chat_queue_size: int = Field(64, ge=1, description="Questions waiting in the chat page's queue at most (then 'queue full').")
+    chat_concurrency: int = Field(2, ge=1, description="Chat page answers computed at once.")
+    chat_max_messages: int = Field(40, ge=2, description="Messages a chat session keeps (the oldest are dropped).")
+    chat_sessions: int = Field(500, ge=1, description="Chat sessions whose state is kept (the oldest are dropped).")
     example_questions: list[str] = Field(
         default=[
             "What is KANSI?",
