@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,7 +99,8 @@ def query_model(settings: Settings) -> type[BaseModel]:
 
         question: str = Field(min_length=1, max_length=settings.max_question_chars,
                               examples=["Would an AGI need its full codebase to self-improve?"])
-        top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
+        top_k: StrictInt = Field(settings.top_k, ge=1, le=MAX_TOP_K,
+                                 description="How many citations to return (an integer: not \"5\", not true)")
         history: list[Turn] = Field(default_factory=list, max_length=settings.max_history_turns,
                                     description="Earlier messages, oldest first; used to understand follow-ups")
 
@@ -324,6 +326,10 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(NoUploads)
+    # Our own CORS policy, closed unless RSIQA_CORS_ORIGINS names origins; Gradio then adds none of its own
+    # (which lets any localhost:* page call /api with credentials).
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST"],
+                       allow_headers=["Authorization", "Content-Type"], allow_credentials=False)
     app.add_middleware(ServerErrors)  # added last: the outermost, so it also sees errors of the others
     _install_error_handlers(app)
     def chat_state() -> str:

@@ -62,3 +62,61 @@ class NoUploads:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def host_of(header: str) -> str:
+    """The host name of a ``Host`` header, lower-case, without its port (``[::1]:8000`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class HostCheck:
+    """Answer only requests whose ``Host`` header names this server (400 otherwise): a page on another site
+    that rebinds its DNS name to 127.0.0.1 must not reach the API. ``*`` in ``allowed`` accepts any host.
+
+    Starlette's TrustedHostMiddleware does the same but cuts IPv6 hosts (``[::1]``) at the first colon.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: set[str]) -> None:
+        self.app = app
+        self.allowed = {host_of(h) for h in allowed}
+        self.any = "*" in allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if header and host_of(header) not in self.allowed:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response = JSONResponse({"detail": f"unknown host {header[:100]!r}: this server answers to "
+                                                   f"{', '.join(sorted(self.allowed))} (set RSIQA_ALLOWED_HOSTS to add names)"},
+                                        status_code=400, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def allowed_hosts(bind_host: str, configured: list[str]) -> set[str]:
+    """The hosts a server bound to ``bind_host`` answers to: ``configured`` when given, else the bound address
+    (with the loopback names when it is loopback; this machine's names and addresses when it is a wildcard)."""
+    import socket
+
+    if configured:
+        return set(configured)
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    host = host_of(bind_host)
+    if host in loopback or host.startswith("127."):
+        return loopback | {host}
+    if host not in ("0.0.0.0", "::", ""):
+        return {host}
+    names = {socket.gethostname(), socket.getfqdn()}
+    addresses: set[str] = set()
+    for name in names:
+        try:
+            addresses |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+        except OSError:
+            pass
+    return {n.lower() for n in names | addresses} | loopback

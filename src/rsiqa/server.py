@@ -1,5 +1,6 @@
 """Run the app under uvicorn for `rsiqa serve`: the port bound first (a clear error when taken), then
-uvicorn with header and keep-alive timeouts and a connection cap (:mod:`rsiqa.connections`)."""
+uvicorn with header and keep-alive timeouts and a connection cap (:mod:`rsiqa.connections`), answering
+only to the hosts it is bound to (:class:`rsiqa.middleware.HostCheck`)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ def run(app: object, sock: socket.socket, settings: Settings) -> None:
     import uvicorn
 
     from rsiqa.connections import connection_cap, guarded_protocol
+    from rsiqa.middleware import HostCheck, allowed_hosts
 
     protocol = guarded_protocol(settings.header_timeout_seconds, connection_cap(settings.max_connections))
-    config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False,
+    guarded = HostCheck(app, allowed_hosts(settings.host, settings.allowed_hosts))  # type: ignore[arg-type]
+    config = uvicorn.Config(guarded, http=protocol, log_level="warning", access_log=False,
                             timeout_keep_alive=settings.keep_alive_seconds,
                             timeout_graceful_shutdown=3)  # open chat pages must not keep the server from stopping
     uvicorn.Server(config).run(sockets=[sock])

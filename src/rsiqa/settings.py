@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     reload_token: str | None = Field(None, description="Token required by POST /api/reload; unset disables it.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Host names the server answers to, comma-separated ('*': any); unset: the address "
+                                "it is bound to (127.0.0.1 also answers to localhost and ::1).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Origins (e.g. https://app.example) whose pages may call /api; unset: none.")
     max_question_chars: int = 2000
     max_history_turns: int = 20
     reload_check_seconds: float = Field(1.0, ge=0.0, description="At most one check for a rebuilt index per interval.")
@@ -102,6 +107,20 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW links per vector (memory vs recall).")
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam (build time vs recall).")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam (latency vs recall).")
+
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``RSIQA_ALLOWED_HOSTS=a.example,b.example`` (a JSON list works too)."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)
