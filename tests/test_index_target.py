@@ -115,3 +115,74 @@ def test_built_index_folder_gets_the_mode_of_a_new_folder(tmp_path: Path, corpus
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "index").stat().st_mode) == 0o755
+
+
+# --- a mount point, a full disk (root only: a real tmpfs) ----------------------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """A factory of small tmpfs mounts under ``tmp_path`` (skips where mounting is not allowed)."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("needs root to mount a tmpfs")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def test_a_mount_point_as_index_folder_is_refused_with_what_to_do(tmp_path: Path, corpus: Path, tmpfs) -> None:
+    point = tmpfs("mnt", "8m")
+    done = run_rsiqa("build", "--corpus", str(corpus), "--index", str(point), cwd=tmp_path)
+    refused(done, f"the index folder '{point}' is a mount point, which a build cannot swap for the new index: "
+                  f"pass a folder inside it, e.g. --index {point / 'index'}")
+    assert os.listdir(point) == []
+    settings = Settings(corpus_dir=corpus, index_dir=point / "index", model=FakeEmbedder.name)
+    build_index(settings, FakeEmbedder(), progress=False)  # what the message says to do works
+    assert load_index(point / "index").passages
+
+
+def test_numpy_and_faiss_short_writes_are_recognised_as_a_full_disk(tmp_path: Path, tmpfs) -> None:
+    import faiss
+    import numpy as np
+
+    from rsiqa.index_target import is_disk_full
+
+    point = tmpfs("small", "64k")
+    with pytest.raises(OSError) as numpy_error:
+        np.save(point / "big.npy", np.zeros((100, 384), dtype=np.float32))
+    assert is_disk_full(numpy_error.value, point), numpy_error.value  # "153600 requested and 61312 written"
+    with pytest.raises(RuntimeError) as faiss_error:
+        index = faiss.IndexFlatIP(384)
+        index.add(np.ones((200, 384), dtype=np.float32))
+        faiss.write_index(index, str(point / "index.faiss"))
+    assert is_disk_full(faiss_error.value, point)
+    assert not is_disk_full(PermissionError(13, "Permission denied"), point)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_previous_index_is_kept(tmp_path: Path, tmpfs) -> None:
+    from conftest import DEFAULT_CORPUS
+
+    point = tmpfs("disk", "300k")
+    small = tmp_path / "small-corpus"
+    small.mkdir()
+    (small / "notes.md").write_text(NOTE, encoding="utf-8")
+    done = run_rsiqa("build", "--quiet", "--corpus", str(small), "--index", str(point / "index"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = tree(point / "index")
+    done = run_rsiqa("build", "--quiet", "--corpus", str(DEFAULT_CORPUS), "--index", str(point / "index"), cwd=tmp_path)
+    refused(done, f"not enough disk space in '{point}' for the index (it needs about ")
+    assert "free some space or pass --index on another disk; the previous index is unchanged" in done.stderr
+    assert tree(point / "index") == before
+    assert sorted(os.listdir(point)) == ["index"]  # no half-written folder left

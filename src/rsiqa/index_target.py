@@ -21,7 +21,7 @@ INDEX_FILES = frozenset({MANIFEST, MANIFEST + ".tmp", "passages.jsonl", "sentenc
 #: Files a user may keep in an index folder; a build carries them over to the new one.
 KEPT_FILES = (".gitkeep", ".gitignore")
 #: Room kept free on the disk besides the new index's own size.
-SPACE_MARGIN_BYTES = 1024 * 1024
+SPACE_MARGIN_BYTES = 64 * 1024
 
 
 class IndexTargetError(RuntimeError):
