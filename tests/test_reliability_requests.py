@@ -60,8 +60,8 @@ BAD_REQUESTS = [
                             "headers": JSON}, 422, "valid dictionary"),
     ("lone-surrogate", {"content": b'{"question": "\\ud800 seed AI?"}', "headers": JSON}, 422, "valid string"),
     ("infinite-top-k", {"content": b'{"question": "seed AI?", "top_k": 1e999}', "headers": JSON}, 422,
-     "finite number"),
-    ("nan-top-k", {"content": b'{"question": "seed AI?", "top_k": NaN}', "headers": JSON}, 422, "finite number"),
+     "valid integer"),  # top_k is a strict integer: no float is taken
+    ("nan-top-k", {"content": b'{"question": "seed AI?", "top_k": NaN}', "headers": JSON}, 422, "valid integer"),
     ("nul-in-question", {"json": {"question": "seed\x00AI?"}}, 422, "control character U+0000 at position 4"),
     ("bell-in-question", {"json": {"question": "\x07seed AI?"}}, 422, "control character U+0007"),
     ("ansi-escape-in-question", {"json": {"question": "seed \x1b[31mAI?"}}, 422, "control character U+001B"),
