@@ -162,13 +162,15 @@ def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "o
         history = [turn.model_dump() for turn in body.history]
         return service.ask(body.question, history, body.top_k)
 
-    @router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthOut, responses={
+    @router.get("/health", response_model=HealthOut, responses={
         503: {"model": HealthOut, "description": "No usable index, or the chat page failed to start (status degraded)"},
     })
     def health() -> Any:
         """Whether the server answers, which index it serves, and whether the chat page is up (503 when it failed)."""
         out = health_of(service.current(), chat_page())
         return JSONResponse(out.model_dump(), status_code=503) if out.status != "ok" else out
+
+    router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # monitors often send HEAD
 
     @router.get("/sources", response_model=SourcesOut, responses=unavailable)
     def sources() -> SourcesOut:

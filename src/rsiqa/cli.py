@@ -98,7 +98,8 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     check_build_target(settings.corpus_dir, settings.index_dir)  # never replace a folder that is not an index
     prepare_model(settings)  # the one-time ONNX export happens here, not in the first `rsiqa serve`
     if if_stale and index_is_current(settings):
-        click.echo(f"Index in {settings.index_dir} is up to date with {settings.corpus_dir}; nothing to do.")
+        click.echo(f"Index in {visible(str(settings.index_dir))} is up to date with {visible(str(settings.corpus_dir))}; "
+                   "nothing to do.")
         return
     embedder = embedder_for(settings, lazy=True)  # loaded only if some text is new
     report = build_index(settings, embedder, progress=not quiet)
