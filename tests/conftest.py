@@ -100,6 +100,40 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
     return path
 
 
+def write_pdf_bomb(path: Path, levels: int = 5, fanout: int = 8, stream_kb: int = 200) -> Path:
+    """A PDF of ``fanout ** levels`` pages (32,768 by default) in under 2 KB: a page tree whose every node lists
+    the same child ``fanout`` times, down to one page that draws one ``stream_kb`` KB (deflated) content stream."""
+    import zlib
+
+    ops = b"BT /F1 11 Tf 50 780 Td " + b"(seed AI recursive self improvement) Tj 0 -1 Td " * (stream_kb * 1024 // 49)
+    stream = zlib.compress(ops + b"ET", 9)
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        4: b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        5: b"<< /Type /Page /MediaBox [0 0 612 842] /Contents 4 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
+    }
+    child, count = 5, 1
+    for level in range(levels):
+        count *= fanout
+        number = 2 if level == levels - 1 else 6 + level
+        objects[number] = b"<< /Type /Pages /Kids [" + b" ".join([b"%d 0 R" % child] * fanout) + b"] /Count %d >>" % count
+        child = number
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n"
+    size = max(objects) + 1
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for number in range(1, size):
+        out += b"%010d 00000 n \n" % offsets[number]
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     """A tiny deterministic embedder for tests of logic other than embedding quality."""

@@ -43,11 +43,12 @@ def server_env(work_dir: Path, **settings: str) -> dict[str, str]:
 
 @contextmanager
 def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for_page: bool = True,
-                 env: dict[str, str] | None = None, **settings: str) -> Iterator[str]:
+                 env: dict[str, str] | None = None, preexec_fn=None, **settings: str) -> Iterator[str]:
     """Run ``rsiqa serve --index index_dir`` until the block ends; yields its base URL once it answers.
 
     "Answers" is ``/api/health`` 200 and, unless ``wait_for_page`` is false, the chat page served
-    at ``/`` (it is mounted a few seconds after the API starts). ``env`` adds environment variables.
+    at ``/`` (it is mounted a few seconds after the API starts). ``env`` adds environment variables;
+    ``preexec_fn`` runs in the child before it starts (e.g. to lower its file-descriptor limit).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -56,7 +57,7 @@ def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for
                "--index", str(index_dir)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=work_dir, env={**server_env(work_dir, **settings), **(env or {})},
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)  # noqa: PLW1509
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -97,3 +97,34 @@ def test_related_questions_are_stored_for_follow_ups(settings, fake_embedder):
     )
     build_index(settings, fake_embedder, progress=False)
     assert load_index(settings.index_dir).manifest["questions"] == ["Might an explosion never occur?"]
+
+
+def test_a_file_rewritten_while_the_build_reads_it_is_stale(settings, fake_embedder, small_corpus, monkeypatch):
+    """An editor saving a file truncates it, then writes it: a build reading in between sees it empty.
+
+    The index must then record what it read (an empty file), so that the next `--if-stale` rebuilds.
+    """
+    import rsiqa.loaders as loaders
+
+    settings = settings.model_copy(update={"embedding_backend": "torch"})  # the fake embedder gives fp32 vectors
+    real_read = loaders.read_file
+    notes = small_corpus / "notes.md"
+    content = notes.read_bytes()
+
+    def read_while_saved(path, max_file_mb=loaders.DEFAULT_MAX_FILE_MB):
+        if path.name != "notes.md":
+            return real_read(path, max_file_mb)
+        notes.write_bytes(b"")  # the save has truncated the file ...
+        try:
+            return real_read(path, max_file_mb)
+        finally:
+            notes.write_bytes(content)  # ... and then writes it whole
+
+    monkeypatch.setattr(loaders, "read_file", read_while_saved)
+    report = build_index(settings, fake_embedder, progress=False)
+    monkeypatch.undo()
+    assert report.skipped["notes.md"] == "empty file"
+    assert notes.read_bytes() == content
+    assert not index_is_current(settings)  # so `rsiqa build --if-stale` rebuilds
+    build_index(settings, fake_embedder, progress=False)
+    assert index_is_current(settings) and "notes.md" in load_index(settings.index_dir).manifest["documents"]

@@ -131,5 +131,6 @@ def test_build_with_nothing_usable_in_the_corpus(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "empty.txt").write_bytes(b"")
     (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    done = rsiqa("build", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path)
+    # --quiet: the build now shows a per-file "reading files" bar on stderr before it finds nothing to index
+    done = rsiqa("build", "--quiet", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path)
     assert_one_line_error(done, f"no text to index in '{corpus}' (skipped 2 file(s))")

@@ -89,3 +89,36 @@ def test_bm25_scores_passages_that_only_share_a_synonym(real_engine):
         assert not retriever._bm25_scores("Is there a risk?")[synonym_only].any()  # found by expansion alone
     finally:
         retriever._expander.weight = weight
+
+
+def test_a_huge_history_costs_a_bounded_number_of_embeddings(tmp_path) -> None:
+    """A last user turn of 20,000 characters of unknown words once cost ~2,700 word embeddings (22 s with
+    the real model); the words expanded and the context words are capped, whatever the history."""
+    import random
+    import string
+
+    from conftest import FakeEmbedder
+
+    from rsiqa.build import build_index
+    from rsiqa.engine import Engine
+    from rsiqa.settings import Settings
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "notes.md").write_text(
+        "# Notes\n\nA seed AI rewrites its own source code, improving itself recursively. Skeptics doubt it.\n",
+        encoding="utf-8")
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model=FakeEmbedder.name)
+    embedder = FakeEmbedder()
+    build_index(settings, embedder, progress=False)
+    engine = Engine(settings, embedder=embedder)
+    rng = random.Random(7)
+    words = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))) for _ in range(3000))[:20_000]
+    history = [{"role": "user", "content": words}, {"role": "assistant", "content": "Not covered."}]
+    question = " ".join(words.split()[-400:])[:2000]  # a long question of unknown words too
+    before = embedder.calls
+    engine.ask(question, 5, history)
+    cost = embedder.calls - before
+    # At most four query texts (the question, its ask, the question in context, the previous exchange), each
+    # expanded with at most the cap of words, and the cap again for the words the abstention looks up.
+    assert cost <= 4 + 5 * settings.max_expansion_words, cost
+    assert settings.max_expansion_words == 24 and settings.max_context_words == 64

@@ -113,7 +113,9 @@ def test_write_load_roundtrip_keeps_hnsw(tmp_path: Path, fake_embedder) -> None:
     vectors = fake_embedder.encode(texts)
     index = make_faiss_index(vectors, ann_threshold=100, hnsw_m=8)
     passages = [Passage(text=t, source=Source(title="X", path="x.md")) for t in texts]
-    data = IndexData(manifest={"format": FORMAT_VERSION, "passages": len(texts), "faiss": faiss_index_info(index, vectors)},
+    manifest = {"format": FORMAT_VERSION, "model": fake_embedder.name, "dimension": fake_embedder.dimension,
+                "passages": len(texts), "faiss": faiss_index_info(index, vectors)}
+    data = IndexData(manifest=manifest,
                      passages=passages, vectors=vectors, sentences=[[t] for t in texts], sentence_vectors=vectors,
                      words=["passage", "subject"], word_vectors=fake_embedder.encode(["passage", "subject"]),
                      faiss_index=index)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,49 @@ def test_missing_or_non_folder_corpus_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(CorpusError, match=r"is not a folder: pass --corpus DIR"):
         load_corpus(tmp_path / "file.txt")
+
+
+# --- bounded extraction: a small PDF that would take hours ------------------------------------------
+
+
+def _bomb_corpus(tmp_path: Path) -> Path:
+    from conftest import write_pdf_bomb
+
+    root = tmp_path / "c"
+    root.mkdir()
+    write_pdf_bomb(root / "bomb.pdf")
+    (root / "notes.md").write_text(PROSE, encoding="utf-8")
+    return root
+
+
+def test_a_pdf_with_too_many_pages_is_skipped_at_once(tmp_path: Path) -> None:
+    from rsiqa.loaders import ExtractionLimits
+
+    root = _bomb_corpus(tmp_path)
+    assert (root / "bomb.pdf").stat().st_size < 3000
+    started = time.monotonic()
+    result = load_corpus(root, limits=ExtractionLimits())
+    assert time.monotonic() - started < 10
+    assert result.skipped == {"bomb.pdf": "too many pages (32768 > max_pdf_pages 2000; raise RSIQA_MAX_PDF_PAGES to "
+                                          "index it)"}
+    assert [d.path for d in result.documents] == ["notes.md"]
+
+
+def test_a_pdf_whose_text_runs_on_is_skipped(tmp_path: Path) -> None:
+    from rsiqa.loaders import ExtractionLimits
+
+    root = _bomb_corpus(tmp_path)
+    result = load_corpus(root, limits=ExtractionLimits(pages=100_000, chars=1_000_000, seconds=600))
+    assert result.skipped["bomb.pdf"].startswith("too much text (over 1,000,000 characters by page ")
+    assert "RSIQA_MAX_EXTRACTED_CHARS" in result.skipped["bomb.pdf"]
+
+
+def test_a_pdf_whose_extraction_is_too_slow_is_skipped(tmp_path: Path) -> None:
+    from rsiqa.loaders import ExtractionLimits
+
+    root = _bomb_corpus(tmp_path)
+    started = time.monotonic()
+    result = load_corpus(root, limits=ExtractionLimits(pages=100_000, chars=10**12, seconds=1.0))
+    assert time.monotonic() - started < 8  # one page takes well under a second
+    assert result.skipped["bomb.pdf"].startswith("text extraction too slow (stopped after 1 s at page ")
+    assert [d.path for d in result.documents] == ["notes.md"]

@@ -52,10 +52,16 @@ BAD_REQUESTS = [
     ("json-null", {"content": b"null", "headers": JSON}, 422, "must be a JSON object"),
     ("not-utf8", {"content": b'{"question": "caf\xe9"}', "headers": JSON}, 400, "encoded as UTF-8"),
     ("deeply-nested", {"content": b"[" * 100_000, "headers": JSON}, 400, "could not be parsed"),
+    ("question-nested-600", {"content": b'{"question": ' + b"[" * 600 + b"1" + b"]" * 600 + b"}", "headers": JSON},
+     422, "valid string"),
+    ("top-k-nested-900", {"content": b'{"question": "seed AI?", "top_k": ' + b"[" * 900 + b"]" * 900 + b"}",
+                          "headers": JSON}, 422, "valid integer"),
+    ("history-nested-900", {"content": b'{"question": "seed AI?", "history": ' + b"[" * 900 + b"]" * 900 + b"}",
+                            "headers": JSON}, 422, "valid dictionary"),
     ("lone-surrogate", {"content": b'{"question": "\\ud800 seed AI?"}', "headers": JSON}, 422, "valid string"),
     ("infinite-top-k", {"content": b'{"question": "seed AI?", "top_k": 1e999}', "headers": JSON}, 422,
-     "finite number"),
-    ("nan-top-k", {"content": b'{"question": "seed AI?", "top_k": NaN}', "headers": JSON}, 422, "finite number"),
+     "valid integer"),  # top_k is a strict integer: no float is taken
+    ("nan-top-k", {"content": b'{"question": "seed AI?", "top_k": NaN}', "headers": JSON}, 422, "valid integer"),
     ("nul-in-question", {"json": {"question": "seed\x00AI?"}}, 422, "control character U+0000 at position 4"),
     ("bell-in-question", {"json": {"question": "\x07seed AI?"}}, 422, "control character U+0007"),
     ("ansi-escape-in-question", {"json": {"question": "seed \x1b[31mAI?"}}, 422, "control character U+001B"),
@@ -223,3 +229,42 @@ def test_schemathesis_finds_no_5xx_on_the_real_server(server: str, tmp_path: Pat
 def test_schemathesis_full_run_finds_no_5xx(server: str, tmp_path: Path) -> None:
     output = run_schemathesis(server, tmp_path, max_examples=300, seed=None)  # new cases each run; seed printed
     print(output[-1500:])
+
+
+# --- an unexpected error: a 500 that says the connection closes ---------------------------------------
+
+#: Put on a server's PYTHONPATH: a bug in answering one particular question.
+INJECTED_BUG = """
+from rsiqa.engine import Engine
+_ask = Engine.ask
+def ask(self, question, *args, **kwargs):
+    if "trigger the injected bug" in question:
+        raise RuntimeError("an injected bug")
+    return _ask(self, question, *args, **kwargs)
+Engine.ask = ask
+"""
+
+
+@pytest.mark.slow
+def test_after_a_500_the_next_request_on_the_connection_succeeds(real_index_dir: Path, tmp_path: Path) -> None:
+    import http.client
+    import json
+
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(INJECTED_BUG, encoding="utf-8")
+    env = {"PYTHONPATH": str(tmp_path / "inject")}
+    with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, env=env) as url:
+        connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=60)
+        for question, status in [("What is KANSI?", 200), ("Please trigger the injected bug", 500),
+                                 ("What is KANSI?", 200), ("Please trigger the injected bug", 500),
+                                 ("Would an AGI need its full codebase to self-improve?", 200)]:
+            connection.request("POST", "/api/query", body=json.dumps({"question": question}), headers=JSON)
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == status, (question, body)
+            if status == 500:
+                assert body == {"detail": "internal error: the server could not handle this request"}
+                assert response.getheader("connection") == "close"
+        connection.close()
+    log = (tmp_path / "run" / "server.log").read_text()
+    assert "an injected bug" in log and "Exception in ASGI application" not in log

@@ -29,6 +29,9 @@ while not _release.exists():
     time.sleep(0.05)
 if _release.read_text() == "fail":
     raise ImportError("gradio is broken on purpose")
+if _release.read_text() == "fail-once":  # as when the server has no file descriptor left for a moment
+    _release.write_text("go")
+    raise OSError(24, "Too many open files")
 _here = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != _here]
 del sys.modules["gradio"]
@@ -48,8 +51,8 @@ def _page_served(url: str, timeout: float = 120) -> httpx.Response:
         time.sleep(0.2)
 
 
-def _api_works(url: str) -> None:
-    assert httpx.get(f"{url}/api/health", timeout=10).json()["status"] == "ok"
+def _api_works(url: str, health: str = "ok") -> None:
+    assert httpx.get(f"{url}/api/health", timeout=10).json()["status"] == health
     assert httpx.get(f"{url}/docs", timeout=10).status_code == 200
     assert "/" not in httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
     answer = httpx.post(f"{url}/api/query", json={"question": "What is KANSI?", "top_k": 2}, timeout=60)
@@ -93,5 +96,24 @@ def test_api_keeps_serving_when_the_chat_page_cannot_start(real_index_dir: Path,
             assert page.status_code == 503 and time.monotonic() < deadline, (page.status_code, page.text)
             time.sleep(0.2)
         assert page.status_code == 503 and "refresh" not in page.text
-        _api_works(url)
-    assert "gradio is broken on purpose" in (tmp_path / "run" / "server.log").read_text()
+        _api_works(url, health="degraded")  # the API answers, and its health check says the page is down
+        health = httpx.get(f"{url}/api/health", timeout=10)
+        assert health.status_code == 503 and health.json()["chat_page"] == "failed"
+    log = (tmp_path / "run" / "server.log").read_text()
+    assert "gradio is broken on purpose" in log and "trying again" in log
+
+
+def test_the_chat_page_start_is_tried_again(real_index_dir: Path, tmp_path: Path) -> None:
+    """A start that fails once (no file descriptor left, say) is retried: the page is served, health says so."""
+    (tmp_path / "held" / "gradio").mkdir(parents=True)
+    (tmp_path / "held" / "gradio" / "__init__.py").write_text(HELD_GRADIO)
+    release = tmp_path / "release"
+    release.write_text("fail-once")
+    env = {"PYTHONPATH": str(tmp_path / "held"), "HELD_GRADIO_RELEASE_FILE": str(release)}
+    with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, env=env) as url:
+        assert httpx.get(f"{url}/api/health", timeout=10).json()["chat_page"] in ("starting", "ok")
+        page = _page_served(url)
+        assert "gradio" in page.text.lower()
+        health = httpx.get(f"{url}/api/health", timeout=10)
+        assert health.status_code == 200 and health.json()["chat_page"] == "ok" and health.json()["status"] == "ok"
+    assert "Too many open files" in (tmp_path / "run" / "server.log").read_text()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from live_server import rsiqa_server
+from live_server import free_port, rsiqa_server
 from rsiqa.build import build_index
 from rsiqa.settings import Settings
 
@@ -177,3 +180,67 @@ def test_question_markup_is_shown_as_text(browser: WebDriver, markup_server: str
     assert user.find_elements(By.CSS_SELECTOR, "b, img") == []
     assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
     assert browser.execute_script("return window.__alerts") == []
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every request with a 1x1 PNG and records its path (a tracking-image server)."""
+
+    requests: list[str] = []
+    PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+        self.wfile.write(self.PNG)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[tuple[str, list[str]]]:
+    """A local image server; its list holds every path the browser asked it for."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Recorder.requests
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def untidy_server(real_embedder, image_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server over a page whose <title> holds a blank line, and whose text is full of Markdown."""
+    host, _ = image_server
+    work = tmp_path_factory.mktemp("untidy-server")
+    (work / "corpus").mkdir()
+    (work / "corpus" / "untidy.html").write_text(
+        "<html><head><title>\n  Tracking notes\n\n  on seed AI\n</title></head><body>"
+        f"<p>The tracking notes on recursive self-improvement show ![x]({host}/p.png) and a **bold claim** "
+        f"that a seed AI rewrites its own code, with details at {host}/bare for everyone.</p>"
+        "<p>Another paragraph of the tracking notes says recursive self-improvement may stall.</p></body></html>",
+        encoding="utf-8")
+    (work / "corpus" / "other.md").write_text(
+        f"# Other notes\n\nMore tracking notes: recursive self-improvement of a seed AI, see ![y]({host}/q.png) "
+        "and _emphasis_ and `code`.\n", encoding="utf-8")
+    build_index(Settings(corpus_dir=work / "corpus", index_dir=work / "index"), real_embedder, progress=False)
+    with rsiqa_server(work / "index", work / "run") as url:
+        yield url
+
+
+def test_untidy_corpus_text_is_never_markdown(browser: WebDriver, untidy_server: str, image_server, tmp_path: Path
+                                              ) -> None:
+    """A blank line in a title must not end the message's HTML: Markdown in any passage stays text, and
+    the tracking image it names is never requested."""
+    host, requested = image_server
+    open_chat(browser, untidy_server)
+    message = ask(browser, "What do the tracking notes say about recursive self-improvement of a seed AI?")
+    expand_passages(browser, message)
+    time.sleep(1.5)  # time for any image request to arrive
+    browser.save_screenshot(str(tmp_path / "untidy.png"))
+    assert requested == [], requested
+    assert f"![x]({host}/p.png)" in message.text and "**bold claim**" in message.text
+    assert message.find_elements(By.CSS_SELECTOR, "img, strong, em, code") == []
+    assert not [a for a in message.find_elements(By.CSS_SELECTOR, "a") if "/bare" in (a.get_attribute("href") or "")]
+    assert "Tracking notes on seed AI" in message.text

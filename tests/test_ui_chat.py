@@ -117,10 +117,80 @@ def test_a_chat_page_that_cannot_start_leaves_the_api_serving(engine: Engine, mo
         raise RuntimeError("no page today")
 
     monkeypatch.setattr("rsiqa.ui.chat.build_chat", broken)
+    monkeypatch.setattr("rsiqa.ui.startup.BackgroundChatPage.RETRY_DELAYS", (0.01, 0.01))
     app = create_app(engine.settings, engine, chat_page="background")
     with TestClient(app) as client:
         app.state.chat_page._thread.join(60)
         page = client.get("/")
         assert page.status_code == 503 and "could not be started" in page.text and "refresh" not in page.text
-        assert client.get("/api/health").json()["status"] == "ok"
+        health = client.get("/api/health")  # the health check tells the page is down
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        assert health.json()["chat_page"] == "failed"
         assert client.post("/api/query", json={"question": "What is a seed AI?"}).status_code == 200
+
+
+# --- the REST API's limits on the chat page -----------------------------------------------------------
+
+
+def test_the_chat_refuses_what_rest_refuses(engine: Engine) -> None:
+    ask = Recorder(engine)
+    session = ChatSession(ask, max_question_chars=2000, max_history_turns=20)
+    for question in ("seed\x00AI?", "seed \x1b[2J AI?", "seed AI\x7f?"):
+        shown, turns, followups = session.respond(question, [], [])
+        assert "control character" in shown[-1]["content"] and turns == [] and followups == []
+    assert ask.histories == []  # the engine was never asked
+
+
+def test_a_session_keeps_a_bounded_state(engine: Engine) -> None:
+    session = ChatSession(Recorder(engine), max_question_chars=2000, max_history_turns=6, max_messages=10)
+    shown, turns = [], []
+    for n in range(30):
+        shown, turns, _ = session.respond(f"What is a seed AI, take {n}?", shown, turns)
+    assert len(shown) == 10 and len(turns) == 6
+    assert "take 29" in shown[-2]["content"] and turns[-2]["content"] == "What is a seed AI, take 29?"
+
+
+def test_the_page_has_a_bounded_queue_and_shared_concurrency(engine: Engine) -> None:
+    settings = Settings(chat_queue_size=7, chat_concurrency=3, chat_sessions=11)
+    blocks = build_chat(lambda q, h: engine.ask(q, None, h), settings=settings)
+    assert blocks._queue.max_size == 7 and blocks.state_session_capacity == 11
+    limits = {(fn.concurrency_id, fn.concurrency_limit) for fn in blocks.fns.values()}
+    assert limits == {("rsiqa-answer", 3)}
+
+
+@pytest.mark.slow
+def test_the_page_over_http_validates_bounds_and_takes_no_uploads(real_index_dir, tmp_path) -> None:
+    """Through Gradio's queue, as any client can call the page: control characters refused, a flood of
+    expensive questions does not make a real user wait, and the upload route is closed."""
+    import random
+    import string
+    import threading
+    import time
+
+    import httpx
+
+    from gradio_queue import call_page
+    from live_server import rsiqa_server
+
+    with rsiqa_server(real_index_dir, tmp_path / "run", env={"GRADIO_TEMP_DIR": str(tmp_path / "uploads")}) as url:
+        ok, output = call_page(url, "seed\x00AI\x1b[2J?")
+        assert ok and "control character U+0000" in output["data"][1][-1]["content"][0]["text"]
+
+        rng = random.Random(3)
+        heavy = [" ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))) for _ in range(400))[:2000]
+                 for _ in range(15)]
+        flood = [threading.Thread(target=call_page, args=(url, q)) for q in heavy]
+        for thread in flood:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        ok, output = call_page(url, "What is KANSI?")
+        waited = time.monotonic() - started
+        for thread in flood:
+            thread.join()
+        assert ok and "KANSI" in output["data"][1][-1]["content"][0]["text"]
+        assert waited < 8, waited  # 20 s before the cost caps and the shared concurrency limit
+
+        upload = httpx.post(f"{url}/gradio_api/upload", files={"files": ("a.txt", b"x" * 7_000_000)}, timeout=60)
+        assert upload.status_code == 404 and "uploads are turned off" in upload.text
+        assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").rglob("a.txt"))

@@ -93,3 +93,20 @@ def test_abstained_answer_says_so_and_escapes() -> None:
 def test_question_is_shown_as_text() -> None:
     assert question_html(f"Why **bold** {PAYLOAD}?\n\nnext") == (
         '<div class="rsiqa-question">Why **bold** &lt;img src=x onerror=alert(1)&gt;?<br><br>next</div>')
+
+
+def test_titles_and_sections_with_blank_lines_stay_on_one_line() -> None:
+    """A title like an untidy page's `<title>\\n Foo\\n\\n Bar</title>` must not break the message in two."""
+    citation = _citation(title="\n  Foo\n\n  Bar\r\n", section="Part\n\none", kind="note")
+    html = answer_html(_answer(citation))
+    assert "\n" not in html and "\r" not in html
+    assert ">Foo Bar</a>" in html and ", Part one)" in html
+
+
+def test_the_chat_never_renders_markdown() -> None:
+    """Markdown in corpus or user text would make requests (images) and links: the chat shows HTML only."""
+    from rsiqa.ui.chat import build_chat
+
+    blocks = build_chat(lambda question, history: _answer(_citation()))
+    chatbots = [block for block in blocks.blocks.values() if type(block).__name__ == "Chatbot"]
+    assert len(chatbots) == 1 and chatbots[0].render_markdown is False and chatbots[0].sanitize_html is True

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
-from rsiqa.schema import Answer
+from rsiqa.schema import Answer, check_question
 from rsiqa.settings import Settings
 from rsiqa.ui.render import answer_html, notice_html, question_html, streaming_html
 
@@ -53,12 +53,17 @@ CSS = """
 
 
 class ChatSession:
-    """What one question does to a conversation: turns sent to the engine, messages shown, follow-ups."""
+    """What one question does to a conversation: turns sent to the engine, messages shown, follow-ups.
 
-    def __init__(self, ask_fn: AskFn, max_question_chars: int, max_history_turns: int) -> None:
+    The REST API's limits apply: the same question checks (length, control characters), at most
+    ``max_history_turns`` turns kept, and at most ``max_messages`` messages shown per session.
+    """
+
+    def __init__(self, ask_fn: AskFn, max_question_chars: int, max_history_turns: int, max_messages: int = 40) -> None:
         self.ask_fn = ask_fn
         self.max_question_chars = max_question_chars
         self.max_history_turns = max_history_turns
+        self.max_messages = max_messages
 
     def respond(self, question: str, shown: list[Message], turns: list[Message]
                 ) -> tuple[list[Message], list[Message], list[str]]:
@@ -67,24 +72,34 @@ class ChatSession:
         too_long = len(question) > self.max_question_chars
         shown_text = question[: self.max_question_chars] + ("…" if too_long else "")
         shown = [*shown, {"role": "user", "content": question_html(shown_text)}]
+        notice = None
         if too_long:
             notice = f"Your question has {len(question)} characters; please keep it under {self.max_question_chars}."
-            return [*shown, {"role": "assistant", "content": notice_html(notice)}], turns, []
+        else:
+            try:
+                check_question(question)
+            except ValueError as exc:
+                notice = f"Sorry, {exc}."
+        if notice:
+            return self._bounded([*shown, {"role": "assistant", "content": notice_html(notice)}]), turns, []
         try:
             answer = self.ask_fn(question, turns[-self.max_history_turns:])
         except Exception:
             log.exception("the chat page could not answer %r", question[:200])
-            return [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
+            return self._bounded([*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}]), turns, []
         return self._answered(question, answer, shown, turns)
 
-    @staticmethod
-    def _answered(question: str, answer: Answer, shown: list[Message], turns: list[Message]
+    def _answered(self, question: str, answer: Answer, shown: list[Message], turns: list[Message]
                   ) -> tuple[list[Message], list[Message], list[str]]:
         shown = [*shown, {"role": "assistant", "content": answer_html(answer)}]
         cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
         turns = [*turns, {"role": "user", "content": question},
                  {"role": "assistant", "content": answer.answer, "citations": cited}]
-        return shown, turns, list(answer.followups)
+        return self._bounded(shown), turns[-self.max_history_turns:], list(answer.followups)
+
+    def _bounded(self, shown: list[Message]) -> list[Message]:
+        """The last ``max_messages`` messages: a session's state never grows without bound."""
+        return shown[-self.max_messages:]
 
     def respond_stream(self, question: str, shown: list[Message], turns: list[Message], generate: bool = True
                        ) -> Iterator[tuple[list[Message], list[Message] | None, list[str] | None]]:
@@ -92,7 +107,12 @@ class ChatSession:
         follow-ups None), then, last, the checked answer with the new turns and follow-ups."""
         stream = getattr(self.ask_fn, "stream", None)
         question = (question or "").strip()
-        if stream is None or len(question) > self.max_question_chars:
+        try:
+            check_question(question)
+            valid = len(question) <= self.max_question_chars
+        except ValueError:
+            valid = False
+        if stream is None or not valid:  # respond() says what is wrong with the question
             yield self.respond(question, shown, turns)
             return
         shown = [*shown, {"role": "user", "content": question_html(question)}]
@@ -103,22 +123,29 @@ class ChatSession:
                     yield self._answered(question, item, shown, turns)
                     return
                 written += item
-                yield [*shown, {"role": "assistant", "content": streaming_html(written)}], None, None
+                yield self._bounded([*shown, {"role": "assistant", "content": streaming_html(written)}]), None, None
         except Exception:
             log.exception("the chat page could not answer %r", question[:200])
-        yield [*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}], turns, []
+        yield self._bounded([*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}]), turns, []
 
 
 def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: int = 2000,
-               max_history_turns: int = 20) -> gr.Blocks:
-    """The chat page as Gradio Blocks: chat, question box, example and follow-up questions to click."""
-    session = ChatSession(ask_fn, max_question_chars, max_history_turns)
+               max_history_turns: int = 20, settings: Settings | None = None) -> gr.Blocks:
+    """The chat page as Gradio Blocks: chat, question box, example and follow-up questions to click.
+
+    Any client can call the page's functions through Gradio's queue (by ``fn_index``), so the
+    page has the REST API's limits: the same question checks, and from ``settings`` a queue of
+    ``chat_queue_size`` events, at most ``chat_concurrency`` answers computed at once (one limit
+    shared by every way to ask), ``chat_max_messages`` messages and ``chat_sessions`` sessions kept.
+    """
+    settings = settings or Settings()
+    session = ChatSession(ask_fn, max_question_chars, max_history_turns, settings.chat_max_messages)
     examples = list(examples)
 
     with gr.Blocks(title="rsiqa", analytics_enabled=False) as blocks:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         chatbot = gr.Chatbot(
-            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=True,
+            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=False,
             latex_delimiters=[], allow_tags=False, buttons=[], feedback_options=None,
             placeholder="Ask a question below, or click an example.",
         )
@@ -163,7 +190,8 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         def reset() -> tuple[Any, ...]:
             return "", [], [], [], gr.Dataset(samples=[], visible=False), []
 
-        private = {"api_visibility": "private", "show_progress": "minimal"}
+        private = {"api_visibility": "private", "show_progress": "minimal", "concurrency_id": "rsiqa-answer",
+                   "concurrency_limit": settings.chat_concurrency}
         question.submit(answer, [question, shown, turns, passages_only], outputs, **private)
         ask.click(answer, [question, shown, turns, passages_only], outputs, **private)
         followups.click(ask_choice, [followups, shown, turns, followup_list, passages_only], outputs, **private)
@@ -171,12 +199,15 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                           **private)
         new_chat.click(reset, None, outputs, **private)
         chatbot.clear(reset, None, outputs, **private)
+    blocks.queue(max_size=settings.chat_queue_size)
+    blocks.state_session_capacity = settings.chat_sessions  # the oldest sessions' state is dropped past this
     return blocks
 
 
 def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     """Serve the chat page at ``/`` of ``app`` (register the app's other routes first)."""
-    blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns)
+    blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns,
+                        settings)
     return mount_blocks(app, blocks)
 
 

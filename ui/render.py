@@ -1,22 +1,23 @@
 """Answers and questions as chat-message HTML, with every piece of corpus or user text escaped.
 
-Each message is one line of HTML inside a ``<div>``: Markdown treats it as a raw HTML block, so
-characters such as ``*`` or ``_`` in the corpus are shown as they are, and no blank line can end
-the block early. Text is escaped with :func:`html.escape`; links are made only from http(s) URLs.
+The chat shows each message as HTML, never as Markdown (``render_markdown=False`` in
+:mod:`rsiqa.ui.chat`), so characters such as ``*``, ``_`` or ``![x](...)`` in the corpus are shown
+as they are. Each message is also one line of HTML (titles made one line, line breaks in text
+as ``<br>``). Text is escaped with :func:`html.escape`; links are made only from http(s) URLs.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlsplit
 
 from rsiqa.schema import Answer, Citation
+from rsiqa.structure import single_line
+from rsiqa.urls import safe_url
 
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\]")
 
 NOT_COVERED_TITLE = "Not covered by the material"
 
@@ -26,25 +27,10 @@ def text_html(text: str) -> str:
     return html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=True).replace("\n", "<br>")
 
 
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL without spaces, quotes or control characters, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if _UNSAFE_URL_CHARS.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
-
-
 def link_html(label: str, url: str | None) -> str:
     """An escaped link to ``url`` opening in a new tab, or the escaped label alone when the URL is unsafe."""
     href = safe_url(url)
+    label = single_line(label)
     if href is None:
         return f'<span class="rsiqa-title">{html.escape(label)}</span>'
     return (f'<a class="rsiqa-title" href="{html.escape(href, quote=True)}" target="_blank" '
@@ -70,9 +56,9 @@ def answer_text_html(text: str) -> str:
 def citation_html(citation: Citation) -> str:
     """One footnote: number, linked title, kind (and section), and the passage in a ``<details>`` panel."""
     source = citation.source
-    where = html.escape(source.kind_label)
+    where = html.escape(single_line(source.kind_label))
     if source.section and source.section not in _PLAIN_SECTIONS:
-        where += f", {html.escape(source.section)}"
+        where += f", {html.escape(single_line(source.section))}"
     return (
         f'<li class="rsiqa-citation" data-n="{citation.n}">'
         f'<span class="rsiqa-n">[{citation.n}]</span> {link_html(source.title, source.url)} '

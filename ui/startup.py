@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -28,7 +29,13 @@ class BackgroundChatPage:
     the removal of the stand-in then happen on the server's event loop, in one step as far as
     requests are concerned: ``/`` is always answered, first by the stand-in, then by Gradio.
     Gradio's lifespan is left when the server stops.
+
+    A failed start (say, no file descriptor left while the server is flooded) is tried again
+    after each of ``RETRY_DELAYS`` seconds; only then is the page marked failed, which
+    ``/api/health`` reports (:attr:`state`).
     """
+
+    RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 
     STARTING = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>rsiqa</title>"
                 "<meta http-equiv=\"refresh\" content=\"1\"></head><body><p>The chat page is starting&hellip;</p>"
@@ -58,6 +65,11 @@ class BackgroundChatPage:
 
         app.router.lifespan_context = lifespan
 
+    @property
+    def state(self) -> str:
+        """``ok`` (served), ``starting`` (being built, or waiting to try again) or ``failed``."""
+        return "ok" if self.ready.is_set() else "failed" if self.failed else "starting"
+
     async def _stand_in(self) -> HTMLResponse:
         if self.failed:
             return HTMLResponse(self.FAILED, status_code=503)
@@ -77,22 +89,32 @@ class BackgroundChatPage:
                 self._stopping = True
 
     def _build(self) -> None:
-        """In the thread: import Gradio, build the page, then mount it on the event loop."""
-        try:
-            from rsiqa.ui.chat import build_chat
+        """In the thread: import Gradio, build the page, then mount it on the event loop; retry on failure."""
+        for attempt, delay in enumerate((*self.RETRY_DELAYS, None), start=1):
+            try:
+                self._build_once()
+                return
+            except Exception:
+                if self._stopping:
+                    log.debug("the server stopped while the chat page was starting", exc_info=True)
+                    return
+                if delay is None:
+                    self.failed = True
+                    log.exception("the chat page could not be started; the REST API still answers")
+                    return
+                log.warning("the chat page could not be started (attempt %d), trying again in %g s", attempt, delay,
+                            exc_info=True)
+                time.sleep(delay)
 
-            blocks = build_chat(self.ask_fn, self.settings.example_questions, self.settings.max_question_chars,
-                                self.settings.max_history_turns)
-            if self._stopping:
-                return
-            assert self._loop is not None
-            asyncio.run_coroutine_threadsafe(self._mount(blocks), self._loop).result()
-        except Exception:
-            if self._stopping:
-                log.debug("the server stopped while the chat page was starting", exc_info=True)
-                return
-            self.failed = True
-            log.exception("the chat page could not be started; the REST API still answers")
+    def _build_once(self) -> None:
+        from rsiqa.ui.chat import build_chat
+
+        blocks = build_chat(self.ask_fn, self.settings.example_questions, self.settings.max_question_chars,
+                            self.settings.max_history_turns, self.settings)
+        if self._stopping:
+            return
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self._mount(blocks), self._loop).result()
 
     async def _mount(self, blocks: Any) -> None:
         """On the event loop: mount ``blocks`` at ``/``, run Gradio's startup, then drop the stand-in."""

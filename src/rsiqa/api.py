@@ -9,17 +9,17 @@ import hmac
 import json
 import logging
 import math
-import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,10 +27,12 @@ from rsiqa import __version__
 from rsiqa.documents import KIND_LABELS
 from rsiqa.engine import Engine
 from rsiqa.index import IndexError_
-from rsiqa.schema import Answer, Turn
+from rsiqa.middleware import NoUploads, ServerErrors
+from rsiqa.schema import Answer, Turn, check_question
 from rsiqa.serving import EngineService
 from rsiqa.settings import Settings
 from rsiqa.ui.startup import BackgroundChatPage
+from rsiqa.urls import SafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,16 @@ MAX_TOP_K = 20
 #: ordinary turns needs (20 turns of 20,000 plain characters are 400 kB).
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024  # the chat page sends the conversation it shows
-#: Longest piece of a client's input echoed back in a 422 (the rest is cut).
+#: Longest piece of a client's input echoed back in a 422 (the rest is cut), and its deepest nesting.
 MAX_ECHO_CHARS = 200
+MAX_ECHO_DEPTH = 4
 
 
 class HealthOut(BaseModel):
     """The state of the served index."""
 
-    status: str = Field(description="ok")
+    status: str = Field(description="ok, or degraded when the chat page failed to start (then the status code is 503)")
+    chat_page: str = Field("off", description="The chat page at /: ok, starting, failed or off")
     passages: int = Field(description="Passages in the index")
     documents: int = Field(description="Corpus files in the index")
     model: str = Field(description="Embedding model the index was built with")
@@ -58,7 +62,7 @@ class SourceDocOut(BaseModel):
     """One source of the index: a corpus document, or a post linked (and excerpted) from it."""
 
     title: str
-    url: str | None = None
+    url: SafeUrl = Field(None, description="The source's http(s) URL; null when it has none (or only another scheme)")
     path: str = Field(description="The corpus file, relative to the corpus folder")
     kinds: list[str] = Field(description="Kinds of passage taken from this source")
     kind_labels: list[str] = Field(description="The kinds, in words")
@@ -96,7 +100,8 @@ def query_model(settings: Settings) -> type[BaseModel]:
 
         question: str = Field(min_length=1, max_length=settings.max_question_chars,
                               examples=["Would an AGI need its full codebase to self-improve?"])
-        top_k: int = Field(settings.top_k, ge=1, le=MAX_TOP_K, description="How many citations to return")
+        top_k: StrictInt = Field(settings.top_k, ge=1, le=MAX_TOP_K,
+                                 description="How many citations to return (an integer: not \"5\", not true)")
         history: list[Turn] = Field(default_factory=list, max_length=settings.max_history_turns,
                                     description="Earlier messages, oldest first; used to understand follow-ups")
         generate: bool = Field(
@@ -108,13 +113,7 @@ def query_model(settings: Settings) -> type[BaseModel]:
         @field_validator("question")
         @classmethod
         def _not_blank(cls, value: str) -> str:
-            if not value.strip():
-                raise ValueError("the question is empty (only white space)")
-            for position, char in enumerate(value):
-                if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
-                    raise ValueError(f"the question contains the control character U+{ord(char):04X} at position "
-                                     f"{position}: send plain text")
-            return value
+            return check_question(value)
 
     return QueryIn
 
@@ -132,11 +131,12 @@ def sse_events(items: Iterator[str | Answer]) -> Iterator[str]:
         yield f"event: error\ndata: {json.dumps({'detail': 'internal error: the answer could not be completed'})}\n\n"
 
 
-def health_of(engine: Engine) -> HealthOut:
-    """Health figures of the index ``engine`` serves."""
+def health_of(engine: Engine, chat_page: str = "off") -> HealthOut:
+    """Health figures of the index ``engine`` serves, and the state of the chat page."""
     data = engine.data  # once: a reload may swap it between two reads
     manifest = data.manifest
-    return HealthOut(status="ok", passages=len(data.passages), documents=len(manifest.get("documents", {})),
+    return HealthOut(status="degraded" if chat_page == "failed" else "ok", chat_page=chat_page,
+                     passages=len(data.passages), documents=len(manifest.get("documents", {})),
                      model=str(manifest.get("model", "")), built_at=manifest.get("built_at"), version=__version__)
 
 
@@ -159,8 +159,8 @@ def sources_of(engine: Engine) -> SourcesOut:
     return SourcesOut(count=len(docs), sources=docs)
 
 
-def api_router(service: EngineService) -> APIRouter:
-    """The ``/api`` routes."""
+def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "off") -> APIRouter:
+    """The ``/api`` routes; ``chat_page`` tells the state of the chat page, for the health check."""
     settings = service.settings
     router = APIRouter(prefix="/api", tags=["api"])  # body size: ApiBodyLimit
     bearer = HTTPBearer(auto_error=False, description="The server's RSIQA_RELOAD_TOKEN")
@@ -203,10 +203,15 @@ def api_router(service: EngineService) -> APIRouter:
         return StreamingResponse(sse_events(items), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @router.get("/health", response_model=HealthOut, responses=unavailable)
-    def health() -> HealthOut:
-        """Whether the server answers, and which index it serves."""
-        return health_of(service.current())
+    @router.get("/health", response_model=HealthOut, responses={
+        503: {"model": HealthOut, "description": "No usable index, or the chat page failed to start (status degraded)"},
+    })
+    def health() -> Any:
+        """Whether the server answers, which index it serves, and whether the chat page is up (503 when it failed)."""
+        out = health_of(service.current(), chat_page())
+        return JSONResponse(out.model_dump(), status_code=503) if out.status != "ok" else out
+
+    router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # monitors often send HEAD
 
     @router.get("/sources", response_model=SourcesOut, responses=unavailable)
     def sources() -> SourcesOut:
@@ -283,18 +288,21 @@ class ApiBodyLimit:
         await self.app(scope, counted, send)
 
 
-def _printable(value: Any) -> Any:
-    """A client's input made safe to echo in JSON: no NaN/infinity, no lone surrogates, long text cut."""
+def _printable(value: Any, depth: int = 0) -> Any:
+    """A client's input made safe to echo in JSON: no NaN/infinity, no lone surrogates, long text cut, and
+    nesting cut at ``MAX_ECHO_DEPTH`` (JSON nested hundreds deep must not exhaust the stack)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
         cut = value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
         return cut.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {str(k): _printable(v) for k, v in list(value.items())[:50]}
+        return {_printable(str(k)): _printable(v, depth + 1) for k, v in list(value.items())[:50]}
     if isinstance(value, list | tuple):
-        return [_printable(v) for v in value[:50]]
-    return value
+        return [_printable(v, depth + 1) for v in value[:50]]
+    return value if value is None or isinstance(value, bool | int | float) else _printable(str(value))
 
 
 def _clearer(error: dict[str, Any], content_type: str) -> dict[str, Any]:
@@ -322,7 +330,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        errors = [_clearer(error, content_type) for error in jsonable_encoder(exc.errors())[:50]]
+        errors = [_clearer(error, content_type) for error in jsonable_encoder(_printable(list(exc.errors()[:50])))]
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -334,11 +342,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IndexError_)
     async def _no_index(request: Request, exc: IndexError_) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("error answering %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error: the server could not handle this request"}, status_code=500)
+    # Anything unexpected: rsiqa.middleware.ServerErrors (a 500 with Connection: close).
 
 
 class PageAsk:
@@ -377,8 +381,18 @@ def create_app(settings: Settings, engine: Engine | None = None,
     )
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(NoUploads)
+    # Our own CORS policy, closed unless RSIQA_CORS_ORIGINS names origins; Gradio then adds none of its own
+    # (which lets any localhost:* page call /api with credentials).
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST"],
+                       allow_headers=["Authorization", "Content-Type"], allow_credentials=False)
+    app.add_middleware(ServerErrors)  # added last: the outermost, so it also sees errors of the others
     _install_error_handlers(app)
-    app.include_router(api_router(service))
+    def chat_state() -> str:
+        page = getattr(app.state, "chat_page", None)
+        return page.state if page is not None else ("ok" if chat_page else "off")
+
+    app.include_router(api_router(service, chat_state))
     if chat_page == "background":
         app.state.chat_page = BackgroundChatPage(app, ask, settings)  # registered last: after /api and /docs
     elif chat_page:

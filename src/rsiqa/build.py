@@ -27,7 +27,8 @@ from rsiqa.index import (
     make_faiss_index,
     write_index,
 )
-from rsiqa.loaders import file_sha256, iter_corpus_files, load_corpus
+from rsiqa.index_target import check_build_target
+from rsiqa.loaders import ExtractionLimits, entry_digest, iter_corpus_files, load_corpus
 from rsiqa.onnx_export import INT8_SCHEME
 from rsiqa.settings import Settings
 
@@ -50,18 +51,21 @@ def _text_key(model: str, text: str) -> str:
     return hashlib.sha1(f"{model}\x1f{text}".encode()).hexdigest()
 
 
-def corpus_fingerprint(settings: Settings, corpus_dir: Path) -> str:
-    """A hash of every corpus file's path and bytes plus the settings that shape the index."""
+def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[str, str]] | None = None) -> str:
+    """A hash of every corpus file's path and bytes plus the settings that shape the index.
+
+    ``files`` are (relative path, fingerprint) pairs as a build read them
+    (:attr:`rsiqa.loaders.CorpusLoad.fingerprints`); without them, each file is hashed now.
+    """
     digest = hashlib.sha256()
     for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words,
-                settings.max_file_mb, settings.expansion_vocabulary, __version__):
+                settings.max_file_mb, settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds,
+                settings.expansion_vocabulary, __version__):
         digest.update(f"{key}\x1f".encode())
-    for path in iter_corpus_files(corpus_dir):
-        try:
-            content = file_sha256(path) if path.is_file() else "not-a-file"
-        except OSError:
-            content = "unreadable"
-        digest.update(f"{path.relative_to(corpus_dir).as_posix()}\x1f{content}\n".encode("utf-8", "surrogateescape"))
+    if files is None:
+        files = [(path.relative_to(corpus_dir).as_posix(), entry_digest(path)) for path in iter_corpus_files(corpus_dir)]
+    for rel, content in files:
+        digest.update(f"{rel}\x1f{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -116,7 +120,7 @@ class EmbeddingCache:
         self.model = model
         self._vectors: dict[str, np.ndarray] = {}
         try:
-            old = load_index(index_dir, model=model, formats=(1, FORMAT_VERSION))  # format 1: no word table yet
+            old = load_index(index_dir, model=model, formats=(1, 2, FORMAT_VERSION))  # 1: no word table, 2: no checksums
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:
@@ -162,9 +166,11 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     corpus_dir = corpus_dir or settings.corpus_dir
     index_dir = index_dir or settings.index_dir
     report = BuildReport()
-    fingerprint = corpus_fingerprint(settings, corpus_dir)
+    check_build_target(corpus_dir, index_dir)  # before any slow work; write_index checks again
 
-    loaded = load_corpus(corpus_dir, settings.max_file_mb)
+    limits = ExtractionLimits(settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds)
+    loaded = load_corpus(corpus_dir, settings.max_file_mb, limits, progress=progress)
+    fingerprint = corpus_fingerprint(settings, corpus_dir, loaded.fingerprints)
     report.skipped = loaded.skipped
     report.documents = len(loaded.documents)
     if on_documents:

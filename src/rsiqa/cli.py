@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -32,8 +31,10 @@ class FriendlyGroup(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
+            from rsiqa.terminal import visible
+
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(f"Error: {message}", err=True)
+            click.echo(f"Error: {visible(message)}", err=True)
             click.echo("(run with --debug for the full traceback)", err=True)
             ctx.exit(1)
 
@@ -88,24 +89,28 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     """
     from rsiqa.build import build_index, index_is_current
     from rsiqa.embedding import embedder_for, prepare_model
+    from rsiqa.index_target import check_build_target
     from rsiqa.loaders import check_corpus_dir
+    from rsiqa.terminal import visible
 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
     check_corpus_dir(settings.corpus_dir)  # missing or unreadable: one line, before the slow model load
+    check_build_target(settings.corpus_dir, settings.index_dir)  # never replace a folder that is not an index
     prepare_model(settings)  # the one-time ONNX export happens here, not in the first `rsiqa serve`
     if if_stale and index_is_current(settings):
-        click.echo(f"Index in {settings.index_dir} is up to date with {settings.corpus_dir}; nothing to do.")
+        click.echo(f"Index in {visible(str(settings.index_dir))} is up to date with {visible(str(settings.corpus_dir))}; "
+                   "nothing to do.")
         return
     embedder = embedder_for(settings, lazy=True)  # loaded only if some text is new
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
-        f"Indexed {report.passages} passages from {report.documents} document(s) into {settings.index_dir} "
+        f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
         f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused)."
     )
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} file(s):")
         for path, reason in report.skipped.items():
-            click.echo(f"  {path}: {reason}")
+            click.echo(f"  {visible(path)}: {visible(reason)}")  # one line each, whatever the file name holds
 
 
 def _check_index(settings: Any) -> None:
@@ -166,6 +171,7 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
     """
     from rsiqa.engine import Engine
     from rsiqa.schema import Answer
+    from rsiqa.terminal import plain, safe_json
     from rsiqa.written import Writer
 
     if not question.strip():
@@ -176,7 +182,7 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
     writer = Writer(settings, engine.embedder.encode)
     extractive = engine.ask(question, top_k)
     if as_json:
-        click.echo(json.dumps(writer.write(extractive, None, generate).model_dump(), indent=2, ensure_ascii=False))
+        click.echo(safe_json(writer.write(extractive, None, generate).model_dump()))
         return
     streamed: list[str] = []
     final = extractive
@@ -185,17 +191,17 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
             final = item
         else:
             streamed.append(item)
-            click.echo(item, nl=False)
+            click.echo(plain(item), nl=False)  # corpus text never reaches the terminal as control sequences
     answer = final.model_dump()
     if not streamed:
-        click.echo(_render_answer(answer))
+        click.echo(plain(_render_answer(answer)))
         return
     click.echo("\n")
     same = final.mode == "generated" and not final.unsupported and final.answer.strip() == "".join(streamed).strip()
     if not same:
         label = "Checked answer:" if final.mode == "generated" else "Extractive answer (quoted from the passages):"
         click.echo(label)
-    click.echo(_render_answer(answer, text=not same))
+    click.echo(plain(_render_answer(answer, text=not same)))
 
 
 @cli.command("eval")
@@ -218,6 +224,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
       rsiqa eval ../shared/eval/questions.jsonl
     """
     from rsiqa.evaluate import evaluate, load_questions
+    from rsiqa.terminal import plain, safe_json
 
     rows = load_questions(questions)
     if url:
@@ -240,7 +247,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
             return engine.ask(question, k, history).model_dump()
 
     report = evaluate(rows, ask_fn)
-    click.echo(json.dumps(report.figures(), indent=2) if as_json else report.render())
+    click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
 
 
 @cli.command()
@@ -257,12 +264,12 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     Example:
       rsiqa serve --port 8000 --index index/
     """
-    import uvicorn
-
     from rsiqa.api import create_app
     from rsiqa.engine import Engine
+    from rsiqa.server import bind, run
 
     settings = _settings(host=host, port=port, index_dir=index_dir)
+    sock = bind(settings.host, settings.port)  # a port in use: one line, before anything is loaded
     _check_index(settings)
     app = create_app(settings, Engine(settings), chat_page="background")  # the API answers while Gradio loads
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
@@ -270,8 +277,7 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
                    "with TLS and authentication in front (see docs/serving.md).", err=True)
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     click.echo(f"rsiqa: serving on http://{shown_host}:{settings.port}/ (REST API docs at /docs); Ctrl+C stops.")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=3)  # open chat pages must not keep the server from stopping
+    run(app, sock, settings)
 
 
 def main() -> None:

@@ -41,16 +41,22 @@ class Conversation:
         return f"{self.question} {head}".strip()
 
 
-def read_history(history: list[dict[str, Any]], passages: list[Passage] | None = None) -> Conversation | None:
-    """The last exchange of ``history`` (oldest turn first), or None when there is no earlier question."""
+def read_history(history: list[dict[str, Any]], passages: list[Passage] | None = None,
+                 max_words: int | None = None) -> Conversation | None:
+    """The last exchange of ``history`` (oldest turn first), or None when there is no earlier question.
+
+    ``max_words`` bounds what a request can cost: the previous question and answer are cut to
+    that many words each, whatever the client sends.
+    """
     users = [i for i, t in enumerate(history) if t.get("role") == "user" and str(t.get("content", "")).strip()]
     if not users:
         return None
     last_user = users[-1]
     answer_turn = next((t for t in history[last_user + 1:] if t.get("role") == "assistant"), None)
-    convo = Conversation(question=str(history[last_user]["content"]).strip())
+    cut = (lambda text: " ".join(text.split()[:max_words])) if max_words else (lambda text: text)  # noqa: E731
+    convo = Conversation(question=cut(str(history[last_user]["content"]).strip()))
     if answer_turn is not None and not str(answer_turn.get("content", "")).startswith(DECLINED):
-        convo.answer = _MARKER.sub("", str(answer_turn.get("content", ""))).strip()
+        convo.answer = cut(_MARKER.sub("", str(answer_turn.get("content", ""))).strip())
         cited = answer_turn.get("citations") or []
         convo.cited = [str(c.get("chunk_id") if isinstance(c, dict) else c) for c in cited if c]
         if not convo.cited and passages is not None:

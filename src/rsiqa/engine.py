@@ -88,7 +88,7 @@ class Engine:
         k = top_k or self.settings.top_k
         question = question.strip()
         read = state.reader.read(question)
-        conversation = read_history(history or [], state.data.passages)
+        conversation = read_history(history or [], state.data.passages, self.settings.max_context_words)
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]

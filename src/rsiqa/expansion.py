@@ -59,10 +59,11 @@ class WordExpander:
     """
 
     def __init__(self, words: list[str], vectors: np.ndarray, embedder: Embedder, similarity: float,
-                 weight: float, neighbours: int = 3, cache_size: int = 20_000) -> None:
+                 weight: float, neighbours: int = 3, cache_size: int = 20_000, max_words: int = 24) -> None:
         self.similarity = similarity
         self.weight = weight
         self.neighbours = neighbours
+        self.max_words = max_words  # words of one text expanded: bounds what a request can cost
         self._embedder = embedder
         self._tokens = stem(words)
         self._rows = {token: row for row, token in enumerate(self._tokens)}
@@ -116,9 +117,10 @@ class WordExpander:
 
         Each word brings at most ``neighbours`` tokens (its closest), so that a common word
         cannot flood the query. Tokens in ``exclude`` (the query's own) and each word's own
-        token are left out.
+        token are left out. Only the first ``max_words`` distinct words are expanded: a text of
+        thousands of unknown words would otherwise embed each of them.
         """
-        words = list(dict.fromkeys(_expandable(content_words(text))))
+        words = list(dict.fromkeys(_expandable(content_words(text))))[: self.max_words]
         if not words or not len(self._vectors) or self.weight <= 0:
             return {}
         skip = set(exclude) | set(stem(words))

@@ -23,9 +23,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,9 +38,17 @@ import numpy as np
 
 from rsiqa.documents import Passage
 from rsiqa.onnx_export import INT8_SCHEME
-
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 2  # 2: the word table
+from rsiqa.integrity import check_arrays, folder_checksums, validate_manifest, verify_checksums
+from rsiqa.index_target import (
+    MANIFEST,
+    IndexTargetError,
+    check_free_space,
+    check_replaceable,
+    is_disk_full,
+    no_space_message,
+    swap_error_message,
+)
+FORMAT_VERSION = 3  # 2: the word table; 3: a checksum per file in the manifest
 
 
 class IndexError_(RuntimeError):
@@ -225,35 +233,76 @@ def clean_leftovers(index_dir: Path) -> list[Path]:
     return leftovers
 
 
+def _estimated_bytes(data: IndexData) -> int:
+    """About how many bytes the files of ``data`` take on disk (the FAISS index holds the vectors again)."""
+    text = sum(len(p.text) + len(p.source.title) + 200 for p in data.passages)
+    arrays = data.vectors.nbytes * 2 + data.sentence_vectors.nbytes + data.word_vectors.nbytes
+    return int(arrays + text + sum(len(s) for ss in data.sentences for s in ss) + 16 * len(data.words))
+
+
+def _new_building_folder(index_dir: Path) -> Path:
+    """A new, empty ``.<name>.building-<pid>-*`` folder beside ``index_dir``, with the mode any new folder gets
+    (``mkdir`` applies the umask; ``tempfile.mkdtemp`` would make it 0700)."""
+    while True:
+        path = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def write_index(index_dir: Path, data: IndexData) -> None:
-    """Write ``data`` to ``index_dir`` atomically: temp folder first, then a swap."""
+    """Write ``data`` to ``index_dir`` atomically: temp folder first, then a swap.
+
+    Only a missing or empty folder, or one holding an rsiqa index and nothing else, is replaced
+    (:func:`rsiqa.index_target.check_replaceable`); anything else raises :class:`IndexTargetError`
+    with nothing touched, as does a disk without room for the new index.
+    """
     index_dir = index_dir.resolve()
+    check_replaceable(index_dir)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(index_dir.parent):
+        check_replaceable(index_dir)  # again, now that no other build can change it
         clean_leftovers(index_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-{os.getpid()}-", dir=index_dir.parent))
+        needed = _estimated_bytes(data)
+        check_free_space(index_dir.parent, needed)
+        tmp = _new_building_folder(index_dir)
         try:
-            _write_jsonl(tmp / "passages.jsonl", [p.to_dict() for p in data.passages])
-            _write_jsonl(tmp / "sentences.jsonl", data.sentences)
-            np.save(tmp / "vectors.npy", data.vectors)
-            np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
-            (tmp / "words.json").write_text(json.dumps(data.words, ensure_ascii=False), encoding="utf-8")
-            np.save(tmp / "word_vectors.npy", data.word_vectors)
-            faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))
-            for name in os.listdir(tmp):
-                with open(tmp / name, "rb") as handle:
-                    os.fsync(handle.fileno())
-            # The manifest is written last: a folder without one is never loaded.
-            manifest_tmp = tmp / (MANIFEST + ".tmp")
-            manifest_tmp.write_text(json.dumps(data.manifest, indent=2), encoding="utf-8")
-            with open(manifest_tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(manifest_tmp, tmp / MANIFEST)
-            _fsync_dir(tmp)
+            _write_files(tmp, data)
             _swap_in(tmp, index_dir)
+        except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
+            if is_disk_full(exc, index_dir.parent):
+                raise IndexTargetError(no_space_message(index_dir.parent, needed)) from exc
+            message = swap_error_message(index_dir, exc) if isinstance(exc, OSError) else None
+            if message:
+                raise IndexTargetError(message) from exc
+            raise
         finally:
             if tmp.exists():  # the unfinished new index, or the old one after an exchange
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_files(tmp: Path, data: IndexData) -> None:
+    """Every file of the index into the folder ``tmp``, each synced; the manifest last."""
+    _write_jsonl(tmp / "passages.jsonl", [p.to_dict() for p in data.passages])
+    _write_jsonl(tmp / "sentences.jsonl", data.sentences)
+    np.save(tmp / "vectors.npy", data.vectors)
+    np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
+    (tmp / "words.json").write_text(json.dumps(data.words, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / "word_vectors.npy", data.word_vectors)
+    faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))
+    for name in os.listdir(tmp):
+        with open(tmp / name, "rb") as handle:
+            os.fsync(handle.fileno())
+    data.manifest["files"] = folder_checksums(tmp)  # what loading checks every file against
+    # The manifest is written last: a folder without one is never loaded.
+    manifest_tmp = tmp / (MANIFEST + ".tmp")
+    manifest_tmp.write_text(json.dumps(data.manifest, indent=2), encoding="utf-8")
+    with open(manifest_tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(manifest_tmp, tmp / MANIFEST)
+    _fsync_dir(tmp)
 
 
 _RENAME_EXCHANGE = 2
@@ -309,6 +358,11 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
     if not isinstance(manifest, dict):
         raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
+    if manifest.get("format") in (1, 2, FORMAT_VERSION):
+        try:
+            validate_manifest(manifest)
+        except ValueError as exc:
+            raise IndexError_(f"the index manifest in '{index_dir}' is damaged ({exc}): rebuild with `rsiqa build`") from exc
     return manifest
 
 
@@ -335,8 +389,9 @@ def check_manifest(index_dir: Path, model: str | None = None, dimension: int | N
 
 
 def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
-    """The data files of ``index_dir``, checked for consistency with each other and ``manifest``."""
+    """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``."""
     try:
+        verify_checksums(index_dir, manifest)
         passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
@@ -349,13 +404,10 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
-    if not (len(passages) == len(sentences) == len(vectors) == faiss_index.ntotal == manifest.get("passages")):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if sum(len(s) for s in sentences) != len(sentence_vectors):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
-    if (not isinstance(words, list) or not all(isinstance(w, str) for w in words) or word_vectors.ndim != 2
-            or len(words) != len(word_vectors) or (len(words) and word_vectors.shape[1] != vectors.shape[1])):
-        raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
+    try:
+        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index)
+    except ValueError as exc:
+        raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
 

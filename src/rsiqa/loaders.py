@@ -14,19 +14,35 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsiqa.documents import Block, LoadedDocument, Source
-from rsiqa.structure import parse_text, title_from_filename
+from rsiqa.structure import parse_text, single_line, title_from_filename
+from rsiqa.urls import safe_url
 
 log = logging.getLogger(__name__)
 
 #: The default of ``Settings.max_file_mb``, for callers without settings.
 DEFAULT_MAX_FILE_MB = 20.0
 _MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How much work one PDF may cost: its pages, the characters extracted and the seconds spent.
+
+    A PDF can be small on disk and still huge to extract (thousands of pages drawing one shared
+    content stream); past any limit the file is skipped with the reason. Time is checked
+    between pages. Text and HTML files are bounded by ``max_file_mb`` already.
+    """
+
+    pages: int = 2000
+    chars: int = 10_000_000
+    seconds: float = 60.0
 
 
 class SkipFile(Exception):
@@ -44,6 +60,9 @@ class CorpusLoad:
     documents: list[LoadedDocument] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # relative path (folders end in "/") -> reason
     hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of the bytes
+    #: Every file in walk order, as (relative path as on disk, its fingerprint: the sha256 of the
+    #: bytes actually read, or :func:`entry_digest` for a file not read). See ``rsiqa.build.corpus_fingerprint``.
+    fingerprints: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -162,12 +181,12 @@ def load_html(data: bytes, rel: str) -> LoadedDocument:
     for tag in soup(_DROP_TAGS):
         tag.decompose()
     title_tag = soup.find("title") or soup.find("h1")
-    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
+    title = single_line(title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
     url = None
     for selector, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         found = soup.select_one(selector)
         if found is not None and str(found.get(attr) or "").strip():
-            url = str(found.get(attr)).strip()
+            url = safe_url(str(found.get(attr)))  # http(s) only: never a javascript: or data: link
             break
     doc = parse_text("\n\n".join(_html_lines(soup)), rel, title, linked_posts=False)
     if url:
@@ -209,30 +228,43 @@ def _open_pdf(data: bytes):
     return reader
 
 
-def load_pdf(data: bytes, rel: str) -> LoadedDocument:
+def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits()) -> LoadedDocument:
     """PDF through pypdf, one section per page; password-protected or unreadable PDFs are skipped.
 
     A PDF encrypted with an empty user password (it opens without one) is read. A page that
-    fails to parse is left out; the file is skipped only when no page can be read.
+    fails to parse is left out; the file is skipped only when no page can be read. A PDF over
+    any of ``limits`` (pages, extracted characters, seconds) is skipped with the reason.
     """
+    started = time.monotonic()
     with _quiet_pypdf():
         try:
             reader = _open_pdf(data)
             info = reader.metadata
-            title = (str(info.title).strip() if info and info.title else "") or _title_for(rel)
-            pages = list(reader.pages)
+            title = (single_line(str(info.title)) if info and info.title else "") or _title_for(rel)
+            count = len(reader.pages)
         except SkipFile:
             raise
         except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged files
             raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+        if count > limits.pages:
+            raise SkipFile(f"too many pages ({count} > max_pdf_pages {limits.pages}; raise RSIQA_MAX_PDF_PAGES to "
+                           "index it)")
         blocks: list[Block] = []
         failures: list[str] = []
-        for number, page in enumerate(pages, start=1):
+        chars = 0
+        for number in range(1, count + 1):
+            if time.monotonic() - started > limits.seconds:
+                raise SkipFile(f"text extraction too slow (stopped after {limits.seconds:g} s at page {number} of "
+                               f"{count}; raise RSIQA_MAX_FILE_SECONDS to index it)")
             try:
-                text = (page.extract_text() or "").strip()
+                text = (reader.pages[number - 1].extract_text() or "").strip()
             except Exception as exc:  # noqa: BLE001
                 failures.append(f"page {number}: {type(exc).__name__}")
                 continue
+            chars += len(text)
+            if chars > limits.chars:
+                raise SkipFile(f"too much text (over {limits.chars:,} characters by page {number} of {count}; "
+                               "raise RSIQA_MAX_EXTRACTED_CHARS to index it)")
             if not text:
                 continue
             for block in parse_text(text, rel, title, linked_posts=False).blocks:
@@ -378,12 +410,12 @@ def _check_supported(rel: str) -> str:
     return suffix
 
 
-def load_bytes(data: bytes, rel: str) -> LoadedDocument:
+def load_bytes(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits()) -> LoadedDocument:
     """Load a file's bytes with the loader for its extension, or raise :class:`SkipFile`."""
     suffix = _check_supported(rel)
     if not data:
         raise SkipFile("empty file")
-    doc = LOADERS[suffix](data, rel)
+    doc = load_pdf(data, rel, limits) if suffix == ".pdf" else LOADERS[suffix](data, rel)
     if not any(block.paragraphs for block in doc.blocks):
         raise SkipFile("no text found" + (" (a scanned PDF has no text layer)" if suffix == ".pdf" else ""))
     return doc
@@ -404,17 +436,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusLoad:
+def entry_digest(path: Path) -> str:
+    """The fingerprint of a corpus file read now: the SHA-256 of its bytes, or why it has none."""
+    try:
+        return file_sha256(path) if path.is_file() else "not-a-file"
+    except OSError:
+        return "unreadable"
+
+
+def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB, limits: ExtractionLimits = ExtractionLimits(),
+                progress: bool = False) -> CorpusLoad:
     """Load every supported file below ``root``; the others land in ``skipped`` with a reason.
 
     A file reached twice (a second link to it, or a copy with the same bytes) is loaded once.
-    Raises :class:`CorpusError` only when ``root`` itself is missing or unreadable.
+    Raises :class:`CorpusError` only when ``root`` itself is missing or unreadable. ``progress``
+    shows a bar with the file being read.
     """
+    from tqdm import tqdm
+
+    from rsiqa.terminal import visible
+
     result = CorpusLoad()
     first_by_hash: dict[str, str] = {}
     first_by_inode: dict[tuple[int, int], str] = {}
-    for path, walk_reason in walk_corpus(root):
+    entries = list(walk_corpus(root))
+    bar = tqdm(entries, desc="reading files", unit="file", disable=not progress)
+    for path, walk_reason in bar:
         rel = corpus_relpath(path, root)
+        bar.set_postfix_str(visible(rel[-60:]), refresh=True)
+        read_digest: str | None = None  # the hash of the bytes this build used, once read whole
         try:
             if walk_reason is not None:
                 rel += "/"
@@ -426,10 +476,10 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusL
                 raise SkipFile(f"duplicate: same file as '{first_by_inode[inode]}'")
             first_by_inode[inode] = rel
             data = read_file(path, max_file_mb)
-            digest = hashlib.sha256(data).hexdigest()
+            digest = read_digest = hashlib.sha256(data).hexdigest()
             if digest in first_by_hash:
                 raise SkipFile(f"duplicate: same content as '{first_by_hash[digest]}'")
-            document = load_bytes(data, rel)
+            document = load_bytes(data, rel, limits)
             first_by_hash[digest] = rel
             result.hashes[rel] = digest
             result.documents.append(document)
@@ -442,6 +492,9 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> CorpusL
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the build
             log.debug("failed to load %s", rel, exc_info=True)
             result.skipped[rel] = f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
+        if walk_reason is None:
+            # From the bytes read, not from a second read: a file rewritten meanwhile must not look current.
+            result.fingerprints.append((path.relative_to(root).as_posix(), read_digest or entry_digest(path)))
         if rel in result.skipped:
             log.info("skipped %s: %s", rel, result.skipped[rel])
     return result

@@ -100,7 +100,8 @@ class Retriever:
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
         self._row_of = {p.chunk_id: row for row, p in enumerate(data.passages)}
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
-                                      settings.expansion_weight, settings.expansion_neighbours)
+                                      settings.expansion_weight, settings.expansion_neighbours,
+                                      max_words=settings.max_expansion_words)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
@@ -180,7 +181,15 @@ class Retriever:
         pairs = [(w, t) for w, t in zip(words, stem(words)) if t not in seen]
         if not pairs:
             return None
-        known = sum(1 for word, token in pairs if token in self._vocab or self._expander.neighbours_of(word))
+        # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
+        lookups = self.settings.max_expansion_words
+        known = 0
+        for word, token in pairs:
+            if token in self._vocab:
+                known += 1
+            elif lookups > 0:
+                lookups -= 1
+                known += bool(self._expander.neighbours_of(word))
         return known / len(pairs)
 
     def _coverage(self, text: str) -> tuple[float, float]:
@@ -202,8 +211,7 @@ class Retriever:
         """How well the corpus matches ``text`` (see :func:`rsiqa.answer.coverage_probability`)."""
         coverage, passage_coverage = self._coverage(text)
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
-                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]),
-                        soft_coverage=self.known_share(text))
+                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
 
     @staticmethod
     def answer_text_index(question: ReadQuestion, conversation: Conversation | None) -> int:
@@ -277,6 +285,10 @@ class Retriever:
             if new is None or (new >= 0.5 and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
+        judged = question.cleaned
+        if conversation is not None and evidence is evidence_ctx:
+            judged = texts[at]
+        evidence.soft_coverage = self.known_share(judged)
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from rsiqa.urls import SafeUrl
 
 
 class SourceOut(BaseModel):
     """Where a cited passage came from."""
 
     title: str
-    url: str | None = None
+    url: SafeUrl = Field(None, description="The source's http(s) URL; null when it has none (or only another scheme)")
     section: str | None = None
     kind: str = Field(description="faq_answer, note, linked_post, comment or document")
     kind_label: str = Field(description="The kind, in words, for readers")
@@ -54,3 +57,18 @@ class Answer(BaseModel):
     unsupported: list[str] = Field(
         default_factory=list, description="Sentences the model wrote that its cited passages do not support (left out)")
     notice: str | None = Field(None, description="Why a written answer was not served, or what was changed, in words")
+
+
+def check_question(value: str) -> str:
+    """``value`` when it is a question of plain text, else ``ValueError`` saying what is wrong.
+
+    Blank questions and control characters (NUL, ESC, DEL, C1...; tabs and line breaks are
+    fine) are refused, by the REST API and the chat page alike.
+    """
+    if not value.strip():
+        raise ValueError("the question is empty (only white space)")
+    for position, char in enumerate(value):
+        if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
+            raise ValueError(f"the question contains the control character U+{ord(char):04X} at position "
+                             f"{position}: send plain text")
+    return value

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     expansion_neighbours: int = Field(3, ge=1, le=20, description="At most this many corpus words per question word.")
     expansion_vocabulary: int = Field(
         20_000, ge=0, description="Words in the index's word table for expansion (those in the most passages).")
+    max_expansion_words: int = Field(
+        24, ge=0, description="Words of a query text expanded (a word the word table lacks is embedded): bounds a request's cost.")
+    max_context_words: int = Field(
+        64, ge=1, description="Words of the previous user turn used as a follow-up's context, whatever the history holds.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
     answer_sentences: int = Field(3, ge=1, le=3, description="Sentences in the extractive answer.")
     max_followups: int = Field(3, ge=0, le=3)
@@ -56,9 +60,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     reload_token: str | None = Field(None, description="Token required by POST /api/reload; unset disables it.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Host names the server answers to, comma-separated ('*': any); unset: the address "
+                                "it is bound to (127.0.0.1 also answers to localhost and ::1).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Origins (e.g. https://app.example) whose pages may call /api; unset: none.")
     max_question_chars: int = 2000
     max_history_turns: int = 20
     reload_check_seconds: float = Field(1.0, ge=0.0, description="At most one check for a rebuilt index per interval.")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A connection must send a request's complete headers within this time (slow clients).")
+    keep_alive_seconds: int = Field(5, ge=1, description="An idle keep-alive connection is closed after this time.")
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections at most (lowered to fit the file-descriptor limit); over it, the one "
+                                "waiting longest without a request is closed.")
+    chat_queue_size: int = Field(64, ge=1, description="Questions waiting in the chat page's queue at most (then 'queue full').")
+    chat_concurrency: int = Field(2, ge=1, description="Chat page answers computed at once.")
+    chat_max_messages: int = Field(40, ge=2, description="Messages a chat session keeps (the oldest are dropped).")
+    chat_sessions: int = Field(500, ge=1, description="Chat sessions whose state is kept (the oldest are dropped).")
     example_questions: list[str] = Field(
         default=[
             "What is KANSI?",
@@ -87,6 +106,11 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         20.0, gt=0, description="Corpus files larger than this many MB are skipped with a reason (bounds a build's memory)."
     )
+    max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are skipped with a reason.")
+    max_extracted_chars: int = Field(
+        10_000_000, ge=1, description="A PDF whose text runs past this many characters is skipped (a small PDF can draw "
+                                      "one large content stream on every page).")
+    max_file_seconds: float = Field(60.0, gt=0, description="A PDF whose text extraction takes longer is skipped.")
 
     # Performance: embedding backend and the approximate index (see docs/performance.md).
     embedding_backend: Literal["onnx", "torch"] = Field(
@@ -103,6 +127,20 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW links per vector (memory vs recall).")
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam (build time vs recall).")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam (latency vs recall).")
+
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``RSIQA_ALLOWED_HOSTS=a.example,b.example`` (a JSON list works too)."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

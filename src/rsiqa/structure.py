@@ -147,10 +147,15 @@ def title_from_slug(url: str, text: str | Spelling | None = None) -> str:
     return _title_from_words(re.sub(r"\.\w+$", "", slug), text) or url
 
 
+def single_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks included) made one space: titles are one line."""
+    return " ".join(text.split())
+
+
 def title_from_filename(name: str, text: str | Spelling | None = None) -> str:
     """A readable title from a file name: ``my-notes_v2.md`` -> ``My notes v2`` (spelled as in ``text``)."""
     stem = re.sub(r"\.[^.]+$", "", name)
-    return _title_from_words(stem, text) or name
+    return single_line(_title_from_words(stem, text) or name)
 
 
 # --- cleaning: footnotes, page furniture, emphasis ----------------------------------------------
