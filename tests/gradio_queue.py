@@ -15,7 +15,7 @@ def call_page(url: str, question: str, fn_index: int = 0, session: str | None = 
     result; returns (success, output) or the queue's refusal (e.g. ("queue_full", message))."""
     session = session or uuid.uuid4().hex[:11]
     with httpx.Client(base_url=url, timeout=timeout) as client:
-        join = client.post("/gradio_api/queue/join", json={"data": [question, None, None], "fn_index": fn_index,
+        join = client.post("/gradio_api/queue/join", json={"data": [question, None, None, False], "fn_index": fn_index,
                                                            "session_hash": session, "event_data": None})
         if join.status_code != 200:
             return join.status_code, join.text
