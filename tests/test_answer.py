@@ -86,3 +86,9 @@ def test_attribution_names_the_kind_and_title():
 
 def test_decline_message_says_the_material_does_not_cover_it():
     assert DECLINE_MESSAGE.startswith("The material does not cover that.")
+
+
+def test_a_rare_word_found_in_the_first_hit_is_evidence():
+    short = evidence(0.36, 0.20, 1.0, together=0.5)  # "KANSI meaning": weak cosines, "meaning" not in the passage
+    assert coverage_probability(short) < 0.5
+    assert coverage_probability(Evidence(**{**short.__dict__, "rare_match": True})) > 0.5

@@ -22,6 +22,9 @@ DECLINE_MESSAGE = (
 )
 
 
+#: Evidence for a question whose rarest words (in at most two passages) are in the first hit ("KANSI meaning").
+RARE_MATCH = 2.0
+
 #: A question with this many content words or fewer is short: its cosines are weaker evidence.
 _SHORT_TERMS = 3
 
@@ -48,7 +51,9 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
       steep penalty below 0.25 (the material names almost nothing the question asks about; here
       a word close in meaning to a corpus word counts as known: "respond" is not a new topic),
       plus a bonus when one passage holds more than half of that weight together (the
-      material discusses those very things in one place);
+      material discusses those very things in one place), and +2 when a word of the question
+      that at most two passages use is in the first hit ("KANSI meaning": a rare term the
+      material defines);
     * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
       through ... step by step", see :mod:`rsiqa.query`) needs more evidence, since a debate holds
       positions and arguments, not instructions;
@@ -70,6 +75,7 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
         + 4.0 * (evidence.coverage - 0.5)
         - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
+        + (RARE_MATCH if evidence.rare_match else 0.0)
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
     )

@@ -73,6 +73,7 @@ class Evidence:
     passage_coverage: float  # the same share, found together in the single best passage
     content_terms: int  # how many content words the question has
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
+    rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
 
 
 class Retriever:
@@ -290,6 +291,10 @@ class Retriever:
             judged = texts[at]
         evidence.soft_coverage = self.known_share(judged)
         order = np.argsort(-fused, kind="stable")[:k]
+        if len(order):
+            first = int(order[0] if rows is None else rows[order[0]])
+            evidence.rare_match = any(len(self._postings.get(t, ())) <= 2 and first in self._postings.get(t, ())
+                                      for t in tokenize([question.cleaned])[0])
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
