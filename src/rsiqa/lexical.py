@@ -23,6 +23,8 @@ REFERS_BACK = re.compile(rf"\b({'|'.join(POINTING_BACK)})\b", re.IGNORECASE)
 
 def fold_accents(text: str) -> str:
     """Strip accents so "Gödel" and "Godel" are one word."""
+    if text.isascii():  # nothing to strip (most questions): skip the per-character pass
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
