@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from processes import stop_process  # benchmarks/processes.py (pytest's pythonpath)
+from processes import stop_process, wait_until_ready  # benchmarks/processes.py (pytest's pythonpath)
 
 from live_server import free_port
 
@@ -45,18 +44,15 @@ def fake_llm_server(timeout: float = 20) -> Iterator[FakeLLM]:
     process = subprocess.Popen([sys.executable, str(SERVER), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    def ready() -> bool:
+        try:
+            httpx.get(f"{url}/calls", timeout=2)
+            return True
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"fake LLM server exited with {process.returncode}")
-            try:
-                httpx.get(f"{url}/calls", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("fake LLM server did not start") from None
-                time.sleep(0.05)
+        wait_until_ready(process, ready, timeout, "fake LLM server", pause=0.05)
         yield FakeLLM(url)
     finally:
         stop_process(process)

@@ -6,13 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from processes import stop_process  # benchmarks/processes.py (pytest's pythonpath)
+from processes import stop_process, wait_until_ready  # benchmarks/processes.py (pytest's pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,20 +58,15 @@ def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for
         process = subprocess.Popen(command, cwd=work_dir, env={**server_env(work_dir, **settings), **(env or {})},
                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)  # noqa: PLW1509
     url = f"http://127.0.0.1:{port}"
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/api/health", timeout=5).status_code == 200 and (
+                not wait_for_page or httpx.get(f"{url}/", timeout=5).status_code == 200)
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"rsiqa serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200 and (
-                        not wait_for_page or httpx.get(f"{url}/", timeout=5).status_code == 200):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"rsiqa serve did not answer within {timeout}s:\n{log_path.read_text()}")
-            time.sleep(0.3)
+        wait_until_ready(process, ready, timeout, "rsiqa serve", log_path.read_text, pause=0.3)
         yield url
     finally:
         stop_process(process)

@@ -16,7 +16,7 @@ from test_ui_browser import CHROMEDRIVER, CHROMIUM, bot_messages, browser, open_
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="needs Debian's chromium and chromium-driver (`make browser` installs them)"),
+                       reason="needs Debian's chromium and chromium-driver (`make test-tools` installs them)"),
 ]
 
 if CHROMIUM and CHROMEDRIVER:

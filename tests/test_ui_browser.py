@@ -23,7 +23,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="needs Debian's chromium and chromium-driver (`make browser` installs them)"),
+                       reason="needs Debian's chromium and chromium-driver (`make test-tools` installs them)"),
 ]
 
 if CHROMIUM and CHROMEDRIVER:
