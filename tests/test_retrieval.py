@@ -98,3 +98,25 @@ def test_above_the_threshold_only_faiss_and_bm25_candidates_are_scored(retriever
     approximate, _ = retriever.search("What is KANSI?", k=2)
     assert approximate[0].row == exact[0].row
     assert {h.row for h in approximate} <= set(rows.tolist())
+
+
+def test_a_question_pointing_at_a_kind_of_source_favours_it(settings, fake_embedder):
+    """"What does the commenter say ..." adds kind_cue_weight to comments, nothing to the rest."""
+    from rsiqa.query import QueryReader
+
+    (settings.corpus_dir / "thread.txt").write_text(
+        "Compilers bootstrap themselves, says the answer, but only up to a point.\n\n"
+        "https://www.lesswrong.com/posts/x/compilers-and-bootstrapping\n\n"
+        "The post says compilers bootstrap themselves only up to a point.\n\ncomments:\n\n"
+        "A comment says compilers bootstrap themselves further than that.\n", encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    data = load_index(settings.index_dir)
+    read = QueryReader([p.text for p in data.passages]).read("What does the commenter say about compilers?")
+    assert read.kinds == ("comment",)
+    scores = {}
+    for weight in (0.0, 0.3):
+        retriever = Retriever(data, fake_embedder, settings.model_copy(update={"kind_cue_weight": weight}))
+        hits, _ = retriever.search(read, k=3)
+        scores[weight] = {data.passages[h.row].source.kind: h.fused for h in hits}
+    assert scores[0.3]["comment"] - scores[0.0]["comment"] == pytest.approx(0.3)
+    assert scores[0.3]["linked_post"] == pytest.approx(scores[0.0]["linked_post"])

@@ -100,6 +100,7 @@ class Retriever:
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
         self._row_of = {p.chunk_id: row for row, p in enumerate(data.passages)}
+        self._kinds = np.array([p.source.kind for p in data.passages], dtype=object)
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
@@ -263,7 +264,7 @@ class Retriever:
             best_index, best_cos = np.where(better, best_ask, best_index), np.maximum(cos_ask, best_cos)
             at = 2
         if question.kinds and self.settings.kind_cue_weight:
-            kinds = np.array([p.source.kind in question.kinds for p in self.data.passages], dtype=np.float64)
+            kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
             fused = fused + self.settings.kind_cue_weight * (kinds if rows is None else kinds[rows])
         if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),

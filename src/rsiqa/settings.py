@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_context_words: int = Field(
         64, ge=1, description="Words of the previous user turn used as a follow-up's context, whatever the history holds.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
-    answer_sentences: int = Field(3, ge=1, le=3, description="Sentences in the extractive answer.")
+    answer_sentences: int = Field(3, ge=1, le=3, description="Passages quoted in the extractive answer, at most.")
     max_followups: int = Field(3, ge=0, le=3)
 
     # Serving.
