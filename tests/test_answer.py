@@ -92,3 +92,9 @@ def test_a_rare_word_found_in_the_first_hit_is_evidence():
     short = evidence(0.36, 0.20, 1.0, together=0.5)  # "KANSI meaning": weak cosines, "meaning" not in the passage
     assert coverage_probability(short) < 0.5
     assert coverage_probability(Evidence(**{**short.__dict__, "rare_match": True})) > 0.5
+
+
+def test_a_label_line_does_not_run_into_the_next_sentence():
+    sentences = ["Epistemic status: pondering aloud a bit", "I'd speculate that strange loops are missing."]
+    assert answer_unit(sentences, 1, target=20) == (
+        "Epistemic status: pondering aloud a bit. I'd speculate that strange loops are missing.")

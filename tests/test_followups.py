@@ -52,3 +52,15 @@ def test_the_structure_leads_from_a_post_to_its_comments_and_back():
     assert structure_followups([1], data) == ["What do the comments on “Why all the fuss” reply?"]
     assert structure_followups([2], data) == ["What does the post “Why all the fuss” argue?"]
     assert structure_followups([0], data) == []
+
+
+def test_an_unrelated_corpus_question_gives_way_to_the_structure():
+    data = _data()
+    candidates = [CorpusQuestion("Might an intelligence explosion never occur?", None)]
+    vectors = np.array([[0, 1, 0, 0]], dtype=np.float32)
+    question = np.array([0, 0, 1, 0], dtype=np.float32)  # cosine 0 with the candidate
+    assert suggest_followups(question, [1], data, candidates, vectors, ["q"], 3) == [
+        "What do the comments on “Why all the fuss” reply?"]
+    # With nothing else to suggest, the closest corpus question still is.
+    assert suggest_followups(question, [0], data, candidates, vectors, ["q"], 3) == [
+        "Might an intelligence explosion never occur?"]

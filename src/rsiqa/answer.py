@@ -189,8 +189,13 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
 
 def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS) -> str:
     """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
-    emphasis marks dropped."""
-    return " ".join(_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target))
+    emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
+    pondering aloud") gets a full stop, so that it does not run into the next sentence."""
+    parts = [_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target)]
+    return " ".join(p if i == len(parts) - 1 or _ENDS.search(p) else f"{p}." for i, p in enumerate(parts))
+
+
+_ENDS = re.compile(r"[.!?:;…)\]\"'”’]\s*$")
 
 
 _EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)\1(?![\w*])")

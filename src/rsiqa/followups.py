@@ -5,7 +5,8 @@ Two sources, both from the material itself:
 * **its own questions**: full questions in its text (and in its list of related questions)
   that stand on their own; a question cut short ("... creati...") is never suggested. They are
   ranked by closeness to the question asked, and a question in or next to a cited passage
-  (the same post, the next paragraph) comes first: that is where the answer leads;
+  (the same post, the next paragraph) comes first: that is where the answer leads. One that
+  is neither close (cosine 0.35) nor near the answer is suggested only when nothing else is;
 * **its structure**: after an answer from a linked post, its comments ("What do the comments on
   “…” reply?"); after a comment, the post it answers; after the FAQ answer, the posts it links.
 
@@ -33,6 +34,8 @@ _CUT = re.compile(r"(\.\.\.|…)\s*$")
 _REPEATS = 0.9
 #: Bonus in cosine for a question in a cited passage (half for one next to it).
 _NEAR_ANSWER = 0.25
+#: Below this score (cosine plus bonus) a corpus question is not about the answer: not suggested.
+_RELATED = 0.35
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def suggest_followups(question_vector: np.ndarray, cited: list[int], data: Index
         scores = sims + _NEAR_ANSWER * np.array([_near(c.row, cited, data) for c in candidates])
         for i in np.argsort(-scores, kind="stable"):
             text = candidates[int(i)].text
+            if scores[int(i)] < _RELATED and (chosen or structure_followups(cited, data)):
+                break  # unrelated: only as a last resort, when nothing else would be suggested
             if _normal(text) in seen or sims[int(i)] > _REPEATS:
                 continue
             chosen.append(text)
