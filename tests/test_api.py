@@ -85,7 +85,8 @@ def test_query_returns_the_answer_object(client: TestClient) -> None:
     assert body["question"] == "What is a seed AI?" and body["abstained"] is False
     assert 1 <= len(body["citations"]) <= 2
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert set(body["citations"][0]["source"]) == {"title", "url", "section", "kind", "kind_label", "path"}
+    assert set(body["citations"][0]["source"]) == {"title", "url", "section", "kind", "kind_label", "path", "author",
+                                                   "date"}
 
 
 def test_query_accepts_history(client: TestClient) -> None:

@@ -245,3 +245,48 @@ def test_untidy_corpus_text_is_never_markdown(browser: WebDriver, untidy_server:
     assert message.find_elements(By.CSS_SELECTOR, "img, strong, em, code") == []
     assert not [a for a in message.find_elements(By.CSS_SELECTOR, "a") if "/bare" in (a.get_attribute("href") or "")]
     assert "Tracking notes on seed AI" in message.text
+
+
+SEED_NOTES = {
+    "seed.md": "# What a seed AI is\n\nA seed AI is a program written to improve its own source code, so that each "
+               "improved version is better at improving the next one.\n",
+    "skeptics.md": "# Skeptics of the seed AI\n\nSkeptics of the seed AI idea argue that returns diminish: every "
+                   "improvement is harder to find than the last, so recursive self-improvement stalls.\n",
+    "overhang.md": "# Hardware overhang\n\nHardware overhang is the worry that a seed AI could run on far more "
+                   "computing power than its first version needed, speeding up its takeoff.\n",
+    "alignment.md": "# Goals of a seed AI\n\nAlignment researchers ask whether a seed AI keeps its goals while it "
+                    "rewrites its own code.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def seed_server(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server over a small corpus whose answers quote one passage (RSIQA_ANSWER_SENTENCES=1)."""
+    work = tmp_path_factory.mktemp("seed-server")
+    (work / "corpus").mkdir()
+    for name, text in SEED_NOTES.items():
+        (work / "corpus" / name).write_text(text, encoding="utf-8")
+    build_index(Settings(corpus_dir=work / "corpus", index_dir=work / "index"), real_embedder, progress=False)
+    with rsiqa_server(work / "index", work / "run", answer_sentences="1") as url:
+        yield url
+
+
+def test_sources_are_the_cited_passages_and_markers_open_them(browser: WebDriver, seed_server: str,
+                                                              tmp_path: Path) -> None:
+    open_chat(browser, seed_server)
+    message = ask(browser, "Why do skeptics think recursive self-improvement of a seed AI stalls?")
+    assert "[1]" in message.text and "[2]" not in message.text.split("Sources")[0]
+    sources = message.find_elements(By.CSS_SELECTOR, ":scope .rsiqa-answer > ol.rsiqa-citations > li")
+    assert [li.find_element(By.CSS_SELECTOR, ".rsiqa-n").text for li in sources] == ["[1]"]
+    more = message.find_element(By.CSS_SELECTOR, "details.rsiqa-more")
+    assert more.text.startswith("More passages") and more.get_attribute("open") is None
+    passage = sources[0].find_element(By.CSS_SELECTOR, "blockquote")
+    assert not passage.is_displayed()
+    marker = message.find_element(By.CSS_SELECTOR, "a.rsiqa-ref-link")
+    assert "returns diminish" in marker.get_attribute("title")  # the preview shown on hover
+    marker.click()
+    WebDriverWait(browser, 5).until(lambda d: passage.is_displayed())
+    assert "returns diminish" in passage.text
+    assert browser.current_url.rstrip("/") == seed_server  # no navigation away from the chat
+    browser.save_screenshot(str(tmp_path / "marker-opened.png"))
+

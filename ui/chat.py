@@ -49,7 +49,29 @@ CSS = """
   border-left: 3px solid var(--border-color-primary); white-space: normal; }
 #rsiqa-chat .rsiqa-abstained strong, #rsiqa-chat .rsiqa-notice { color: var(--body-text-color-subdued); }
 #rsiqa-chat details.rsiqa-unsupported summary { cursor: pointer; font-size: .9em; opacity: .8; }
+#rsiqa-chat details.rsiqa-more > summary { cursor: pointer; font-weight: 600; margin-top: .5em; }
+#rsiqa-chat a.rsiqa-ref-link { text-decoration: none; font-weight: 600; }
+#rsiqa-chat .rsiqa-byline { font-size: .9em; }
+#rsiqa-chat .rsiqa-citation.rsiqa-flash { outline: 2px solid var(--color-accent); outline-offset: 2px; }
 """
+
+#: In the page's <head>: a click on an answer's [n] opens passage n of that answer (and the collapsed
+#: "More passages" around it, if any) and scrolls to it. Without the script the link's fragment
+#: does the same in Chromium (a fragment inside a closed <details> opens it).
+PAGE_JS = """<script>
+document.addEventListener("click", function (event) {
+  var link = event.target.closest ? event.target.closest("a.rsiqa-ref-link") : null;
+  var target = link && document.getElementById((link.getAttribute("href") || "").slice(1));
+  var item = target && target.closest("li.rsiqa-citation");
+  if (!item) return;
+  event.preventDefault();
+  event.stopPropagation();
+  for (var d = item.querySelector("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+  item.scrollIntoView({block: "center"});
+  item.classList.add("rsiqa-flash");
+  setTimeout(function () { item.classList.remove("rsiqa-flash"); }, 1600);
+}, true);
+</script>"""
 
 
 class ChatSession:
@@ -217,6 +239,6 @@ def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:
     On an app that is already running, Gradio's startup events must then be run by the caller
     (see ``rsiqa.ui.startup.BackgroundChatPage``); on one not started yet, its lifespan runs them.
     """
-    return gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=[], ssr_mode=False,
+    return gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=PAGE_JS, footer_links=[], ssr_mode=False,
                                show_error=False, enable_monitoring=False, mcp_server=False,
                                max_file_size="1mb")  # the page takes no uploads: cap Gradio's upload route
