@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -133,7 +134,12 @@ def test_health_and_sources(client: TestClient, small_engine: Engine) -> None:
 
 
 def test_docs_and_openapi(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets  # no CDN
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/query", "/api/health", "/api/sources", "/api/reload"} <= set(paths)
 

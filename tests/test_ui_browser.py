@@ -30,6 +30,7 @@ if CHROMIUM and CHROMEDRIVER:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
@@ -290,3 +291,28 @@ def test_sources_are_the_cited_passages_and_markers_open_them(browser: WebDriver
     assert browser.current_url.rstrip("/") == seed_server  # no navigation away from the chat
     browser.save_screenshot(str(tmp_path / "marker-opened.png"))
 
+
+def test_api_docs_render_with_the_network_blocked(seed_server: str, tmp_path: Path) -> None:
+    """/docs in a Chromium that can reach 127.0.0.1 only: Swagger UI comes from the server itself."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--window-size=1200,1400",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9",
+                 "--proxy-bypass-list=127.0.0.1"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        try:
+            driver.get("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css")
+            assert "swagger" not in driver.page_source.lower()  # the outside world is out of reach
+        except WebDriverException as exc:
+            assert "ERR_" in str(exc)
+        driver.get(seed_server + "/docs")
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        paths = {e.text.replace("\u200b", "") for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/api/query", "/api/health", "/api/sources"} <= paths
+        driver.save_screenshot(str(tmp_path / "docs-offline.png"))
+    finally:
+        driver.quit()

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsiqa import __version__
+from rsiqa.apidocs import install_docs
 from rsiqa.documents import KIND_LABELS
 from rsiqa.engine import Engine
 from rsiqa.index import IndexError_
@@ -376,9 +377,10 @@ def create_app(settings: Settings, engine: Engine | None = None,
         title="rsiqa",
         version=__version__,
         summary="Cited answers about the debate on recursive AI self-improvement",
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI from the installed package, not a CDN
         redoc_url=None,
     )
+    install_docs(app)
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(NoUploads)
