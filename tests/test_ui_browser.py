@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -32,6 +33,7 @@ if CHROMIUM and CHROMEDRIVER:
     from selenium.webdriver.common.by import By
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.keys import Keys
+    from conftest import run_rsiqa
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.ui import WebDriverWait
@@ -261,9 +263,15 @@ SEED_NOTES = {
 
 
 @pytest.fixture(scope="module")
-def seed_server(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def seed_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of ``seed_server``: corpus/, index/ and run/ (its working folder, with data/feedback.sqlite3)."""
+    return tmp_path_factory.mktemp("seed-server")
+
+
+@pytest.fixture(scope="module")
+def seed_server(real_embedder, seed_work: Path) -> Iterator[str]:
     """A server over a small corpus whose answers quote one passage (RSIQA_ANSWER_SENTENCES=1)."""
-    work = tmp_path_factory.mktemp("seed-server")
+    work = seed_work
     (work / "corpus").mkdir()
     for name, text in SEED_NOTES.items():
         (work / "corpus" / name).write_text(text, encoding="utf-8")
@@ -316,3 +324,23 @@ def test_api_docs_render_with_the_network_blocked(seed_server: str, tmp_path: Pa
         driver.save_screenshot(str(tmp_path / "docs-offline.png"))
     finally:
         driver.quit()
+
+
+def test_thumbs_and_comment_are_stored_and_exported(browser: WebDriver, seed_server: str, seed_work: Path) -> None:
+    open_chat(browser, seed_server)
+    question = "What is hardware overhang for a seed AI?"
+    ask(browser, question)
+    browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat button[aria-label='Dislike']")[-1].click()
+    box = WebDriverWait(browser, 20).until(
+        lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#rsiqa-feedback-comment textarea") if e.is_displayed()])[0]
+    box.send_keys("The <b>second</b> source fits better")
+    browser.find_element(By.CSS_SELECTOR, "#rsiqa-feedback-send").click()
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(
+        "var e = document.querySelector('#rsiqa-feedback-comment'); return !e || e.offsetParent === null;"))
+    result = run_rsiqa("feedback", "export", "--db", str(seed_work / "run" / "data" / "feedback.sqlite3"))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    row = next(r for r in rows if r["question"] == question)
+    assert row["rating"] == "down" and row["comment"] == "The <b>second</b> source fits better"
+    assert "overhang" in row["answer"] and "[1]" in row["answer"] and len(row["citations"]) == 1
+    assert row["index_build"] == httpx.get(f"{seed_server}/api/health").json()["built_at"]

@@ -163,17 +163,25 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
     settings = settings or Settings()
     session = ChatSession(ask_fn, max_question_chars, max_history_turns, settings.chat_max_messages)
     examples = list(examples)
+    votes = callable(getattr(ask_fn, "feedback", None))  # the server stores votes (rsiqa.feedback)
 
     with gr.Blocks(title="rsiqa", analytics_enabled=False) as blocks:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         chatbot = gr.Chatbot(
             label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=False,
-            latex_delimiters=[], allow_tags=False, buttons=[], feedback_options=None,
+            latex_delimiters=[], allow_tags=False, buttons=[],
+            feedback_options=("Like", "Dislike") if votes else None,
             placeholder="Ask a question below, or click an example.",
         )
         shown = gr.State([])
         turns = gr.State([])
         followup_list = gr.State([])
+        rated = gr.State([])  # per shown message: what a vote on it rates (question, answer, cited ids), or None
+        vote_id = gr.State(None)
+        with gr.Row(visible=False, elem_id="rsiqa-feedback") as comment_row:
+            comment = gr.Textbox(show_label=False, placeholder="Thanks! Anything to add? (optional)", max_lines=4,
+                                 scale=8, elem_id="rsiqa-feedback-comment")
+            send_comment = gr.Button("Send", size="sm", scale=1, min_width=80, elem_id="rsiqa-feedback-send")
         with gr.Row():
             question = gr.Textbox(show_label=False, placeholder="Ask a question about recursive self-improvement",
                                   max_lines=6, scale=8, elem_id="rsiqa-question", autofocus=True)
@@ -186,9 +194,9 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                                  type="index", visible=bool(examples), elem_id="rsiqa-examples")
         new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="rsiqa-new")
 
-        outputs = [question, chatbot, shown, turns, followups, followup_list]
+        outputs = [question, chatbot, shown, turns, followups, followup_list, rated]
 
-        def answer(text: str, shown_now: list[Message], turns_now: list[Message],
+        def answer(text: str, shown_now: list[Message], turns_now: list[Message], rated_now: list[Any],
                    quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
             if not (text or "").strip():
                 yield (gr.skip(),) * len(outputs)
@@ -196,34 +204,67 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             for messages, new_turns, next_questions in session.respond_stream(text, shown_now, turns_now,
                                                                               not quotes_only):
                 if new_turns is None or next_questions is None:  # the model is still writing
-                    yield "", messages, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    yield "", messages, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     continue
                 dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
-                yield "", messages, messages, new_turns, dataset, next_questions
+                yield "", messages, messages, new_turns, dataset, next_questions, rated_messages(
+                    rated_now, messages, new_turns if new_turns is not turns_now else None)
 
-        def ask_choice(index: int | None, shown_now: list[Message], turns_now: list[Message],
+        def ask_choice(index: int | None, shown_now: list[Message], turns_now: list[Message], rated_now: list[Any],
                        choices: list[str], quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
             """Ask the clicked example or follow-up question."""
             if index is None or not 0 <= index < len(choices):
                 yield (gr.skip(),) * len(outputs)
                 return
-            yield from answer(choices[index], shown_now, turns_now, quotes_only)
+            yield from answer(choices[index], shown_now, turns_now, rated_now, quotes_only)
 
         def reset() -> tuple[Any, ...]:
-            return "", [], [], [], gr.Dataset(samples=[], visible=False), []
+            return "", [], [], [], gr.Dataset(samples=[], visible=False), [], []
+
+        def vote(rated_now: list[Any], data: gr.LikeData) -> tuple[Any, ...]:
+            """Store a thumbs up or down on an answer, then offer a comment box."""
+            index = data.index if isinstance(data.index, int) else None
+            target = rated_now[index] if index is not None and 0 <= index < len(rated_now) else None
+            if not target or not isinstance(data.liked, bool):  # a notice, or a vote taken back
+                return gr.skip(), gr.skip(), gr.skip()
+            stored = ask_fn.feedback("up" if data.liked else "down", target["question"], target["answer"],  # type: ignore[attr-defined]
+                                     target["citations"])
+            return stored, gr.Row(visible=True), ""
+
+        def add_comment(text: str, stored: int | None) -> tuple[Any, ...]:
+            if stored is not None and (text or "").strip():
+                ask_fn.comment(stored, text.strip())  # type: ignore[attr-defined]
+            return None, gr.Row(visible=False), ""
 
         private = {"api_visibility": "private", "show_progress": "minimal", "concurrency_id": "rsiqa-answer",
                    "concurrency_limit": settings.chat_concurrency}
-        question.submit(answer, [question, shown, turns, passages_only], outputs, **private)
-        ask.click(answer, [question, shown, turns, passages_only], outputs, **private)
-        followups.click(ask_choice, [followups, shown, turns, followup_list, passages_only], outputs, **private)
-        example_set.click(ask_choice, [example_set, shown, turns, gr.State(list(examples)), passages_only], outputs,
-                          **private)
+        question.submit(answer, [question, shown, turns, rated, passages_only], outputs, **private)
+        ask.click(answer, [question, shown, turns, rated, passages_only], outputs, **private)
+        followups.click(ask_choice, [followups, shown, turns, rated, followup_list, passages_only], outputs,
+                        **private)
+        example_set.click(ask_choice, [example_set, shown, turns, rated, gr.State(list(examples)), passages_only],
+                          outputs, **private)
+        if votes:
+            quick = {"api_visibility": "private", "show_progress": "hidden"}
+            chatbot.like(vote, [rated], [vote_id, comment_row, comment], **quick)
+            send_comment.click(add_comment, [comment, vote_id], [vote_id, comment_row, comment], **quick)
+            comment.submit(add_comment, [comment, vote_id], [vote_id, comment_row, comment], **quick)
         new_chat.click(reset, None, outputs, **private)
         chatbot.clear(reset, None, outputs, **private)
     blocks.queue(max_size=settings.chat_queue_size)
     blocks.state_session_capacity = settings.chat_sessions  # the oldest sessions' state is dropped past this
     return blocks
+
+
+def rated_messages(rated: list[Any], messages: list[Message], turns: list[Message] | None) -> list[Any]:
+    """What a vote on each of ``messages`` rates, after a question added two of them (the question and the
+    reply): the earlier entries, None for the question, and for the reply the answer in the new ``turns``
+    (None when the reply is a notice: ``turns`` is then None)."""
+    reply = None
+    if turns and len(turns) >= 2 and turns[-1].get("role") == "assistant":
+        reply = {"question": turns[-2]["content"], "answer": turns[-1]["content"],
+                 "citations": list(turns[-1].get("citations") or [])}
+    return [*rated, None, reply][-len(messages):] if messages else []
 
 
 def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:

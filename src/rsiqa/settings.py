@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     chat_concurrency: int = Field(2, ge=1, description="Chat page answers computed at once.")
     chat_max_messages: int = Field(40, ge=2, description="Messages a chat session keeps (the oldest are dropped).")
     chat_sessions: int = Field(500, ge=1, description="Chat sessions whose state is kept (the oldest are dropped).")
+    feedback_path: Path = Field(
+        Path("data/feedback.sqlite3"),
+        description="SQLite file of readers' votes (POST /api/feedback, the page's thumbs); not in the index folder, "
+                    "which a build replaces whole.")
     example_questions: list[str] = Field(
         default=[
             "What is KANSI?",
