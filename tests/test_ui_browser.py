@@ -138,10 +138,12 @@ def test_answer_shows_cited_linked_sources(browser: WebDriver, server: str, tmp_
 
 def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, tmp_path: Path) -> None:
     open_chat(browser, server)
-    browser.find_element(By.CSS_SELECTOR, "#rsiqa-examples button").click()
+    example = browser.find_element(By.CSS_SELECTOR, "#rsiqa-examples button")
+    shown = example.text
+    example.click()
     first = wait_for_reply(browser, 0)
     user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
-    assert user_messages[-1].text == Settings.model_fields["example_questions"].default[0]
+    assert user_messages[-1].text.rstrip("?.").startswith(shown.rstrip(".…?"))  # the material's own question
     assert first.find_elements(By.CSS_SELECTOR, ".rsiqa-citation")
     followup = WebDriverWait(browser, 30).until(
         lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()])[0]
@@ -253,12 +255,13 @@ def test_untidy_corpus_text_is_never_markdown(browser: WebDriver, untidy_server:
 SEED_NOTES = {
     "seed.md": "# What a seed AI is\n\nA seed AI is a program written to improve its own source code, so that each "
                "improved version is better at improving the next one.\n",
-    "skeptics.md": "# Skeptics of the seed AI\n\nSkeptics of the seed AI idea argue that returns diminish: every "
+    "skeptics.md": "---\ntitle: Why seed AI stalls\nauthor: Jane Doe\ndate: 2024-05-01\n"
+                   "url: https://example.org/seed-ai-stalls\n---\n# Skeptics of the seed AI\n\nSkeptics of the seed AI idea argue that returns diminish: every "
                    "improvement is harder to find than the last, so recursive self-improvement stalls.\n",
     "overhang.md": "# Hardware overhang\n\nHardware overhang is the worry that a seed AI could run on far more "
                    "computing power than its first version needed, speeding up its takeoff.\n",
     "alignment.md": "# Goals of a seed AI\n\nAlignment researchers ask whether a seed AI keeps its goals while it "
-                    "rewrites its own code.\n",
+                    "rewrites its own code. Will a seed AI keep the goals of the first version?\n",
 }
 
 
@@ -276,7 +279,8 @@ def seed_server(real_embedder, seed_work: Path) -> Iterator[str]:
     for name, text in SEED_NOTES.items():
         (work / "corpus" / name).write_text(text, encoding="utf-8")
     build_index(Settings(corpus_dir=work / "corpus", index_dir=work / "index"), real_embedder, progress=False)
-    with rsiqa_server(work / "index", work / "run", answer_sentences="1") as url:
+    with rsiqa_server(work / "index", work / "run", answer_sentences="1", title="Seed AI field notes",
+                      intro="Questions about seed AI.", decline_message="Try asking about seed AI.") as url:
         yield url
 
 
@@ -298,6 +302,22 @@ def test_sources_are_the_cited_passages_and_markers_open_them(browser: WebDriver
     assert "returns diminish" in passage.text
     assert browser.current_url.rstrip("/") == seed_server  # no navigation away from the chat
     browser.save_screenshot(str(tmp_path / "marker-opened.png"))
+    # The front matter of skeptics.md: its title (linked to its url), author and date.
+    title = sources[0].find_element(By.CSS_SELECTOR, "a.rsiqa-title")
+    assert title.text == "Why seed AI stalls" and title.get_attribute("href") == "https://example.org/seed-ai-stalls"
+    assert sources[0].find_element(By.CSS_SELECTOR, ".rsiqa-byline").text == "Jane Doe, 2024-05-01"
+
+
+def test_title_intro_examples_and_decline_come_from_settings_and_the_material(browser: WebDriver,
+                                                                              seed_server: str) -> None:
+    open_chat(browser, seed_server)
+    assert browser.title == "Seed AI field notes"
+    assert "Seed AI field notes" in browser.find_element(By.TAG_NAME, "h2").text
+    assert "Questions about seed AI." in browser.page_source
+    examples = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-examples button")]
+    assert examples == ["Will a seed AI keep the goals of the first version?"]  # the material asks it
+    message = ask(browser, "What is the best pizza in Naples?")
+    assert "The material does not cover that. Try asking about seed AI." in message.text
 
 
 def test_api_docs_render_with_the_network_blocked(seed_server: str, tmp_path: Path) -> None:

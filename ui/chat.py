@@ -27,13 +27,6 @@ AskFn = Callable[[str, list[dict[str, str]]], Answer]
 StreamFn = Callable[[str, list[dict[str, str]], bool], Iterator["str | Answer"]]
 Message = dict[str, str]
 
-TITLE = "rsiqa: the debate on recursive self-improvement"
-INTRO = (
-    "Ask about the debate on whether an AI can recursively improve itself. Every answer is built from "
-    "passages of the material and cites them as numbered footnotes: open a footnote to read the passage "
-    "(its best matching sentence is highlighted). Follow-up questions use the conversation so far. "
-    "[REST API docs](/docs)"
-)
 ERROR_MESSAGE = "Sorry, something went wrong while answering. Please try again."
 
 CSS = """
@@ -165,8 +158,8 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
     examples = list(examples)
     votes = callable(getattr(ask_fn, "feedback", None))  # the server stores votes (rsiqa.feedback)
 
-    with gr.Blocks(title="rsiqa", analytics_enabled=False) as blocks:
-        gr.Markdown(f"## {TITLE}\n{INTRO}")
+    with gr.Blocks(title=settings.title, analytics_enabled=False) as blocks:
+        gr.Markdown(f"## {settings.title}\n{settings.intro}")
         chatbot = gr.Chatbot(
             label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=False,
             latex_delimiters=[], allow_tags=False, buttons=[],
@@ -183,7 +176,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                                  scale=8, elem_id="rsiqa-feedback-comment")
             send_comment = gr.Button("Send", size="sm", scale=1, min_width=80, elem_id="rsiqa-feedback-send")
         with gr.Row():
-            question = gr.Textbox(show_label=False, placeholder="Ask a question about recursive self-improvement",
+            question = gr.Textbox(show_label=False, placeholder="Ask a question about the material",
                                   max_lines=6, scale=8, elem_id="rsiqa-question", autofocus=True)
             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rsiqa-ask")
         passages_only = gr.Checkbox(False, label="Passages only (answer with quotes, without the model)",
@@ -267,10 +260,23 @@ def rated_messages(rated: list[Any], messages: list[Message], turns: list[Messag
     return [*rated, None, reply][-len(messages):] if messages else []
 
 
+def page_examples(ask_fn: AskFn, settings: Settings, limit: int = 4) -> list[str]:
+    """The example questions: ``RSIQA_EXAMPLE_QUESTIONS`` when set, else up to ``limit`` questions the
+    material itself asks (``ask_fn.material_questions``, when the engine offers them)."""
+    if settings.example_questions is not None:
+        return list(settings.example_questions)
+    questions = getattr(ask_fn, "material_questions", None)
+    try:
+        return list(questions())[:limit] if callable(questions) else []
+    except Exception:  # no index yet: no examples rather than no page
+        log.warning("the material's questions could not be read for the examples", exc_info=True)
+        return []
+
+
 def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     """Serve the chat page at ``/`` of ``app`` (register the app's other routes first)."""
-    blocks = build_chat(ask_fn, settings.example_questions, settings.max_question_chars, settings.max_history_turns,
-                        settings)
+    blocks = build_chat(ask_fn, page_examples(ask_fn, settings), settings.max_question_chars,
+                        settings.max_history_turns, settings)
     return mount_blocks(app, blocks)
 
 

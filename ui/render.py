@@ -99,7 +99,7 @@ def source_line_html(citation: Citation) -> str:
     """Number, linked title, kind, section, and author and date when known."""
     source = citation.source
     where = html.escape(single_line(source.kind_label))
-    if source.section and source.section not in _PLAIN_SECTIONS:
+    if source.section and source.section not in _PLAIN_SECTIONS and source.section != source.title:
         where += f", {html.escape(single_line(source.section))}"
     by = ", ".join(html.escape(single_line(v)) for v in (source.author, source.date) if v)
     byline = f' <span class="rsiqa-byline">{by}</span>' if by else ""

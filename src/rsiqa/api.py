@@ -414,6 +414,12 @@ class PageAsk:
     def stream(self, question: str, history: list[dict[str, Any]], generate: bool) -> Iterator[str | Answer]:
         return self.service.ask_stream(question, history, None, generate)
 
+    def material_questions(self) -> list[str]:
+        """Full questions the served material asks (the page's default examples)."""
+        from rsiqa.followups import corpus_questions
+
+        return [q.text for q in corpus_questions(self.service.current().data)]
+
     def feedback(self, rating: Literal["up", "down"], question: str, answer: str, citations: list[str]) -> int:
         """Store the page's vote on an answer (as ``POST /api/feedback`` does); returns its id."""
         return self.service.feedback.record(rating, question, answer, citations, index_build(self.service))
