@@ -364,3 +364,58 @@ def test_thumbs_and_comment_are_stored_and_exported(browser: WebDriver, seed_ser
     assert row["rating"] == "down" and row["comment"] == "The <b>second</b> source fits better"
     assert "overhang" in row["answer"] and "[1]" in row["answer"] and len(row["citations"]) == 1
     assert row["index_build"] == httpx.get(f"{seed_server}/api/health").json()["built_at"]
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    """``rgb(r, g, b)`` or ``rgba(r, g, b, a)`` as three numbers 0-255."""
+    r, g, b = (float(v) for v in css[css.index("(") + 1:].rstrip(")").split(",")[:3])
+    return r, g, b
+
+
+def contrast_ratio(one: tuple[float, float, float], two: tuple[float, float, float]) -> float:
+    """The WCAG 2 contrast ratio of two sRGB colours."""
+    def luminance(rgb: tuple[float, float, float]) -> float:
+        lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_ratio_matches_known_pairs() -> None:
+    assert round(contrast_ratio((0, 0, 0), (255, 255, 255)), 1) == 21.0
+    assert round(contrast_ratio((118, 118, 118), (255, 255, 255)), 2) == 4.54
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_highlight_has_aa_contrast_in_both_themes(browser: WebDriver, seed_server: str, theme: str,
+                                                  tmp_path: Path) -> None:
+    browser.get(f"{seed_server}/?__theme={theme}")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
+    message = ask(browser, "Why do skeptics think recursive self-improvement of a seed AI stalls?")
+    expand_passages(browser, message)
+    mark = message.find_element(By.CSS_SELECTOR, "details mark")
+    color, background = browser.execute_script(
+        "var s = getComputedStyle(arguments[0]); return [s.color, s.backgroundColor];", mark)
+    ratio = contrast_ratio(_rgb(color), _rgb(background))
+    assert ratio >= 4.5, (theme, color, background, ratio)
+    browser.save_screenshot(str(tmp_path / f"desktop-{theme}.png"))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_phone_sees_the_question_box_without_scrolling(browser: WebDriver, seed_server: str, theme: str,
+                                                         tmp_path: Path) -> None:
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{seed_server}/?__theme={theme}")
+        WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
+        in_view = ("var r = document.querySelector('#rsiqa-question textarea').getBoundingClientRect();"
+                   "return r.top >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;")
+        assert browser.execute_script("return window.scrollY") == 0 and browser.execute_script(in_view)
+        box = browser.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea")
+        assert box.location["y"] < browser.find_element(By.CSS_SELECTOR, "#rsiqa-intro").location["y"]
+        ask(browser, "What is hardware overhang for a seed AI?")
+        ask(browser, "Why do skeptics think recursive self-improvement of a seed AI stalls?")
+        assert browser.execute_script(in_view)  # still in view below a long conversation
+        browser.save_screenshot(str(tmp_path / f"phone-{theme}.png"))
+    finally:
+        browser.set_window_size(1200, 1400)

@@ -45,6 +45,18 @@ CSS = """
 #rsiqa-chat details.rsiqa-more > summary { cursor: pointer; font-weight: 600; margin-top: .5em; }
 #rsiqa-chat a.rsiqa-ref-link { text-decoration: none; font-weight: 600; }
 #rsiqa-chat .rsiqa-byline { font-size: .9em; }
+/* The highlighted sentence: WCAG AA contrast (>= 4.5:1) in both themes (11.7:1 light, 6.6:1 dark). */
+#rsiqa-chat mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 2px; }
+.dark #rsiqa-chat mark { background: #854d0e; color: #fefce8; }
+/* The question box stays in view below a conversation of any length (no inner scroll box); sticky needs
+   Gradio's container to clip rather than hide its overflow. */
+.gradio-container { overflow: clip !important; }
+#rsiqa-input { position: sticky; bottom: 0; z-index: 5; background: var(--body-background-fill); padding: .4em 0; }
+/* On a phone the conversation and the question box come first, the introduction after them. */
+@media (max-width: 640px) {
+  #rsiqa-intro { order: 10; }
+  #rsiqa-heading h2 { font-size: 1.1em; margin: 0; }
+}
 #rsiqa-chat .rsiqa-citation.rsiqa-flash { outline: 2px solid var(--color-accent); outline-offset: 2px; }
 """
 
@@ -159,9 +171,10 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
     votes = callable(getattr(ask_fn, "feedback", None))  # the server stores votes (rsiqa.feedback)
 
     with gr.Blocks(title=settings.title, analytics_enabled=False) as blocks:
-        gr.Markdown(f"## {settings.title}\n{settings.intro}")
+        gr.Markdown(f"## {settings.title}", elem_id="rsiqa-heading")
+        gr.Markdown(settings.intro, elem_id="rsiqa-intro")
         chatbot = gr.Chatbot(
-            label="Conversation", elem_id="rsiqa-chat", height=560, sanitize_html=True, render_markdown=False,
+            label="Conversation", elem_id="rsiqa-chat", height="auto", min_height=240, sanitize_html=True, render_markdown=False,
             latex_delimiters=[], allow_tags=False, buttons=[],
             feedback_options=("Like", "Dislike") if votes else None,
             placeholder="Ask a question below, or click an example.",
@@ -175,7 +188,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             comment = gr.Textbox(show_label=False, placeholder="Thanks! Anything to add? (optional)", max_lines=4,
                                  scale=8, elem_id="rsiqa-feedback-comment")
             send_comment = gr.Button("Send", size="sm", scale=1, min_width=80, elem_id="rsiqa-feedback-send")
-        with gr.Row():
+        with gr.Row(elem_id="rsiqa-input"):
             question = gr.Textbox(show_label=False, placeholder="Ask a question about the material",
                                   max_lines=6, scale=8, elem_id="rsiqa-question", autofocus=True)
             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rsiqa-ask")
