@@ -89,7 +89,9 @@ def markup_server(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def open_chat(driver: WebDriver, url: str) -> None:
-    """Load the chat page and wait until the question box is there."""
+    """Load the chat page with no saved conversation and wait until the question box is there."""
+    driver.get(url + "/")
+    driver.execute_script("localStorage.clear();")  # the page keeps the conversation across reloads
     driver.get(url + "/")
     WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
 
@@ -389,6 +391,7 @@ def test_contrast_ratio_matches_known_pairs() -> None:
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_highlight_has_aa_contrast_in_both_themes(browser: WebDriver, seed_server: str, theme: str,
                                                   tmp_path: Path) -> None:
+    open_chat(browser, seed_server)
     browser.get(f"{seed_server}/?__theme={theme}")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
     message = ask(browser, "Why do skeptics think recursive self-improvement of a seed AI stalls?")
@@ -406,6 +409,7 @@ def test_a_phone_sees_the_question_box_without_scrolling(browser: WebDriver, see
                                                          tmp_path: Path) -> None:
     browser.set_window_size(390, 844)
     try:
+        open_chat(browser, seed_server)
         browser.get(f"{seed_server}/?__theme={theme}")
         WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
         in_view = ("var r = document.querySelector('#rsiqa-question textarea').getBoundingClientRect();"
@@ -419,3 +423,38 @@ def test_a_phone_sees_the_question_box_without_scrolling(browser: WebDriver, see
         browser.save_screenshot(str(tmp_path / f"phone-{theme}.png"))
     finally:
         browser.set_window_size(1200, 1400)
+
+
+def test_copy_reload_export_and_the_locked_question_box(browser: WebDriver, seed_server: str, tmp_path: Path) -> None:
+    open_chat(browser, seed_server)
+    browser.execute_script(
+        "window.__sawLocked = false; new MutationObserver(function () {"
+        "  var box = document.querySelector('#rsiqa-question textarea');"
+        "  if (box && box.disabled) window.__sawLocked = true; }).observe(document.body,"
+        "  {attributes: true, subtree: true, childList: true});")
+    message = ask(browser, "Why do skeptics think recursive self-improvement of a seed AI stalls?")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea").is_enabled())
+    assert browser.execute_script("return window.__sawLocked")  # locked while the answer was pending
+    # Copy: the answer and its cited source as a Markdown footnote.
+    message.find_element(By.CSS_SELECTOR, "button.rsiqa-copy").click()
+    copied = WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.__rsiqaCopied"))
+    assert "returns diminish" in copied and "[^1]" in copied
+    assert "[^1]: [Why seed AI stalls](<https://example.org/seed-ai-stalls>)" in copied and "Jane Doe" in copied
+    # A reload keeps the conversation.
+    browser.refresh()
+    WebDriverWait(browser, 60).until(lambda d: bot_messages(d) and "returns diminish" in bot_messages(d)[-1].text)
+    users = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
+    assert [u.text for u in users] == ["Why do skeptics think recursive self-improvement of a seed AI stalls?"]
+    # ... and follow-ups still lean on it; then Export writes the whole conversation as Markdown.
+    ask(browser, "What is hardware overhang for a seed AI?")
+    browser.find_element(By.CSS_SELECTOR, "#rsiqa-export").click()
+    exported = WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.__rsiqaExport"))
+    assert exported.startswith("# Seed AI field notes\n")
+    assert exported.count("**Question:**") == 2 and "[^1.1]:" in exported and "[^2.1]:" in exported
+    browser.save_screenshot(str(tmp_path / "restored.png"))
+    browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
+    WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))
+    browser.refresh()
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
+    time.sleep(1.5)
+    assert not bot_messages(browser)  # a new conversation is what a reload shows

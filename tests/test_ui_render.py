@@ -9,6 +9,7 @@ import pytest
 from rsiqa.schema import Answer, Citation, SourceOut
 from rsiqa.ui.render import (
     answer_html,
+    answer_markdown,
     link_html,
     marked_passage_html,
     question_html,
@@ -83,7 +84,7 @@ def test_corpus_markup_in_every_field_is_escaped() -> None:
                          section=f"Section {PAYLOAD}", kind="note")
     citation.source.kind_label = f"label {PAYLOAD}"
     html = answer_html(_answer(citation, text=f"Answer {PAYLOAD} [1]"))
-    assert "<img" not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") == 6  # + the [1] preview
+    assert "<img" not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") == 11  # + the [1] preview, + 5 in the copy payload
 
 
 def test_abstained_answer_says_so_and_escapes() -> None:
@@ -145,3 +146,15 @@ def test_source_line_shows_author_and_date_when_known() -> None:
     html = answer_html(_answer(citation))
     assert '<span class="rsiqa-byline">Ada &lt;Lovelace&gt;, 2024-05-01</span>' in html
     assert "rsiqa-byline" not in answer_html(_answer(_citation()))
+
+
+def test_copy_payload_is_the_answer_with_its_cited_sources_as_markdown_footnotes() -> None:
+    cited = _citation(1, highlight="The key claim here.")
+    cited.source.author = "Ada"
+    answer = _answer(cited, _citation(2, title="Not cited"), text="The key claim here. [1]")
+    assert answer_markdown(answer) == (
+        "The key claim here. [^1]\n\n[^1]: [A post](<https://www.lesswrong.com/posts/abc/post>) "
+        '(excerpt of a linked post, Ada). "The key claim here."')
+    html = answer_html(answer)
+    assert '<button type="button" class="rsiqa-copy"' in html and "\n" not in html
+    assert '<pre class="rsiqa-copy-text">The key claim here. [^1]&#10;&#10;[^1]: [A post]' in html

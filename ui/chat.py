@@ -45,7 +45,7 @@ CSS = """
 #rsiqa-chat details.rsiqa-more > summary { cursor: pointer; font-weight: 600; margin-top: .5em; }
 #rsiqa-chat a.rsiqa-ref-link { text-decoration: none; font-weight: 600; }
 #rsiqa-chat .rsiqa-byline { font-size: .9em; }
-/* The highlighted sentence: WCAG AA contrast (>= 4.5:1) in both themes (11.7:1 light, 6.6:1 dark). */
+/* The highlighted sentence: WCAG AA contrast (>= 4.5:1) in both themes (11.8:1 light, 6.6:1 dark). */
 #rsiqa-chat mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 2px; }
 .dark #rsiqa-chat mark { background: #854d0e; color: #fefce8; }
 /* The question box stays in view below a conversation of any length (no inner scroll box); sticky needs
@@ -58,13 +58,38 @@ CSS = """
   #rsiqa-heading h2 { font-size: 1.1em; margin: 0; }
 }
 #rsiqa-chat .rsiqa-citation.rsiqa-flash { outline: 2px solid var(--color-accent); outline-offset: 2px; }
+#rsiqa-chat .rsiqa-copy-text { display: none; }
+#rsiqa-chat .rsiqa-actions { margin: .5em 0 0 0; }
+#rsiqa-chat button.rsiqa-copy { font-size: .85em; padding: .1em .6em; border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-sm); background: var(--button-secondary-background-fill); cursor: pointer; }
 """
 
 #: In the page's <head>: a click on an answer's [n] opens passage n of that answer (and the collapsed
 #: "More passages" around it, if any) and scrolls to it. Without the script the link's fragment
 #: does the same in Chromium (a fragment inside a closed <details> opens it).
 PAGE_JS = """<script>
+function rsiqaCopy(text, button) {
+  window.__rsiqaCopied = text;  // what was copied (read by the tests: headless clipboards vary)
+  var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+  var fallback = function () {
+    var area = document.createElement("textarea");
+    area.value = text; area.style.position = "fixed"; area.style.opacity = "0";
+    document.body.appendChild(area); area.select();
+    try { document.execCommand("copy"); done(); } catch (e) {}
+    area.remove();
+  };
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, fallback);
+  else fallback();
+}
 document.addEventListener("click", function (event) {
+  var copy = event.target.closest ? event.target.closest("button.rsiqa-copy") : null;
+  var payload = copy && copy.closest(".rsiqa-answer") && copy.closest(".rsiqa-answer").querySelector(".rsiqa-copy-text");
+  if (payload) {
+    event.preventDefault();
+    event.stopPropagation();
+    rsiqaCopy(payload.textContent, copy);
+    return;
+  }
   var link = event.target.closest ? event.target.closest("a.rsiqa-ref-link") : null;
   var target = link && document.getElementById((link.getAttribute("href") || "").slice(1));
   var item = target && target.closest("li.rsiqa-citation");
@@ -77,6 +102,34 @@ document.addEventListener("click", function (event) {
   setTimeout(function () { item.classList.remove("rsiqa-flash"); }, 1600);
 }, true);
 </script>"""
+
+#: Lock (LOCKED: true) or unlock the question box and the Ask button, in the browser.
+LOCK_JS = """(...args) => {
+  var box = document.querySelector("#rsiqa-question textarea"), button = document.querySelector("#rsiqa-ask");
+  if (box) box.disabled = LOCKED;
+  if (button) button.disabled = LOCKED;
+  if (box && !LOCKED) box.focus();
+  return args;
+}"""
+
+#: The "Export as Markdown" button: the conversation shown, each answer with its sources as footnotes
+#: (numbered per answer: [^2.1] is source 1 of answer 2), downloaded as conversation.md.
+EXPORT_JS = """() => {
+  var parts = [], answers = 0;
+  document.querySelectorAll("#rsiqa-chat [data-testid='user'], #rsiqa-chat [data-testid='bot']").forEach(function (m) {
+    if (m.getAttribute("data-testid") === "user") { parts.push("**Question:** " + m.innerText.trim()); return; }
+    var payload = m.querySelector(".rsiqa-copy-text");
+    if (!payload) { parts.push(m.innerText.trim()); return; }
+    answers += 1;
+    parts.push(payload.textContent.replace(/\\[\\^(\\d+)\\]/g, "[^" + answers + ".$1]"));
+  });
+  var text = "# " + document.title + "\\n\\n" + parts.join("\\n\\n") + "\\n";
+  window.__rsiqaExport = text;
+  var link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], {type: "text/markdown"}));
+  link.download = "conversation.md";
+  document.body.appendChild(link); link.click(); link.remove();
+}"""
 
 
 class ChatSession:
@@ -198,7 +251,11 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                                visible=False, elem_id="rsiqa-followups")
         example_set = gr.Dataset(components=[question], samples=[[q] for q in examples], label="Example questions",
                                  type="index", visible=bool(examples), elem_id="rsiqa-examples")
-        new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="rsiqa-new")
+        with gr.Row():
+            new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="rsiqa-new")
+            export = gr.Button("Export as Markdown", size="sm", variant="secondary", elem_id="rsiqa-export")
+        # The conversation, kept in the browser (localStorage, encrypted by the server) across reloads.
+        saved = gr.BrowserState({}, storage_key="rsiqa-conversation")
 
         outputs = [question, chatbot, shown, turns, followups, followup_list, rated]
 
@@ -242,24 +299,56 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                 ask_fn.comment(stored, text.strip())  # type: ignore[attr-defined]
             return None, gr.Row(visible=False), ""
 
+        def keep(shown_now: list[Message], turns_now: list[Message], rated_now: list[Any]) -> dict[str, Any]:
+            return {"shown": shown_now, "turns": turns_now, "rated": rated_now}
+
+        def restore(data: Any) -> tuple[Any, ...]:
+            messages, kept_turns, kept_rated = restored(data, settings.chat_max_messages, max_history_turns)
+            return messages, messages, kept_turns, kept_rated
+
         private = {"api_visibility": "private", "show_progress": "minimal", "concurrency_id": "rsiqa-answer",
                    "concurrency_limit": settings.chat_concurrency}
-        question.submit(answer, [question, shown, turns, rated, passages_only], outputs, **private)
-        ask.click(answer, [question, shown, turns, rated, passages_only], outputs, **private)
-        followups.click(ask_choice, [followups, shown, turns, rated, followup_list, passages_only], outputs,
-                        **private)
-        example_set.click(ask_choice, [example_set, shown, turns, rated, gr.State(list(examples)), passages_only],
-                          outputs, **private)
+        quick = {"api_visibility": "private", "show_progress": "hidden"}
+        # The question box is locked (in the browser) while an answer is pending; then the conversation is saved.
+        locking = {**private, "js": LOCK_JS.replace("LOCKED", "true")}
+        asked = [
+            question.submit(answer, [question, shown, turns, rated, passages_only], outputs, **locking),
+            ask.click(answer, [question, shown, turns, rated, passages_only], outputs, **locking),
+            followups.click(ask_choice, [followups, shown, turns, rated, followup_list, passages_only], outputs,
+                            **locking),
+            example_set.click(ask_choice, [example_set, shown, turns, rated, gr.State(list(examples)), passages_only],
+                              outputs, **locking),
+        ]
+        for event in asked:
+            event.then(keep, [shown, turns, rated], [saved], js=LOCK_JS.replace("LOCKED", "false"), **quick)
         if votes:
-            quick = {"api_visibility": "private", "show_progress": "hidden"}
             chatbot.like(vote, [rated], [vote_id, comment_row, comment], **quick)
             send_comment.click(add_comment, [comment, vote_id], [vote_id, comment_row, comment], **quick)
             comment.submit(add_comment, [comment, vote_id], [vote_id, comment_row, comment], **quick)
-        new_chat.click(reset, None, outputs, **private)
-        chatbot.clear(reset, None, outputs, **private)
+        new_chat.click(reset, None, outputs, **private).then(keep, [shown, turns, rated], [saved], **quick)
+        chatbot.clear(reset, None, outputs, **private).then(keep, [shown, turns, rated], [saved], **quick)
+        export.click(None, None, None, js=EXPORT_JS, **quick)
+        blocks.load(restore, [saved], [chatbot, shown, turns, rated], **quick)
     blocks.queue(max_size=settings.chat_queue_size)
     blocks.state_session_capacity = settings.chat_sessions  # the oldest sessions' state is dropped past this
     return blocks
+
+
+def restored(data: Any, max_messages: int, max_turns: int) -> tuple[list[Message], list[Message], list[Any]]:
+    """The conversation kept in the browser, checked: (messages, turns, rated), or all empty when it is not
+    one this page saved (the shapes and limits of :class:`ChatSession`)."""
+    empty: tuple[list[Message], list[Message], list[Any]] = ([], [], [])
+    if not isinstance(data, dict):
+        return empty
+    messages, turns, rated = data.get("shown"), data.get("turns"), data.get("rated")
+    if not (isinstance(messages, list) and isinstance(turns, list) and isinstance(rated, list)):
+        return empty
+    def valid(item: Any) -> bool:
+        return (isinstance(item, dict) and item.get("role") in ("user", "assistant")
+                and isinstance(item.get("content"), str))
+    if not all(map(valid, messages)) or not all(map(valid, turns)) or len(rated) != len(messages):
+        return empty
+    return messages[-max_messages:], turns[-max_turns:], rated[-max_messages:]
 
 
 def rated_messages(rated: list[Any], messages: list[Message], turns: list[Message] | None) -> list[Any]:

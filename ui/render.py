@@ -117,6 +117,39 @@ def citation_html(citation: Citation, key: str = "") -> str:
     )
 
 
+def answer_markdown(answer: Answer) -> str:
+    """The answer as Markdown to copy: its text with ``[^n]`` footnote markers, then one footnote per cited
+    source (linked title, kind, section, author, date, and the sentence that matched)."""
+    if answer.abstained:
+        return answer.answer
+    cited = [c for c in answer.citations if c.n in set(cited_numbers(answer))]
+    text = _MARKER.sub(lambda m: f"[^{m.group(1)}]" if int(m.group(1)) in {c.n for c in cited} else m.group(0),
+                       answer.answer)
+    notes = []
+    for c in cited:
+        source = c.source
+        title = single_line(source.title).replace("[", "\\[").replace("]", "\\]")
+        href = safe_url(source.url)
+        about = [single_line(source.kind_label)]
+        if source.section and source.section not in _PLAIN_SECTIONS and source.section != source.title:
+            about.append(single_line(source.section))
+        about += [single_line(v) for v in (source.author, source.date) if v]
+        quote = f' "{single_line(c.highlight)}"' if c.highlight else ""
+        notes.append(f"[^{c.n}]: {f'[{title}](<{href}>)' if href else title} ({', '.join(about)}).{quote}")
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def copy_html(answer: Answer) -> str:
+    """A Copy button and, hidden, what it copies (:func:`answer_markdown`; the page's script does the copying).
+
+    The Markdown is escaped text; its line breaks are ``&#10;`` so that the message stays one line of HTML.
+    """
+    payload = html.escape(answer_markdown(answer), quote=True).replace("\r", "").replace("\n", "&#10;")
+    return (f'<p class="rsiqa-actions"><button type="button" class="rsiqa-copy" '
+            f'title="Copy the answer and its sources as Markdown">Copy</button></p>'
+            f'<pre class="rsiqa-copy-text">{payload}</pre>')
+
+
 def answer_html(answer: Answer) -> str:
     """The assistant message for ``answer``: the text, the sources it cites, the other passages, or a decline.
 
@@ -126,7 +159,7 @@ def answer_html(answer: Answer) -> str:
     """
     if answer.abstained:
         return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
-                f"{text_html(answer.answer)}</p></div>")
+                f"{text_html(answer.answer)}</p>{copy_html(answer)}</div>")
     key = message_key(answer)
     used = set(cited_numbers(answer)) or {c.n for c in answer.citations}
     cited = [c for c in answer.citations if c.n in used]
@@ -138,7 +171,8 @@ def answer_html(answer: Answer) -> str:
         more = (f'<details class="rsiqa-more"><summary>More passages ({len(others)})</summary>'
                 f'<ol class="rsiqa-citations">{items}</ol></details>')
     return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer, cited, key)}</p>{checked_html(answer)}'
-            f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol>{more}</div>')
+            f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol>{more}'
+            f"{copy_html(answer)}</div>")
 
 
 def checked_html(answer: Answer) -> str:
