@@ -144,7 +144,8 @@ def fake_embedder() -> FakeEmbedder:
 def settings(tmp_path: Path) -> Settings:
     """Settings pointing at a fresh corpus/ and index/ under the test's tmp dir, fake model name."""
     (tmp_path / "corpus").mkdir()
-    return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model=FakeEmbedder.name)
+    return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model=FakeEmbedder.name,
+                    feedback_path=tmp_path / "data" / "feedback.sqlite3")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import httpx
 def call_page(url: str, question: str, fn_index: int = 0, session: str | None = None,
               timeout: float = 120) -> tuple[Any, Any]:
     """Join the queue with ``question`` for event ``fn_index`` (0: the question box's submit) and wait for the
-    result; returns (success, output) or the queue's refusal (e.g. ("queue_full", message))."""
+    result (the states, shown/turns/rated, come from the session); returns (success, output) or the queue's refusal (e.g. ("queue_full", message))."""
     session = session or uuid.uuid4().hex[:11]
     with httpx.Client(base_url=url, timeout=timeout) as client:
-        join = client.post("/gradio_api/queue/join", json={"data": [question, None, None, False], "fn_index": fn_index,
+        join = client.post("/gradio_api/queue/join", json={"data": [question, None, None, None, False], "fn_index": fn_index,
                                                            "session_hash": session, "event_data": None})
         if join.status_code != 200:
             return join.status_code, join.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def test_query_returns_the_answer_object(client: TestClient) -> None:
     assert body["question"] == "What is a seed AI?" and body["abstained"] is False
     assert 1 <= len(body["citations"]) <= 2
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert set(body["citations"][0]["source"]) == {"title", "url", "section", "kind", "kind_label", "path"}
+    assert set(body["citations"][0]["source"]) == {"title", "url", "section", "kind", "kind_label", "path", "author",
+                                                   "date"}
 
 
 def test_query_accepts_history(client: TestClient) -> None:
@@ -132,7 +134,12 @@ def test_health_and_sources(client: TestClient, small_engine: Engine) -> None:
 
 
 def test_docs_and_openapi(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets  # no CDN
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/query", "/api/health", "/api/sources", "/api/reload"} <= set(paths)
 
@@ -322,3 +329,25 @@ def test_http_serves_a_rebuilt_index_without_restart(reload_server: tuple[str, P
     assert "Quentin Marsh" in after["answer"]
     assert httpx.get(f"{url}/api/health").json()["built_at"] != built_before
     assert "zorblax.md" in {s["path"] for s in httpx.get(f"{url}/api/sources").json()["sources"]}
+
+
+def test_feedback_is_stored_with_the_index_build_and_exported(client: TestClient, small_settings: Settings,
+                                                              tmp_path: Path) -> None:
+    from conftest import run_rsiqa
+
+    vote = {"rating": "down", "comment": "cites the wrong post", "question": "What is a seed AI?",
+            "answer": "A seed AI improves itself. [1]", "citations": ["0123456789abcdef"]}
+    response = client.post("/api/feedback", json=vote)
+    assert response.status_code == 201, response.text
+    built_at = client.get("/api/health").json()["built_at"]
+    assert response.json() == {"id": 1, "index_build": built_at}
+    assert client.post("/api/feedback", json={**vote, "rating": "meh"}).status_code == 422
+    assert client.post("/api/feedback", json={**vote, "comment": "x" * 2001}).status_code == 422
+    lone_surrogate = json.dumps({**vote, "comment": "\ud800"}).encode()
+    assert client.post("/api/feedback", content=lone_surrogate,
+                       headers={"Content-Type": "application/json"}).status_code == 422
+    result = run_rsiqa("feedback", "export", "--db", str(small_settings.feedback_path))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0] | {"created_at": ""} == {**vote, "id": 1, "created_at": "",
+                                                               "index_build": built_at}

@@ -49,16 +49,44 @@ def encrypted_pdf(path: Path, user_password: str, algorithm: str = "RC4-128") ->
 # --- formats -----------------------------------------------------------------------------------
 
 
-def test_markdown_headings_become_sections_and_title_comes_from_file_name(tmp_path: Path) -> None:
+def test_markdown_headings_become_sections_and_title_comes_from_the_first_heading(tmp_path: Path) -> None:
     path = tmp_path / "seed-ai_notes.md"
     path.write_text(f"# Overview\n\n{PROSE}\n\n## Objections\n\nHardware limits may slow takeoff.\n", encoding="utf-8")
     doc = load_file(path, "seed-ai_notes.md")
-    assert doc.title == "Seed ai notes"
+    assert doc.title == "Overview" and all(b.source.title == "Overview" for b in doc.blocks)
     assert [(b.source.section, b.paragraphs) for b in doc.blocks] == [
         ("Overview", [PROSE]),
         ("Objections", ["Hardware limits may slow takeoff."]),
     ]
     assert all(b.source.path == "seed-ai_notes.md" for b in doc.blocks)
+
+
+def test_markdown_without_a_heading_is_titled_by_its_file_name(tmp_path: Path) -> None:
+    (tmp_path / "seed-ai_notes.md").write_text(f"```\n# not a heading\n```\n\n{PROSE}\n", encoding="utf-8")
+    assert load_file(tmp_path / "seed-ai_notes.md", "seed-ai_notes.md").title == "Seed ai notes"
+    (tmp_path / "notes.txt").write_text(f"# Heading\n\n{PROSE}\n", encoding="utf-8")
+    assert load_file(tmp_path / "notes.txt", "notes.txt").title == "Notes"  # text files keep the file name
+
+
+def test_markdown_front_matter_gives_title_url_author_and_date(tmp_path: Path) -> None:
+    path = tmp_path / "post.md"
+    path.write_text("---\ntitle: 'Seed AI: a <field> guide'\nurl: https://example.org/seed\nauthor: [Ada, Grace]\n"
+                    f"date: 2024-05-01\ntags: [x]\n---\n# Heading\n\n{PROSE}\n\nhttps://example.org/linked-post\n\n"
+                    "The linked post says a seed AI rewrites its code.\n", encoding="utf-8")
+    doc = load_file(path, "post.md")
+    own, linked = doc.blocks[0].source, doc.blocks[-1].source
+    assert doc.title == "Seed AI: a <field> guide" and own.title == doc.title
+    assert (own.url, own.author, own.date) == ("https://example.org/seed", "Ada, Grace", "2024-05-01")
+    assert linked.kind == "linked_post" and linked.url == "https://example.org/linked-post" and linked.author is None
+    assert "title:" not in texts(doc) and PROSE in texts(doc)
+
+
+@pytest.mark.parametrize("head", ["---\njust a rule\n---\n", "---\nurl: javascript:alert(1)\n---\n",
+                                  "---\n[unclosed\n---\n"])
+def test_front_matter_that_is_not_a_mapping_or_unsafe_is_ignored(tmp_path: Path, head: str) -> None:
+    (tmp_path / "a.md").write_text(f"{head}\n{PROSE}\n", encoding="utf-8")
+    doc = load_file(tmp_path / "a.md", "a.md")
+    assert PROSE in texts(doc) and all(b.source.url is None and b.source.author is None for b in doc.blocks)
 
 
 def test_plain_text_is_read(tmp_path: Path) -> None:
@@ -116,7 +144,7 @@ def test_markdown_footnotes_emphasis_and_furniture_are_cleaned(tmp_path: Path) -
     path.write_text("# RSI\n\nSeed AI was **meant** to do RSI on its own code.[^a]\n\n•••\n\n+ more posts\n\n"
                     "[^a]: As _Yudkowsky_ put it.\n", encoding="utf-8")
     doc = load_file(path, "rsi-notes.md")
-    assert doc.title == "RSI notes"  # the file name spelled as the text spells it
+    assert doc.title == "RSI"  # the first heading
     assert texts(doc) == "Seed AI was meant to do RSI on its own code. (Footnote: As Yudkowsky put it.)"
 
 

@@ -31,7 +31,7 @@ from rsiqa.settings import Settings
 
 TOKEN = "hostile-token-7"
 NOTES = "# Notes\n\nA seed AI rewrites its own source code, improving itself recursively.\n"
-API_PATHS = {"/api/query", "/api/query/stream", "/api/health", "/api/sources", "/api/reload"}
+API_PATHS = {"/api/query", "/api/query/stream", "/api/health", "/api/sources", "/api/reload", "/api/feedback"}
 PATH_LIKE = re.compile(r"path|file|dir|folder|index|url|uri|location|name", re.IGNORECASE)
 PASSWD = "root:x:0:0"
 
@@ -59,7 +59,7 @@ def test_no_endpoint_takes_a_path_from_the_client(fake: tuple[Settings, Engine])
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 assert not PATH_LIKE.search(parameter["name"]), (method, path, parameter)
-            if method != "post" or path not in ("/api/query", "/api/query/stream"):
+            if method != "post" or path not in ("/api/query", "/api/query/stream", "/api/feedback"):
                 assert "requestBody" not in operation, (method, path)
     body_ref = spec["paths"]["/api/query"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schemas = spec["components"]["schemas"]
@@ -70,6 +70,10 @@ def test_no_endpoint_takes_a_path_from_the_client(fake: tuple[Settings, Engine])
     assert query["additionalProperties"] is False
     turn = schemas[query["properties"]["history"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert set(turn["properties"]) == {"role", "content", "citations"}  # citations: chunk ids, never paths
+    vote_ref = spec["paths"]["/api/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    vote = schemas[vote_ref.rsplit("/", 1)[1]]  # stored in the server's own file (RSIQA_FEEDBACK_PATH), never a path
+    assert set(vote["properties"]) == {"rating", "comment", "question", "answer", "citations"}
+    assert vote["additionalProperties"] is False
 
 
 def test_extra_fields_are_rejected_not_used(fake: tuple[Settings, Engine]) -> None:

@@ -99,7 +99,7 @@ def fake_settings(tmp_path: Path) -> Settings:
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "notes.md").write_text(NOTES, encoding="utf-8")
     return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model=FakeEmbedder.name,
-                    abstain_threshold=0.0, reload_token=TOKEN)
+                    abstain_threshold=0.0, reload_token=TOKEN, feedback_path=tmp_path / "feedback.sqlite3")
 
 
 @pytest.fixture(scope="module")

@@ -154,8 +154,11 @@ def test_the_page_has_a_bounded_queue_and_shared_concurrency(engine: Engine) -> 
     settings = Settings(chat_queue_size=7, chat_concurrency=3, chat_sessions=11)
     blocks = build_chat(lambda q, h: engine.ask(q, None, h), settings=settings)
     assert blocks._queue.max_size == 7 and blocks.state_session_capacity == 11
-    limits = {(fn.concurrency_id, fn.concurrency_limit) for fn in blocks.fns.values()}
-    assert limits == {("rsiqa-answer", 3)}
+    engine_fns = [fn for fn in blocks.fns.values() if getattr(fn.fn, "__name__", "") in ("answer", "ask_choice", "reset")]
+    assert len(engine_fns) == 6  # Enter, Ask, a follow-up, an example; New conversation, the bin icon
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in engine_fns} == {("rsiqa-answer", 3)}
+    cheap = {getattr(fn.fn, "__name__", None) for fn in blocks.fns.values()} - {"answer", "ask_choice", "reset"}
+    assert cheap == {"keep", "restore", None}  # no engine call (None: in the browser: Export, the question box lock)
 
 
 @pytest.mark.slow
@@ -194,3 +197,28 @@ def test_the_page_over_http_validates_bounds_and_takes_no_uploads(real_index_dir
         upload = httpx.post(f"{url}/gradio_api/upload", files={"files": ("a.txt", b"x" * 7_000_000)}, timeout=60)
         assert upload.status_code == 404 and "uploads are turned off" in upload.text
         assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").rglob("a.txt"))
+
+
+def test_title_intro_and_examples_come_from_settings_or_the_material() -> None:
+    from rsiqa.ui.chat import build_chat, page_examples
+
+    class Ask:
+        def __call__(self, question, history):
+            raise AssertionError("not asked")
+
+        def material_questions(self):
+            return ["Q1?", "Q2?", "Q3?", "Q4?", "Q5?"]
+
+    settings = Settings(title="Cooking notes", intro="Ask about *stews*.")
+    blocks = build_chat(Ask(), page_examples(Ask(), settings), settings=settings)
+    markdown = [b.value for b in blocks.blocks.values() if type(b).__name__ == "Markdown"]
+    assert "## Cooking notes" in markdown and "Ask about *stews*." in markdown and blocks.title == "Cooking notes"
+    assert page_examples(Ask(), settings) == ["Q1?", "Q2?", "Q3?", "Q4?"]
+    assert page_examples(Ask(), Settings(example_questions=["Mine?"])) == ["Mine?"]
+    assert page_examples(lambda q, h: None, settings) == []  # an engine that offers none: no examples
+
+
+def test_the_decline_message_always_starts_plainly() -> None:
+    assert Settings(decline_message="Ask about stews instead.").decline_message == (
+        "The material does not cover that. Ask about stews instead.")
+    assert Settings().decline_message.startswith("The material does not cover that. rsiqa answers from the debate")

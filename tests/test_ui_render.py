@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rsiqa.schema import Answer, Citation, SourceOut
 from rsiqa.ui.render import (
     answer_html,
+    answer_markdown,
     link_html,
     marked_passage_html,
     question_html,
@@ -63,14 +66,15 @@ def test_highlight_is_marked_inside_the_escaped_passage() -> None:
 
 
 def test_answer_html_has_numbered_linked_footnotes_with_kind_and_passage() -> None:
-    html = answer_html(_answer(_citation(1), _citation(2, url=None, title="Notes", kind="note", section="Drafts")))
-    assert '<sup class="rsiqa-ref">[1]</sup>' in html
+    html = answer_html(_answer(_citation(1), _citation(2, url=None, title="Notes", kind="note", section="Drafts"),
+                               text="The key claim here. [1] Notes say more. [2]"))
+    assert '<sup class="rsiqa-ref"><a class="rsiqa-ref-link" href="#rsiqa-' in html
     assert ('<span class="rsiqa-n">[1]</span> '
             '<a class="rsiqa-title" href="https://www.lesswrong.com/posts/abc/post"') in html
     assert "(excerpt of a linked post)" in html  # the section "Excerpt" only repeats the kind
     assert '<span class="rsiqa-n">[2]</span> <span class="rsiqa-title">Notes</span>' in html
     assert ", Drafts)" in html
-    assert "<details class=\"rsiqa-passage\"><summary>Passage</summary><blockquote>First sentence. " \
+    assert "<details class=\"rsiqa-passage\"><summary>Passage</summary><blockquote id=\"rsiqa-" in html and ">First sentence. " \
            "<mark>The key claim here.</mark></blockquote></details>" in html
     assert "\n" not in html  # one raw HTML block: Markdown never applies inside it
 
@@ -80,7 +84,7 @@ def test_corpus_markup_in_every_field_is_escaped() -> None:
                          section=f"Section {PAYLOAD}", kind="note")
     citation.source.kind_label = f"label {PAYLOAD}"
     html = answer_html(_answer(citation, text=f"Answer {PAYLOAD} [1]"))
-    assert "<img" not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") == 5
+    assert "<img" not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") == 11  # + the [1] preview, + 5 in the copy payload
 
 
 def test_abstained_answer_says_so_and_escapes() -> None:
@@ -110,3 +114,47 @@ def test_the_chat_never_renders_markdown() -> None:
     blocks = build_chat(lambda question, history: _answer(_citation()))
     chatbots = [block for block in blocks.blocks.values() if type(block).__name__ == "Chatbot"]
     assert len(chatbots) == 1 and chatbots[0].render_markdown is False and chatbots[0].sanitize_html is True
+
+
+def test_sources_are_the_cited_passages_and_the_others_are_more_passages() -> None:
+    answer = _answer(_citation(1), _citation(2, title="Second"), _citation(3, title="Third"),
+                     text="The key claim here. [2]")
+    html = answer_html(answer)
+    sources, more = html.split('<details class="rsiqa-more">')
+    assert '<span class="rsiqa-n">[2]</span>' in sources and "[1]</span>" not in sources and "[3]</span>" not in sources
+    assert more.startswith("<summary>More passages (2)</summary>")
+    assert '<span class="rsiqa-n">[1]</span>' in more and '<span class="rsiqa-n">[3]</span>' in more
+
+
+def test_an_answer_citing_every_passage_has_no_more_passages() -> None:
+    html = answer_html(_answer(_citation(1), _citation(2), text="One. [1] Two. [2]"))
+    assert "rsiqa-more" not in html and html.count('class="rsiqa-citation"') == 2
+
+
+def test_markers_link_to_their_passage_with_a_preview() -> None:
+    html = answer_html(_answer(_citation(1, highlight=f"The {PAYLOAD} claim.", text=f"Text. The {PAYLOAD} claim."),
+                               text="The claim. [1] Unknown marker [7]."))
+    target = re.search(r'<blockquote id="(rsiqa-[0-9a-f]+-1)">', html)
+    assert target, html
+    assert f'href="#{target.group(1)}" title="The &lt;img src=x onerror=alert(1)&gt; claim."' in html
+    assert '<sup class="rsiqa-ref">[7]</sup>' in html  # a number with no passage is no link
+
+
+def test_source_line_shows_author_and_date_when_known() -> None:
+    citation = _citation(kind="document", section=None)
+    citation.source.author, citation.source.date = "Ada <Lovelace>", "2024-05-01"
+    html = answer_html(_answer(citation))
+    assert '<span class="rsiqa-byline">Ada &lt;Lovelace&gt;, 2024-05-01</span>' in html
+    assert "rsiqa-byline" not in answer_html(_answer(_citation()))
+
+
+def test_copy_payload_is_the_answer_with_its_cited_sources_as_markdown_footnotes() -> None:
+    cited = _citation(1, highlight="The key claim here.")
+    cited.source.author = "Ada"
+    answer = _answer(cited, _citation(2, title="Not cited"), text="The key claim here. [1]")
+    assert answer_markdown(answer) == (
+        "The key claim here. [^1]\n\n[^1]: [A post](<https://www.lesswrong.com/posts/abc/post>) "
+        '(excerpt of a linked post, Ada). "The key claim here."')
+    html = answer_html(answer)
+    assert '<button type="button" class="rsiqa-copy"' in html and "\n" not in html
+    assert '<pre class="rsiqa-copy-text">The key claim here. [^1]&#10;&#10;[^1]: [A post]' in html

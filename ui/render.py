@@ -8,6 +8,7 @@ as ``<br>``). Text is escaped with :func:`html.escape`; links are made only from
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 
@@ -48,34 +49,130 @@ def marked_passage_html(text: str, highlight: str) -> str:
     return f"{text_html(text[:start])}<mark>{text_html(text[start:end])}</mark>{text_html(text[end:])}"
 
 
-def answer_text_html(text: str) -> str:
-    """The answer text escaped, its ``[n]`` citation markers as superscripts."""
-    return _MARKER.sub(r'<sup class="rsiqa-ref">[\1]</sup>', text_html(text))
+#: Longest preview of a passage shown when the pointer rests on its ``[n]`` marker.
+PREVIEW_CHARS = 280
 
 
-def citation_html(citation: Citation) -> str:
-    """One footnote: number, linked title, kind (and section), and the passage in a ``<details>`` panel."""
+def cited_numbers(answer: Answer) -> list[int]:
+    """The citation numbers the answer text uses (``[n]`` markers of citations it has), in citation order."""
+    used = {int(m) for m in _MARKER.findall(answer.answer)}
+    return [c.n for c in answer.citations if c.n in used]
+
+
+def message_key(answer: Answer) -> str:
+    """A short key for the ids of one answer's sources (element ids must not repeat across messages)."""
+    text = "\x1f".join([answer.question, answer.answer, *(c.chunk_id for c in answer.citations)])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+
+
+def source_id(key: str, n: int) -> str:
+    """The element id of passage ``n`` of the answer with ``key`` (the target of its ``[n]`` link)."""
+    return f"rsiqa-{key}-{n}"
+
+
+def preview(citation: Citation) -> str:
+    """What the ``[n]`` marker shows on hover: the passage's best sentence (or its start), cut short."""
+    text = single_line(citation.highlight or citation.text)
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+def answer_text_html(text: str, citations: list[Citation] | None = None, key: str = "") -> str:
+    """The answer text escaped, its ``[n]`` citation markers as superscripts.
+
+    A marker of one of ``citations`` is a link to that passage (``#`` + :func:`source_id`), with a
+    preview of the passage as its title: following it opens the passage (a fragment inside a closed
+    ``<details>`` opens it in Chromium; the page's script does the same in every browser).
+    """
+    by_n = {c.n: c for c in citations or []}
+
+    def marker(match: re.Match[str]) -> str:
+        citation = by_n.get(int(match.group(1)))
+        if citation is None:
+            return f'<sup class="rsiqa-ref">[{match.group(1)}]</sup>'
+        return (f'<sup class="rsiqa-ref"><a class="rsiqa-ref-link" href="#{source_id(key, citation.n)}" '
+                f'title="{html.escape(preview(citation), quote=True)}">[{citation.n}]</a></sup>')
+
+    return _MARKER.sub(marker, text_html(text))
+
+
+def source_line_html(citation: Citation) -> str:
+    """Number, linked title, kind, section, and author and date when known."""
     source = citation.source
     where = html.escape(single_line(source.kind_label))
-    if source.section and source.section not in _PLAIN_SECTIONS:
+    if source.section and source.section not in _PLAIN_SECTIONS and source.section != source.title:
         where += f", {html.escape(single_line(source.section))}"
+    by = ", ".join(html.escape(single_line(v)) for v in (source.author, source.date) if v)
+    byline = f' <span class="rsiqa-byline">{by}</span>' if by else ""
+    return (f'<span class="rsiqa-n">[{citation.n}]</span> {link_html(source.title, source.url)} '
+            f'<span class="rsiqa-kind">({where})</span>{byline}')
+
+
+def citation_html(citation: Citation, key: str = "") -> str:
+    """One footnote: its source line and the passage in a ``<details>`` panel (the target of ``[n]``)."""
+    target = f' id="{source_id(key, citation.n)}"' if key else ""
     return (
-        f'<li class="rsiqa-citation" data-n="{citation.n}">'
-        f'<span class="rsiqa-n">[{citation.n}]</span> {link_html(source.title, source.url)} '
-        f'<span class="rsiqa-kind">({where})</span>'
+        f'<li class="rsiqa-citation">{source_line_html(citation)}'
         f'<details class="rsiqa-passage"><summary>Passage</summary>'
-        f"<blockquote>{marked_passage_html(citation.text, citation.highlight)}</blockquote></details></li>"
+        f"<blockquote{target}>{marked_passage_html(citation.text, citation.highlight)}</blockquote></details></li>"
     )
 
 
+def answer_markdown(answer: Answer) -> str:
+    """The answer as Markdown to copy: its text with ``[^n]`` footnote markers, then one footnote per cited
+    source (linked title, kind, section, author, date, and the sentence that matched)."""
+    if answer.abstained:
+        return answer.answer
+    cited = [c for c in answer.citations if c.n in set(cited_numbers(answer))]
+    text = _MARKER.sub(lambda m: f"[^{m.group(1)}]" if int(m.group(1)) in {c.n for c in cited} else m.group(0),
+                       answer.answer)
+    notes = []
+    for c in cited:
+        source = c.source
+        title = single_line(source.title).replace("[", "\\[").replace("]", "\\]")
+        href = safe_url(source.url)
+        about = [single_line(source.kind_label)]
+        if source.section and source.section not in _PLAIN_SECTIONS and source.section != source.title:
+            about.append(single_line(source.section))
+        about += [single_line(v) for v in (source.author, source.date) if v]
+        quote = f' "{single_line(c.highlight)}"' if c.highlight else ""
+        notes.append(f"[^{c.n}]: {f'[{title}](<{href}>)' if href else title} ({', '.join(about)}).{quote}")
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def copy_html(answer: Answer) -> str:
+    """A Copy button and, hidden, what it copies (:func:`answer_markdown`; the page's script does the copying).
+
+    The Markdown is escaped text; its line breaks are ``&#10;`` so that the message stays one line of HTML.
+    """
+    payload = html.escape(answer_markdown(answer), quote=True).replace("\r", "").replace("\n", "&#10;")
+    return (f'<p class="rsiqa-actions"><button type="button" class="rsiqa-copy" '
+            f'title="Copy the answer and its sources as Markdown">Copy</button></p>'
+            f'<pre class="rsiqa-copy-text">{payload}</pre>')
+
+
 def answer_html(answer: Answer) -> str:
-    """The assistant message for ``answer``: the text and its numbered footnotes, or a clear decline."""
+    """The assistant message for ``answer``: the text, the sources it cites, the other passages, or a decline.
+
+    "Sources" lists the passages whose ``[n]`` the answer uses, under those numbers; the other
+    retrieved passages sit under a collapsed "More passages". An answer that uses no marker lists
+    every passage as a source.
+    """
     if answer.abstained:
         return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
-                f"{text_html(answer.answer)}</p></div>")
-    notes = "".join(citation_html(c) for c in answer.citations)
-    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer)}</p>{checked_html(answer)}'
-            f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol></div>')
+                f"{text_html(answer.answer)}</p>{copy_html(answer)}</div>")
+    key = message_key(answer)
+    used = set(cited_numbers(answer)) or {c.n for c in answer.citations}
+    cited = [c for c in answer.citations if c.n in used]
+    others = [c for c in answer.citations if c.n not in used]
+    notes = "".join(citation_html(c, key) for c in cited)
+    more = ""
+    if others:
+        items = "".join(citation_html(c, key) for c in others)
+        more = (f'<details class="rsiqa-more"><summary>More passages ({len(others)})</summary>'
+                f'<ol class="rsiqa-citations">{items}</ol></details>')
+    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer, cited, key)}</p>{checked_html(answer)}'
+            f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol>{more}'
+            f"{copy_html(answer)}</div>")
 
 
 def checked_html(answer: Answer) -> str:

@@ -107,9 +107,9 @@ class BackgroundChatPage:
                 time.sleep(delay)
 
     def _build_once(self) -> None:
-        from rsiqa.ui.chat import build_chat
+        from rsiqa.ui.chat import build_chat, page_examples
 
-        blocks = build_chat(self.ask_fn, self.settings.example_questions, self.settings.max_question_chars,
+        blocks = build_chat(self.ask_fn, page_examples(self.ask_fn, self.settings), self.settings.max_question_chars,
                             self.settings.max_history_turns, self.settings)
         if self._stopping:
             return

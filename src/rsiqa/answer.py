@@ -12,14 +12,11 @@ from rsiqa.index import IndexData
 from rsiqa.query import ReadQuestion
 from rsiqa.retrieval import Evidence, Hit
 from rsiqa.schema import Answer, Citation, SourceOut
-from rsiqa.settings import Settings
+from rsiqa.settings import DEFAULT_DECLINE, Settings
 from rsiqa.structure import LIST_ITEM, strip_list_marker
 
-DECLINE_MESSAGE = (
-    "The material does not cover that. rsiqa answers from the debate on whether an AI can "
-    "recursively improve itself (an FAQ answer, its notes and linked LessWrong posts with comments); "
-    "try asking about self-improvement, takeoff, alignment or the arguments of its skeptics."
-)
+#: The default decline (``Settings.decline_message``, ``RSIQA_DECLINE_MESSAGE``).
+DECLINE_MESSAGE = DEFAULT_DECLINE
 
 
 #: Evidence for a question whose rarest words (in at most two passages) are in the first hit ("KANSI meaning").
@@ -89,7 +86,7 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
     if not hits or coverage_probability(evidence, question, advice, names) < settings.abstain_threshold:
-        return Answer(question=question, answer=DECLINE_MESSAGE, abstained=True, citations=[], followups=followups)
+        return Answer(question=question, answer=settings.decline_message, abstained=True, citations=[], followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):
         passage = data.passages[hit.row]
@@ -99,7 +96,8 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
             n=n, text=passage.text, score=round(hit.fused, 4), chunk_id=passage.chunk_id,
             highlight=strip_list_marker(sentences[hit.best_sentence]) if sentences else "",
             source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
-                             kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path),
+                             kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path,
+                             author=source.author, date=source.date),
         ))
     contrast = bool(read and read.contrast)
     text = composed_answer(hits, data, settings, contrast, question_vector)

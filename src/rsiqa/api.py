@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsiqa import __version__
+from rsiqa.apidocs import install_docs
 from rsiqa.documents import KIND_LABELS
 from rsiqa.engine import Engine
 from rsiqa.index import IndexError_
@@ -88,6 +89,38 @@ class ErrorOut(BaseModel):
     """An error with a message for people."""
 
     detail: str
+
+
+class FeedbackIn(BaseModel):
+    """A reader's vote on one answer: thumbs up or down, an optional comment, and what was rated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000, description="Optional words on what was good or wrong")
+    question: str = Field(min_length=1, max_length=20_000)
+    answer: str = Field(min_length=1, max_length=20_000, description="The answer text rated, with its [n] markers")
+    citations: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=20, description="The chunk_id of each passage the answer cited, in order")
+
+    @field_validator("comment", "question", "answer")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        value.encode("utf-8")  # a lone surrogate ("\\ud800" in JSON) cannot be stored: 422, not 500
+        return value
+
+    @field_validator("citations")
+    @classmethod
+    def _encodable_ids(cls, value: list[str]) -> list[str]:
+        "".join(value).encode("utf-8")
+        return value
+
+
+class FeedbackOut(BaseModel):
+    """The stored vote."""
+
+    id: int = Field(description="The vote's number in the feedback file")
+    index_build: str | None = Field(description="built_at of the index that served the vote")
 
 
 def query_model(settings: Settings) -> type[BaseModel]:
@@ -159,6 +192,14 @@ def sources_of(engine: Engine) -> SourcesOut:
     return SourcesOut(count=len(docs), sources=docs)
 
 
+def index_build(service: EngineService) -> str | None:
+    """``built_at`` of the served index, or None when none can be loaded (a vote is still kept)."""
+    try:
+        return service.current().data.manifest.get("built_at")
+    except IndexError_:
+        return None
+
+
 def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "off") -> APIRouter:
     """The ``/api`` routes; ``chat_page`` tells the state of the chat page, for the health check."""
     settings = service.settings
@@ -202,6 +243,20 @@ def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "o
         items = service.ask_stream(body.question, history, body.top_k, body.generate)  # a missing index: 503 here
         return StreamingResponse(sse_events(items), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.post("/feedback", response_model=FeedbackOut, status_code=201, responses={
+        400: {"model": ErrorOut, "description": "The body cannot be parsed (not UTF-8, or nested too deeply)"},
+        413: {"model": ErrorOut, "description": f"Body over {MAX_BODY_BYTES // 2**20} MB"},
+    })
+    def feedback(body: FeedbackIn) -> FeedbackOut:
+        """Store a thumbs up or down on an answer, with an optional comment, for the maintainers.
+
+        Kept in a local SQLite file (`RSIQA_FEEDBACK_PATH`) with the question, the answer, the cited
+        chunk ids and the index build; `rsiqa feedback export` prints the votes as JSON lines.
+        """
+        build = index_build(service)
+        stored = service.feedback.record(body.rating, body.question, body.answer, body.citations, build, body.comment)
+        return FeedbackOut(id=stored, index_build=build)
 
     @router.get("/health", response_model=HealthOut, responses={
         503: {"model": HealthOut, "description": "No usable index, or the chat page failed to start (status degraded)"},
@@ -359,6 +414,20 @@ class PageAsk:
     def stream(self, question: str, history: list[dict[str, Any]], generate: bool) -> Iterator[str | Answer]:
         return self.service.ask_stream(question, history, None, generate)
 
+    def material_questions(self) -> list[str]:
+        """Full questions the served material asks (the page's default examples)."""
+        from rsiqa.followups import corpus_questions
+
+        return [q.text for q in corpus_questions(self.service.current().data)]
+
+    def feedback(self, rating: Literal["up", "down"], question: str, answer: str, citations: list[str]) -> int:
+        """Store the page's vote on an answer (as ``POST /api/feedback`` does); returns its id."""
+        return self.service.feedback.record(rating, question, answer, citations, index_build(self.service))
+
+    def comment(self, feedback_id: int, comment: str) -> bool:
+        """Add the reader's comment to vote ``feedback_id``."""
+        return self.service.feedback.comment(feedback_id, comment[:2000])
+
 
 def create_app(settings: Settings, engine: Engine | None = None,
                chat_page: bool | Literal["background"] = True) -> FastAPI:
@@ -376,9 +445,10 @@ def create_app(settings: Settings, engine: Engine | None = None,
         title="rsiqa",
         version=__version__,
         summary="Cited answers about the debate on recursive AI self-improvement",
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI from the installed package, not a CDN
         redoc_url=None,
     )
+    install_docs(app)
     app.state.service = service
     app.add_middleware(ApiBodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(NoUploads)

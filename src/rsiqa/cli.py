@@ -280,6 +280,31 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     run(app, sock, settings)
 
 
+@cli.group()
+def feedback() -> None:
+    """Readers' votes on answers (the chat page's thumbs, POST /api/feedback)."""
+
+
+@feedback.command("export")
+@click.option("--db", "feedback_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="The feedback file [RSIQA_FEEDBACK_PATH, data/feedback.sqlite3].")
+def feedback_export(feedback_path: Path | None) -> None:
+    """Print every vote as one JSON object a line, oldest first.
+
+    Each holds id, created_at, rating (up/down), comment, question, answer, citations (the
+    cited chunk ids) and index_build (built_at of the index that answered).
+
+    \b
+    Example:
+      rsiqa feedback export > feedback.jsonl
+    """
+    from rsiqa.feedback import FeedbackStore
+
+    settings = _settings(feedback_path=feedback_path)
+    for line in FeedbackStore(settings.feedback_path).export_jsonl():
+        click.echo(line)
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="rsiqa")

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rsiqa.documents import Passage
+from rsiqa.settings import DECLINED  # how every decline starts: nothing a follow-up leans on
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
-#: How a declined answer starts (rsiqa.answer.DECLINE_MESSAGE): it says nothing a follow-up leans on.
-DECLINED = "The material does not cover that."
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 #: Quoted sentences shorter than this are too common to identify a passage.
 _MIN_QUOTE_CHARS = 30

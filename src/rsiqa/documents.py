@@ -25,6 +25,8 @@ class Source:
     kind: str = "document"
     section: str | None = None
     url: str | None = None
+    author: str | None = None  # from Markdown front matter, when given
+    date: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -9,16 +9,21 @@ never more than that many bytes of it.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import errno
 import hashlib
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from rsiqa.documents import Block, LoadedDocument, Source
 from rsiqa.structure import parse_text, single_line, title_from_filename
@@ -125,11 +130,68 @@ def _title_for(rel: str, text: str | None = None) -> str:
     return title_from_filename(rel.rsplit("/", 1)[-1], text)
 
 
+#: YAML front matter at the very start of a Markdown file: ``---`` lines around it (``...`` may end it).
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$\r?\n?", re.S | re.M)
+_FIRST_HEADING = re.compile(r"^ {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.M)
+_FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1", re.S | re.M)
+#: Front matter fields a source shows.
+FRONT_MATTER_FIELDS = ("title", "url", "author", "date")
+
+
+def front_matter(text: str) -> tuple[dict[str, str], str]:
+    """The ``title``, ``url``, ``author`` and ``date`` of a Markdown file's YAML front matter, and the text after it.
+
+    Fields that are missing, empty or not text (or a date, or a list of names) are left out; a
+    block that is not a YAML mapping is not front matter, and the text is returned whole.
+    """
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}, text
+    if not isinstance(data, dict):
+        return {}, text
+    meta: dict[str, str] = {}
+    for key in FRONT_MATTER_FIELDS:
+        value = data.get(key)
+        if isinstance(value, list) and key == "author":
+            value = ", ".join(str(v) for v in value if isinstance(v, str | int | float))
+        if isinstance(value, str | int | float | dt.date) and not isinstance(value, bool):
+            value = single_line(str(value))
+            if value:
+                meta[key] = value
+    return meta, text[match.end():]
+
+
+def first_heading(text: str) -> str | None:
+    """The text of the first ``#`` heading of Markdown ``text`` (outside code fences), or None."""
+    match = _FIRST_HEADING.search(_FENCE.sub("", text))
+    return single_line(match.group(1)) if match else None
+
+
 def load_text(data: bytes, rel: str) -> LoadedDocument:
-    """Plain text or Markdown, parsed by :func:`rsiqa.structure.parse_text`; the title is the file
-    name spelled as the text spells its words ("rsi-notes.md" -> "RSI notes")."""
+    """Plain text or Markdown, parsed by :func:`rsiqa.structure.parse_text`.
+
+    The title is the file name spelled as the text spells its words ("rsi-notes.md" -> "RSI
+    notes"); a Markdown file's title is its front matter's ``title``, else its first ``#``
+    heading. Its front matter's ``url``, ``author`` and ``date`` go to the sources of its own
+    text (not to the posts it links).
+    """
     text = decode_text(data)
-    return parse_text(text, rel, _title_for(rel, text))
+    if not rel.lower().endswith((".md", ".markdown")):
+        return parse_text(text, rel, _title_for(rel, text))
+    meta, body = front_matter(text)
+    title = meta.get("title") or first_heading(body) or _title_for(rel, body)
+    doc = parse_text(body, rel, title)
+    extra = {"url": safe_url(meta.get("url")), "author": meta.get("author"), "date": meta.get("date")}
+    if any(extra.values()):
+        for block in doc.blocks:
+            if block.source.kind not in ("linked_post", "comment"):
+                block.source = dataclasses.replace(block.source, url=block.source.url or extra["url"],
+                                                   author=extra["author"], date=extra["date"])
+    return doc
 
 
 _DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "svg", "iframe", "object"]

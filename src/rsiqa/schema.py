@@ -19,6 +19,8 @@ class SourceOut(BaseModel):
     kind: str = Field(description="faq_answer, note, linked_post, comment or document")
     kind_label: str = Field(description="The kind, in words, for readers")
     path: str = Field(description="The corpus file, relative to the corpus folder")
+    author: str | None = Field(None, description="Who wrote it, when the material says (e.g. Markdown front matter)")
+    date: str | None = Field(None, description="When it was written, as the material gives it")
 
 
 class Citation(BaseModel):

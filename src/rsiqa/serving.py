@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rsiqa.engine import Engine
+from rsiqa.feedback import FeedbackStore
 from rsiqa.index import check_manifest
 from rsiqa.schema import Answer
 from rsiqa.settings import Settings
@@ -32,6 +33,7 @@ class EngineService:
         self._check_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._writer: Writer | None = None
+        self.feedback = FeedbackStore(settings.feedback_path)  # readers' votes (POST /api/feedback, the page)
 
     @property
     def engine(self) -> Engine:

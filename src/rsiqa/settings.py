@@ -10,6 +10,22 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+DEFAULT_TITLE = "rsiqa: the debate on recursive self-improvement"
+DEFAULT_INTRO = (
+    "Ask about the debate on whether an AI can recursively improve itself. Every answer is built from "
+    "passages of the material and cites them as numbered footnotes: click a number to read its passage "
+    "(its best matching sentence is highlighted). Follow-up questions use the conversation so far. "
+    "[REST API docs](/docs)"
+)
+#: How every decline starts (rsiqa.conversation relies on it).
+DECLINED = "The material does not cover that."
+DEFAULT_DECLINE = (
+    f"{DECLINED} rsiqa answers from the debate on whether an AI can "
+    "recursively improve itself (an FAQ answer, its notes and linked LessWrong posts with comments); "
+    "try asking about self-improvement, takeoff, alignment or the arguments of its skeptics."
+)
+
+
 class Settings(BaseSettings):
     """Every tunable of rsiqa. Override any field with ``RSIQA_<FIELD>`` (e.g. ``RSIQA_TOP_K=8``)."""
 
@@ -78,15 +94,19 @@ class Settings(BaseSettings):
     chat_concurrency: int = Field(2, ge=1, description="Chat page answers computed at once.")
     chat_max_messages: int = Field(40, ge=2, description="Messages a chat session keeps (the oldest are dropped).")
     chat_sessions: int = Field(500, ge=1, description="Chat sessions whose state is kept (the oldest are dropped).")
-    example_questions: list[str] = Field(
-        default=[
-            "What is KANSI?",
-            "Would an AGI need its full codebase to self-improve?",
-            "Who are the prominent skeptics of recursive self-improvement?",
-            "Is recursive self-improvement relevant in the deep learning era?",
-        ],
-        description="Example questions on the chat page (JSON list in RSIQA_EXAMPLE_QUESTIONS).",
-    )
+    feedback_path: Path = Field(
+        Path("data/feedback.sqlite3"),
+        description="SQLite file of readers' votes (POST /api/feedback, the page's thumbs); not in the index folder, "
+                    "which a build replaces whole.")
+    # The chat page's words, for any corpus (the defaults are the debate's).
+    title: str = Field(DEFAULT_TITLE, description="The chat page's heading.")
+    intro: str = Field(DEFAULT_INTRO, description="The text under the heading (Markdown, written by whoever runs rsiqa).")
+    decline_message: str = Field(
+        DEFAULT_DECLINE, description=f"The answer to a question the material does not cover; it always starts "
+                                     f"with {DECLINED!r} (added when missing: follow-ups rely on it).")
+    example_questions: list[str] | None = Field(
+        None, description="Example questions on the chat page (JSON list in RSIQA_EXAMPLE_QUESTIONS); unset: up to "
+                          "four questions the material itself asks.")
 
     # Written answers (optional): any OpenAI-compatible chat-completions server. Unset base URL: none.
     llm_base_url: str | None = Field(
@@ -128,6 +148,13 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam (build time vs recall).")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam (latency vs recall).")
 
+
+    @field_validator("decline_message")
+    @classmethod
+    def _declines_plainly(cls, value: str) -> str:
+        """A decline starts with :data:`DECLINED`, which follow-ups recognise."""
+        value = " ".join(value.split())
+        return value if value.startswith(DECLINED) else f"{DECLINED} {value}".strip()
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
