@@ -30,7 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from processes import stop_process  # benchmarks/ is on sys.path when run as a script
+from processes import (  # benchmarks/ is on sys.path when run as a script
+    open_slow_connections,
+    query_statuses,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -91,23 +95,9 @@ def slow_clients_case(rsiqa: str, index: Path, work: Path) -> None:
     port = int(url.rsplit(":", 1)[1])
     slow = []
     try:
-        for _ in range(1100):
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
-                sock.sendall(b"POST /api/query HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-                slow.append(sock)
-            except OSError:
-                pass
+        slow = open_slow_connections(port, 1100, b"POST /api/query HTTP/1.1\r\nHost: 127.0.0.1\r\n", timeout=2)
         time.sleep(1)
-
-        def query(n: int) -> int:
-            try:
-                return httpx.post(f"{url}/api/query", json={"question": f"What is KANSI? {n}"}, timeout=10).status_code
-            except httpx.HTTPError:
-                return 0
-
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(query, range(145)))
+        statuses = query_statuses(url, 145, timeout=10)
         print(f"slow-clients  {len(slow)} slow-header connections opened; {statuses.count(200)} of 145 ordinary "
               f"queries answered 200")
     finally:
@@ -135,9 +125,9 @@ def chat_queue_case(url: str) -> None:
 def pdf_case(work: Path) -> None:
     import io
 
-    from conftest import write_pdf_bomb
     from pypdf import PdfReader
 
+    from conftest import write_pdf_bomb
     from rsiqa.loaders import load_corpus
 
     corpus = work / "pdf-corpus"

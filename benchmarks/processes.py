@@ -3,9 +3,11 @@ benchmarks/ on the path)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -31,3 +33,31 @@ def wait_until_ready(process: subprocess.Popen, ready: Callable[[], bool], timeo
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not answer within {timeout}s:\n{detail()}")
         time.sleep(pause)
+
+
+def open_slow_connections(port: int, count: int, partial: bytes, timeout: float) -> list[socket.socket]:
+    """Open up to ``count`` connections to 127.0.0.1:``port`` that send ``partial`` (headers never finished)
+    and stay open; the ones the server refuses are left out. The caller closes them."""
+    opened = []
+    for _ in range(count):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            sock.sendall(partial)
+            opened.append(sock)
+        except OSError:
+            pass
+    return opened
+
+
+def query_statuses(url: str, count: int, timeout: float, workers: int = 8) -> list[int]:
+    """HTTP status of ``count`` ordinary ``POST /api/query`` requests, ``workers`` at a time (0: no answer)."""
+    import httpx
+
+    def query(n: int) -> int:
+        try:
+            return httpx.post(f"{url}/api/query", json={"question": f"What is KANSI? ({n})"}, timeout=timeout).status_code
+        except httpx.HTTPError:
+            return 0
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(query, range(count)))

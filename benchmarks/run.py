@@ -183,8 +183,7 @@ def embedded_counts(output: str) -> tuple[int, int]:
 
 def index_texts(index_dir: Path) -> tuple[list[str], dict[str, int]]:
     """The distinct texts a cold build of ``index_dir`` embeds, and per source file its passages + sentences."""
-    from rsiqa.documents import passage_context
-    from rsiqa.documents import Passage
+    from rsiqa.documents import Passage, passage_context
 
     passages = [Passage.from_dict(json.loads(line)) for line in (index_dir / "passages.jsonl").open(encoding="utf-8")]
     sentences = [json.loads(line) for line in (index_dir / "sentences.jsonl").open(encoding="utf-8")]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import resource
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from processes import open_slow_connections, query_statuses  # benchmarks/processes.py (pytest's pythonpath)
 
 from live_server import rsiqa_server
 
@@ -69,24 +69,9 @@ def test_a_flood_of_slow_clients_does_not_lock_out_real_ones(real_index_dir: Pat
     """600 slow-header connections against a server with 512 descriptors; real queries still get answers."""
     with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, preexec_fn=_limit_descriptors,
                       header_timeout_seconds="120") as url:
-        slow = []
-        for _ in range(600):
-            try:
-                sock = socket.create_connection(("127.0.0.1", _port(url)), timeout=5)
-                sock.sendall(PARTIAL)
-                slow.append(sock)
-            except OSError:
-                pass
+        slow = open_slow_connections(_port(url), 600, PARTIAL, timeout=5)
         time.sleep(1)
-
-        def query(n: int) -> int:
-            try:
-                return httpx.post(f"{url}/api/query", json={"question": f"What is KANSI? ({n})"}, timeout=20).status_code
-            except httpx.HTTPError:
-                return 0
-
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(query, range(60)))
+        statuses = query_statuses(url, 60, timeout=20)
         for sock in slow:
             sock.close()
         assert statuses.count(200) == 60, statuses

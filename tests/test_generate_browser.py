@@ -11,13 +11,14 @@ import pytest
 
 from fake_llm import FakeLLM, fake_llm_server
 from live_server import rsiqa_server
-from test_ui_browser import CHROMEDRIVER, CHROMIUM, bot_messages, browser, open_chat  # noqa: F401 (fixture)
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="needs Debian's chromium and chromium-driver (`make test-tools` installs them)"),
-]
+from test_ui_browser import (  # noqa: F401 (fixture)
+    CHROMEDRIVER,
+    CHROMIUM,
+    bot_messages,
+    browser,
+    open_chat,
+    pytestmark,  # noqa: F401 (slow; skipped without Debian's chromium and chromium-driver)
+)
 
 if CHROMIUM and CHROMEDRIVER:
     from selenium.common.exceptions import StaleElementReferenceException

@@ -95,7 +95,6 @@ class Retriever:
         for token, rows in self._postings.items():
             doc_freq[self._vocab[token]] = len(rows)
         self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
-        self._starts = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)  # first sentence of each
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
@@ -145,12 +144,12 @@ class Retriever:
         if rows is None:
             passage_cos = self.data.vectors @ vector
             sentence_cos = self.data.sentence_vectors @ vector
-            starts, owner = self._starts, self.data.sentence_owner
+            starts, owner = self.data.sentence_starts, self.data.sentence_owner
         else:
             passage_cos = self.data.vectors[rows] @ vector
             lengths = self._lengths[rows]
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            sentence_rows = np.repeat(self._starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
+            sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
             sentence_cos = self.data.sentence_vectors[sentence_rows] @ vector
             owner = np.repeat(np.arange(len(rows)), lengths)
         best = np.maximum.reduceat(sentence_cos, starts)
