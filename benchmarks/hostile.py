@@ -128,7 +128,7 @@ def pdf_case(work: Path) -> None:
     from pypdf import PdfReader
 
     from conftest import write_pdf_bomb
-    from rsiqa.loaders import load_corpus
+    from rsiqa.ingest.loaders import load_corpus
 
     corpus = work / "pdf-corpus"
     corpus.mkdir(exist_ok=True)

@@ -189,7 +189,7 @@ def local_server(index_dir: Path, timeout: float = 180) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.setdefault("RSIQA_MODEL_CACHE_DIR", str(REPO / ".cache" / "models"))
-    command = [sys.executable, "-m", "rsiqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "rsiqa.serve.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--index", str(index_dir)]
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:

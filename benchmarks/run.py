@@ -110,7 +110,7 @@ def pct(values: list[float], q: float) -> float:
 
 def rsiqa_command() -> list[str]:
     script = Path(sys.executable).parent / "rsiqa"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rsiqa.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rsiqa.serve.cli"]
 
 
 def child_env() -> dict[str, str]:
@@ -183,7 +183,7 @@ def embedded_counts(output: str) -> tuple[int, int]:
 
 def index_texts(index_dir: Path) -> tuple[list[str], dict[str, int]]:
     """The distinct texts a cold build of ``index_dir`` embeds, and per source file its passages + sentences."""
-    from rsiqa.documents import Passage, passage_context
+    from rsiqa.ingest.documents import Passage, passage_context
 
     passages = [Passage.from_dict(json.loads(line)) for line in (index_dir / "passages.jsonl").open(encoding="utf-8")]
     sentences = [json.loads(line) for line in (index_dir / "sentences.jsonl").open(encoding="utf-8")]
@@ -191,7 +191,7 @@ def index_texts(index_dir: Path) -> tuple[list[str], dict[str, int]]:
     for passage, its in zip(passages, sentences):
         per_file[passage.source.path] = per_file.get(passage.source.path, 0) + 1 + len(its)
     texts = list(dict.fromkeys([passage_context(p) for p in passages])) + list(dict.fromkeys(s for ss in sentences for s in ss))
-    texts += json.loads((index_dir / "words.json").read_text(encoding="utf-8"))  # the word table (rsiqa.expansion)
+    texts += json.loads((index_dir / "words.json").read_text(encoding="utf-8"))  # the word table (rsiqa.search.expansion)
     return texts, per_file
 
 
@@ -335,7 +335,7 @@ def structured_vectors(n: int, dim: int = 384, latent: int = 128, per_cluster: i
 def ann_benchmark(n: int, queries: int, settings: Any) -> dict[str, Any]:
     import faiss
 
-    from rsiqa.index import faiss_index_info, faiss_index_type, make_faiss_index
+    from rsiqa.index.store import faiss_index_info, faiss_index_type, make_faiss_index
 
     log(f"scale: generating {n:,} structured 384-d vectors + {queries} held-out queries")
     data = structured_vectors(n + queries)
@@ -424,8 +424,8 @@ def main() -> int:
 
 def measure_product(args: argparse.Namespace, settings: Any, env: dict[str, str], work: Path, rounds: int,
                     results: dict[str, Any]) -> None:
-    from rsiqa.build import build_index
-    from rsiqa.embedding import embedder_for, ensure_onnx_model
+    from rsiqa.index.build import build_index
+    from rsiqa.index.embedding import embedder_for, ensure_onnx_model
 
     corpus = work / "corpus"
     corpus.mkdir()

@@ -40,7 +40,7 @@ def main() -> int:
     from sentence_transformers import SentenceTransformer
 
     import_s = time.perf_counter() - started
-    from rsiqa.embedding import resolve_model_path
+    from rsiqa.index.embedding import resolve_model_path
 
     model = SentenceTransformer(resolve_model_path(spec.get("model", "all-MiniLM-L6-v2")), device="cpu")
     model.encode(["warm up"], normalize_embeddings=True)

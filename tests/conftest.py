@@ -162,7 +162,7 @@ def default_corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The real packaged all-MiniLM-L6-v2 (slow to load; shared by the whole session)."""
-    from rsiqa.embedding import get_embedder
+    from rsiqa.index.embedding import get_embedder
 
     return get_embedder("all-MiniLM-L6-v2")
 
@@ -170,7 +170,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     """The default corpus built into a real FAISS index on disk with the real model (once per session)."""
-    from rsiqa.build import build_index
+    from rsiqa.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("real") / "index"
     build_index(Settings(corpus_dir=DEFAULT_CORPUS, index_dir=index_dir), real_embedder, progress=False)
@@ -180,6 +180,6 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> P
 @pytest.fixture(scope="session")
 def real_engine(real_index_dir: Path, real_embedder):
     """An engine over the real index with the real model."""
-    from rsiqa.engine import Engine
+    from rsiqa.search.engine import Engine
 
     return Engine(Settings(corpus_dir=DEFAULT_CORPUS, index_dir=real_index_dir), embedder=real_embedder)

@@ -52,7 +52,7 @@ def rsiqa_server(index_dir: Path, work_dir: Path, timeout: float = 180, wait_for
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = work_dir / "server.log"
-    command = [sys.executable, "-m", "rsiqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "rsiqa.serve.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--index", str(index_dir)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=work_dir, env={**server_env(work_dir, **settings), **(env or {})},

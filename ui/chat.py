@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
-from rsiqa.schema import Answer, check_question
+from rsiqa.search.schema import Answer, check_question
 from rsiqa.settings import Settings
 from rsiqa.ui.render import answer_html, notice_html, question_html, streaming_html
 
@@ -221,7 +221,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
     settings = settings or Settings()
     session = ChatSession(ask_fn, max_question_chars, max_history_turns, settings.chat_max_messages)
     examples = list(examples)
-    votes = callable(getattr(ask_fn, "feedback", None))  # the server stores votes (rsiqa.feedback)
+    votes = callable(getattr(ask_fn, "feedback", None))  # the server stores votes (rsiqa.serve.feedback)
 
     with gr.Blocks(title=settings.title, analytics_enabled=False) as blocks:
         gr.Markdown(f"## {settings.title}", elem_id="rsiqa-heading")

@@ -12,9 +12,9 @@ import hashlib
 import html
 import re
 
-from rsiqa.schema import Answer, Citation
-from rsiqa.structure import single_line
-from rsiqa.urls import safe_url
+from rsiqa.search.schema import Answer, Citation
+from rsiqa.ingest.structure import single_line
+from rsiqa.ingest.urls import safe_url
 
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}

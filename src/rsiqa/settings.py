@@ -17,7 +17,7 @@ DEFAULT_INTRO = (
     "(its best matching sentence is highlighted). Follow-up questions use the conversation so far. "
     "[REST API docs](/docs)"
 )
-#: How every decline starts (rsiqa.conversation relies on it).
+#: How every decline starts (rsiqa.search.conversation relies on it).
 DECLINED = "The material does not cover that."
 DEFAULT_DECLINE = (
     f"{DECLINED} rsiqa answers from the debate on whether an AI can "
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16, le=4096, description="Longest written answer, in tokens.")
     support_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="A written sentence whose support score in its cited passages is below this "
-                                         "is left out (see rsiqa.support).")
+                                         "is left out (see rsiqa.search.support).")
 
     # Corpus loading.
     max_file_mb: float = Field(

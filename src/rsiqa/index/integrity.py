@@ -1,0 +1,131 @@
+"""Is an index folder what its build wrote? Per-file checksums, the manifest's shape, the arrays' shapes.
+
+A build records the size and SHA-256 of every data file in the manifest (``files``). Loading
+checks them, so a file damaged or edited after the build (a truncated or rotated
+``passages.jsonl``, a replaced ``sentence_vectors.npy``) is refused rather than served with
+wrong citations. The manifest itself is validated field by field, and each array against the
+manifest's dimension and counts. Every check raises ``ValueError`` saying what is wrong; the
+loader (:mod:`rsiqa.index.store`) turns it into a refusal with a rebuild hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+
+#: The data files of an index, each listed with its checksum in the manifest (format 3 on).
+DATA_FILES = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
+              "word_vectors.npy", "index.faiss")
+
+
+class _DocumentEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    title: StrictStr
+    sha256: StrictStr | None = None
+
+
+class _FileEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: StrictStr
+    bytes: StrictInt
+
+
+class ManifestModel(BaseModel):
+    """The fields of ``manifest.json`` that loading and serving read, with their types."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: StrictInt
+    model: StrictStr
+    dimension: StrictInt
+    passages: StrictInt
+    documents: dict[StrictStr, _DocumentEntry] = {}
+    corpus_hashes: dict[StrictStr, StrictStr | None] = {}
+    skipped: dict[StrictStr, StrictStr] = {}
+    questions: list[StrictStr] = []
+    built_at: StrictStr | None = None
+    embedding: dict[StrictStr, Any] = {}
+    faiss: dict[StrictStr, Any] = {}
+    files: dict[StrictStr, _FileEntry] | None = None
+
+
+def validate_manifest(manifest: dict[str, Any]) -> None:
+    """``ValueError`` naming the first field of ``manifest`` that is missing or of the wrong type."""
+    try:
+        ManifestModel.model_validate(manifest)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ValueError(f"manifest field '{where}': {error['msg']}") from None
+    if manifest["dimension"] < 1 or manifest["passages"] < 0:
+        raise ValueError("manifest field 'dimension' or 'passages' out of range")
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """The size and SHA-256 of a file, read in 1 MB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def folder_checksums(folder: Path) -> dict[str, dict[str, Any]]:
+    """The ``files`` entry of a manifest: every data file of the index in ``folder`` with its digest."""
+    return {name: file_digest(folder / name) for name in DATA_FILES}
+
+
+def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
+    """``ValueError`` when a data file of ``folder`` differs from what the manifest recorded at build time."""
+    if manifest["format"] < 3:
+        return  # formats 1 and 2 had no checksums; only the build's embedding cache reads them
+    files = manifest.get("files")
+    if files is None:
+        raise ValueError("the manifest lists no file checksums")
+    if set(files) != set(DATA_FILES):
+        raise ValueError("the manifest's file list is not the index's")
+    for name, expected in files.items():
+        try:
+            size = (folder / name).stat().st_size
+        except OSError as exc:
+            raise ValueError(f"{name}: {exc.strerror or exc}") from exc
+        if size != expected["bytes"]:
+            raise ValueError(f"{name} has {size} bytes, the build wrote {expected['bytes']}")
+        if file_digest(folder / name)["sha256"] != expected["sha256"]:
+            raise ValueError(f"{name} is not the file the build wrote (checksum differs)")
+
+
+def _check_matrix(name: str, array: np.ndarray, rows: int, dimension: int) -> None:
+    if array.ndim != 2 or array.dtype != np.float32:
+        raise ValueError(f"{name} is a {array.ndim}-D {array.dtype} array, not a float32 matrix")
+    if array.shape != (rows, dimension) and not (rows == 0 and array.shape[0] == 0):
+        raise ValueError(f"{name} has shape {array.shape}, the manifest says {(rows, dimension)}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds values that are not finite numbers")
+
+
+def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[str]], vectors: np.ndarray,
+                 sentence_vectors: np.ndarray, words: list[str], word_vectors: np.ndarray, faiss_index: Any) -> None:
+    """``ValueError`` unless every array and count agrees with the manifest and with the others."""
+    dimension = int(manifest["dimension"])
+    if passages != manifest["passages"] or len(sentences) != passages:
+        raise ValueError(f"{passages} passages and {len(sentences)} sentence lists, the manifest says "
+                         f"{manifest['passages']}")
+    if not all(isinstance(s, list) and all(isinstance(t, str) for t in s) for s in sentences):
+        raise ValueError("sentences.jsonl holds something other than lists of sentences")
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ValueError("words.json is not a list of words")
+    _check_matrix("vectors.npy", vectors, passages, dimension)
+    _check_matrix("sentence_vectors.npy", sentence_vectors, sum(len(s) for s in sentences), dimension)
+    _check_matrix("word_vectors.npy", word_vectors, len(words), dimension)
+    if faiss_index.ntotal != passages or faiss_index.d != dimension:
+        raise ValueError(f"index.faiss holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
+                         f"the manifest says {passages} of {dimension}")

@@ -1,0 +1,442 @@
+"""The index on disk: a FAISS inner-product index, passages as JSON lines and a manifest.
+
+Layout of an index folder::
+
+    manifest.json      model, dimension, passage count, corpus hashes, build time, version
+    passages.jsonl     one passage (text + source) per line, in FAISS row order
+    sentences.jsonl    sentence spans per passage (for sentence-level scoring)
+    vectors.npy        passage embeddings (float32), reused by the next build as a cache
+    sentence_vectors.npy
+    words.json         the word table for query expansion (one spelling per BM25 token)
+    word_vectors.npy
+    index.faiss        the FAISS index over the passage vectors
+
+A build writes everything into a sibling temporary folder (``.index.building-<pid>-*``) and
+swaps it in only when complete, so a failed or killed build never damages the index being
+served. On Linux the swap is one atomic exchange of the two folders (``renameat2``); the index
+folder is never missing or partly written, whenever the build is killed. Writers hold a lock
+on the parent folder, and each one first removes what a killed build left behind there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rsiqa.ingest.documents import Passage
+from rsiqa.index.onnx_export import INT8_SCHEME
+from rsiqa.index.integrity import check_arrays, folder_checksums, validate_manifest, verify_checksums
+from rsiqa.index.target import (
+    MANIFEST,
+    IndexTargetError,
+    check_free_space,
+    check_replaceable,
+    is_disk_full,
+    no_space_message,
+    swap_error_message,
+)
+FORMAT_VERSION = 3  # 2: the word table; 3: a checksum per file in the manifest
+
+
+class IndexError_(RuntimeError):
+    """The index is missing, incomplete or incompatible; the message says what to do."""
+
+
+@dataclass
+class IndexData:
+    """Everything a retriever needs, loaded from (or about to be written to) an index folder."""
+
+    manifest: dict[str, Any]
+    passages: list[Passage]
+    vectors: np.ndarray  # (n, d) float32, unit rows
+    sentences: list[list[str]]  # per passage, its sentences
+    sentence_vectors: np.ndarray  # (total sentences, d) float32
+    words: list[str] = field(default_factory=list)  # the word table (see rsiqa.search.expansion)
+    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    sentence_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    faiss_index: Any = None
+    sentence_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first sentence row of each passage
+
+    def __post_init__(self) -> None:
+        if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
+            self.word_vectors = np.zeros((0, self.vectors.shape[1]), dtype=np.float32)
+        if self.sentence_owner.size == 0 and self.sentences:
+            self.sentence_owner = np.repeat(np.arange(len(self.sentences)), [len(s) for s in self.sentences])
+        if self.faiss_index is None:
+            self.faiss_index = make_faiss_index(self.vectors)
+        if self.sentence_starts.size == 0 and self.sentences:
+            self.sentence_starts = np.concatenate([[0], np.cumsum([len(s) for s in self.sentences])[:-1]]).astype(np.int64)
+
+    def sentence_cosines(self, row: int, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each sentence of passage ``row`` to ``vector`` (a unit query vector)."""
+        start = int(self.sentence_starts[row])
+        return self.sentence_vectors[start : start + len(self.sentences[row])] @ vector
+
+
+def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 16,
+                     ef_construction: int = 80, ef_search: int = 128) -> Any:
+    """An inner-product index over unit vectors (= cosine similarity).
+
+    Exact (``IndexFlatIP``) by default and below ``ann_threshold`` vectors; from ``ann_threshold``
+    on, approximate (``IndexHNSWFlat``, inner product) with ``hnsw_m`` links per vector and the
+    given build/search beams: flat search time grows with the number of vectors (about 55 ms per
+    query at a million 384-d vectors on 2 cores), HNSW's only with its logarithm.
+    """
+    dimension = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 1
+    if ann_threshold is not None and len(vectors) >= ann_threshold:
+        index = faiss.IndexHNSWFlat(dimension, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.hnsw.efSearch = ef_search
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def index_precision(manifest: dict[str, Any]) -> str:
+    """``fp32`` or ``int8-w7``: the vectors an index was built with (older indexes: fp32, or ``int8``
+    for the 8-bit quantisation of earlier versions)."""
+    return str((manifest.get("embedding") or {}).get("precision", "fp32"))
+
+
+def check_precision(manifest: dict[str, Any], precision: str, index_dir: Path) -> None:
+    """:class:`IndexError_` when the index's vectors and the query embedder's differ (fp32, int8 schemes)."""
+    built = index_precision(manifest)
+    if built != precision:
+        setting = {"fp32": "fp32", INT8_SCHEME: "int8"}.get(built)  # an older int8 scheme needs a rebuild
+        hint = f" or set RSIQA_EMBEDDING_PRECISION={setting}" if setting else ""
+        raise IndexError_(
+            f"the index in '{index_dir}' holds {built} vectors, but queries would be embedded as {precision}: "
+            f"rebuild with `rsiqa build`{hint}"
+        )
+
+
+def faiss_index_type(index: Any) -> str:
+    """``hnsw`` or ``flat`` (or FAISS's class name for anything else)."""
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexFlat):
+        return "flat"
+    return type(index).__name__
+
+
+def measure_recall(index: Any, vectors: np.ndarray, k: int = 10, sample: int = 200, seed: int = 0) -> float:
+    """recall@k of ``index`` against exact search, with ``sample`` of its own vectors as queries.
+
+    1.0 for an exact index. The exact neighbours come from a brute-force pass over ``vectors``
+    (no second index in memory).
+    """
+    n = len(vectors)
+    if n == 0 or faiss_index_type(index) == "flat":
+        return 1.0
+    k = min(k, n)
+    rows = np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False)
+    queries = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    _, exact = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), k, metric=faiss.METRIC_INNER_PRODUCT)
+    _, found = index.search(queries, k)
+    return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(found, exact)]))
+
+
+def faiss_index_info(index: Any, vectors: np.ndarray, recall_sample: int = 200) -> dict[str, Any]:
+    """What the manifest records about the FAISS index: type, size, HNSW parameters, measured recall@10."""
+    info: dict[str, Any] = {"type": faiss_index_type(index), "vectors": int(index.ntotal)}
+    if info["type"] == "hnsw":
+        started = time.perf_counter()
+        info.update(
+            m=int(index.hnsw.nb_neighbors(1)), ef_construction=int(index.hnsw.efConstruction),
+            ef_search=int(index.hnsw.efSearch), recall_at_10=round(measure_recall(index, vectors, 10, recall_sample), 4),
+            recall_queries=min(recall_sample, len(vectors)),
+        )
+        info["recall_seconds"] = round(time.perf_counter() - started, 2)
+    else:
+        info["recall_at_10"] = 1.0
+    return info
+
+
+def _write_jsonl(path: Path, rows: list[Any]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _writer_lock(parent: Path) -> Iterator[None]:
+    """An exclusive lock on ``parent`` (flock on the folder itself) so index writers take turns."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; so does the death of the process
+
+
+def _leftovers(index_dir: Path) -> list[Path]:
+    """Temporary folders of earlier builds of ``index_dir`` (``.index.building-*``, ``.index.old-*``)."""
+    prefixes = (f".{index_dir.name}.building-", f".{index_dir.name}.old-")
+    try:
+        names = os.listdir(index_dir.parent)
+    except OSError:
+        return []
+    return sorted(index_dir.parent / name for name in names if name.startswith(prefixes))
+
+
+def clean_leftovers(index_dir: Path) -> list[Path]:
+    """Remove what killed builds left beside ``index_dir``; call with the writer lock held.
+
+    If a killed build of the two-rename fallback left no index but a complete old one, that one
+    is put back first. Returns the folders removed.
+    """
+    index_dir = index_dir.resolve()
+    leftovers = _leftovers(index_dir)
+    if not index_dir.exists():
+        for old in sorted((p for p in leftovers if ".old-" in p.name and (p / MANIFEST).is_file()), reverse=True):
+            os.replace(old, index_dir)
+            leftovers.remove(old)
+            break
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
+
+
+def _estimated_bytes(data: IndexData) -> int:
+    """About how many bytes the files of ``data`` take on disk (the FAISS index holds the vectors again)."""
+    text = sum(len(p.text) + len(p.source.title) + 200 for p in data.passages)
+    arrays = data.vectors.nbytes * 2 + data.sentence_vectors.nbytes + data.word_vectors.nbytes
+    return int(arrays + text + sum(len(s) for ss in data.sentences for s in ss) + 16 * len(data.words))
+
+
+def _new_building_folder(index_dir: Path) -> Path:
+    """A new, empty ``.<name>.building-<pid>-*`` folder beside ``index_dir``, with the mode any new folder gets
+    (``mkdir`` applies the umask; ``tempfile.mkdtemp`` would make it 0700)."""
+    while True:
+        path = index_dir.parent / f".{index_dir.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def write_index(index_dir: Path, data: IndexData) -> None:
+    """Write ``data`` to ``index_dir`` atomically: temp folder first, then a swap.
+
+    Only a missing or empty folder, or one holding an rsiqa index and nothing else, is replaced
+    (:func:`rsiqa.index.target.check_replaceable`); anything else raises :class:`IndexTargetError`
+    with nothing touched, as does a disk without room for the new index.
+    """
+    index_dir = index_dir.resolve()
+    check_replaceable(index_dir)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(index_dir.parent):
+        check_replaceable(index_dir)  # again, now that no other build can change it
+        clean_leftovers(index_dir)
+        needed = _estimated_bytes(data)
+        check_free_space(index_dir.parent, needed)
+        tmp = _new_building_folder(index_dir)
+        try:
+            _write_files(tmp, data)
+            _swap_in(tmp, index_dir)
+        except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
+            if is_disk_full(exc, index_dir.parent):
+                raise IndexTargetError(no_space_message(index_dir.parent, needed)) from exc
+            message = swap_error_message(index_dir, exc) if isinstance(exc, OSError) else None
+            if message:
+                raise IndexTargetError(message) from exc
+            raise
+        finally:
+            if tmp.exists():  # the unfinished new index, or the old one after an exchange
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_files(tmp: Path, data: IndexData) -> None:
+    """Every file of the index into the folder ``tmp``, each synced; the manifest last."""
+    _write_jsonl(tmp / "passages.jsonl", [p.to_dict() for p in data.passages])
+    _write_jsonl(tmp / "sentences.jsonl", data.sentences)
+    np.save(tmp / "vectors.npy", data.vectors)
+    np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
+    (tmp / "words.json").write_text(json.dumps(data.words, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / "word_vectors.npy", data.word_vectors)
+    faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))
+    for name in os.listdir(tmp):
+        with open(tmp / name, "rb") as handle:
+            os.fsync(handle.fileno())
+    data.manifest["files"] = folder_checksums(tmp)  # what loading checks every file against
+    # The manifest is written last: a folder without one is never loaded.
+    manifest_tmp = tmp / (MANIFEST + ".tmp")
+    manifest_tmp.write_text(json.dumps(data.manifest, indent=2), encoding="utf-8")
+    with open(manifest_tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(manifest_tmp, tmp / MANIFEST)
+    _fsync_dir(tmp)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap the folders ``a`` and ``b`` (Linux ``renameat2``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system or kernel cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Replace ``target`` with the complete folder ``new``, keeping files a user put there (e.g. .gitkeep).
+
+    Afterwards ``new`` is gone or holds the previous index, for the caller to delete.
+    """
+    if target.exists():
+        for keep in (".gitkeep", ".gitignore"):
+            if (target / keep).exists():
+                shutil.copy2(target / keep, new / keep)
+        if not _exchange(new, target):
+            # Two renames: a build killed between them leaves no index but a complete .old-* folder,
+            # which the next build (clean_leftovers) puts back.
+            old = target.parent / f".{target.name}.old-{os.getpid()}-{int(time.time() * 1000)}"
+            os.replace(target, old)
+            os.replace(new, target)
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+    _fsync_dir(target.parent)
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The manifest of a built index, or :class:`IndexError_` explaining how to build one."""
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexError_(f"no index found in '{index_dir}': run `rsiqa build --index {index_dir}` first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
+    if not isinstance(manifest, dict):
+        raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
+    if manifest.get("format") in (1, 2, FORMAT_VERSION):
+        try:
+            validate_manifest(manifest)
+        except ValueError as exc:
+            raise IndexError_(f"the index manifest in '{index_dir}' is damaged ({exc}): rebuild with `rsiqa build`") from exc
+    return manifest
+
+
+def check_manifest(index_dir: Path, model: str | None = None, dimension: int | None = None,
+                   formats: tuple[int, ...] = (FORMAT_VERSION,)) -> dict[str, Any]:
+    """The manifest of ``index_dir`` when it can be served with ``model``/``dimension``, else :class:`IndexError_`.
+
+    Cheap (reads one small file): a command can call it before loading the embedding model.
+    """
+    manifest = read_manifest(index_dir)
+    if manifest.get("format") not in formats:
+        raise IndexError_(f"the index in '{index_dir}' has an old format: rebuild with `rsiqa build`")
+    if model is not None and manifest.get("model") != model:
+        raise IndexError_(
+            f"the index in '{index_dir}' was built with model '{manifest.get('model')}', but rsiqa is set to "
+            f"'{model}': rebuild with `rsiqa build` or set RSIQA_MODEL={manifest.get('model')}"
+        )
+    if dimension is not None and manifest.get("dimension") != dimension:
+        raise IndexError_(
+            f"the index in '{index_dir}' has dimension {manifest.get('dimension')}, the model gives {dimension}: "
+            "rebuild with `rsiqa build`"
+        )
+    return manifest
+
+
+def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
+    """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``."""
+    try:
+        verify_checksums(index_dir, manifest)
+        passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
+        sentences = _read_jsonl(index_dir / "sentences.jsonl")
+        vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
+        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
+        if manifest.get("format") == 1:  # before the word table: read only to reuse its vectors
+            words, word_vectors = [], np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+        else:
+            words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
+            word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
+        faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
+    try:
+        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index)
+    except ValueError as exc:
+        raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
+    return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
+
+
+def _same_manifest(index_dir: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        return read_manifest(index_dir) == manifest
+    except IndexError_:
+        return False
+
+
+def load_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
+               formats: tuple[int, ...] = (FORMAT_VERSION,)) -> IndexData:
+    """Load an index folder, checking it was built with ``model``/``dimension`` when given.
+
+    Only the current format is served; the embedding cache of a build also reads older ones
+    (``formats``), so that an upgrade does not embed the whole corpus again.
+
+    When a build swaps in a new index while this reads, the files could come from both; the
+    manifest is read again afterwards, and the load repeated if it changed.
+    """
+    for _attempt in range(3):
+        manifest = check_manifest(index_dir, model, dimension, formats)
+        try:
+            data = _read_index_files(index_dir, manifest)
+        except IndexError_:
+            if _same_manifest(index_dir, manifest):
+                raise
+            continue
+        if _same_manifest(index_dir, manifest):
+            return data
+    raise IndexError_(f"the index in '{index_dir}' kept changing while it was read (builds running?): try again")

@@ -1,0 +1,260 @@
+"""Compose an answer from ranked passages: abstain or cite, extract sentences, suggest follow-ups."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from rsiqa.ingest.documents import KIND_LABELS
+from rsiqa.index.store import IndexData
+from rsiqa.search.query import ReadQuestion
+from rsiqa.search.retrieval import Evidence, Hit
+from rsiqa.search.schema import Answer, Citation, SourceOut
+from rsiqa.settings import DEFAULT_DECLINE, Settings
+from rsiqa.ingest.structure import LIST_ITEM, strip_list_marker
+
+#: The default decline (``Settings.decline_message``, ``RSIQA_DECLINE_MESSAGE``).
+DECLINE_MESSAGE = DEFAULT_DECLINE
+
+
+#: Evidence for a question whose rarest words (in at most two passages) are in the first hit ("KANSI meaning").
+RARE_MATCH = 2.0
+
+#: A question with this many content words or fewer is short: its cosines are weaker evidence.
+_SHORT_TERMS = 3
+
+#: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
+_PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
+
+
+def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0) -> float:
+    """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
+
+    A logistic score over independent kinds of evidence, each scaled so that one unit means
+    "clearly more/less evidence" for the packaged MiniLM:
+
+    * semantic, sentence level: the best sentence cosine, centred at 0.40 (MiniLM cosines of a
+      question and a sentence that answers it are mostly 0.5-0.9; of unrelated text 0.0-0.35);
+    * semantic, passage level: the best passage cosine, centred at 0.30 (the same, one step
+      coarser: a passage's extra text pulls its cosine down). Each semantic term counts at
+      most 3 either way (at most 1.5 against a question of three content words or fewer): a low
+      cosine is weak evidence of absence, because short questions ("What did Chollet argue?",
+      "What do skeptics say?") embed poorly even when the material discusses them; a high one is weak evidence of presence, because a question on a neighbouring
+      topic ("Will AI automation cause mass unemployment?") shares the material's subject;
+    * lexical: the IDF-weighted share of the question's content words found anywhere in the
+      corpus, centred at 0.5 (off-topic questions rest on words the corpus never uses), with a
+      steep penalty below 0.25 (the material names almost nothing the question asks about; here
+      a word close in meaning to a corpus word counts as known: "respond" is not a new topic),
+      plus a bonus when one passage holds more than half of that weight together (the
+      material discusses those very things in one place), and +2 when a word of the question
+      that at most two passages use is in the first hit ("KANSI meaning": a rare term the
+      material defines);
+    * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
+      through ... step by step", see :mod:`rsiqa.search.query`) needs more evidence, since a debate holds
+      positions and arguments, not instructions;
+    * names: each name the question asks about that the corpus never mentions ("the EU AI Act",
+      "Anthropic", "Hinton"; see :meth:`rsiqa.search.query.QueryReader.unknown_names`) counts -2, for
+      at most two: a question about an organisation, a law or a person the material does not
+      discuss is outside it however close its other words are.
+
+    Centres and scales were set on the development questions, on the validation set
+    (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
+    short in-scope questions about names); ``Settings.abstain_threshold`` (default 0.5) is the
+    cut-off.
+    """
+    floor = -1.5 if evidence.content_terms <= _SHORT_TERMS else -3.0
+    known = evidence.coverage if evidence.soft_coverage is None else evidence.soft_coverage
+    logit = (
+        min(max((evidence.top_sentence - 0.40) / 0.05, floor), 3.0)
+        + min(max((evidence.top_passage - 0.30) / 0.05, floor), 3.0)
+        + 4.0 * (evidence.coverage - 0.5)
+        - 20.0 * max(0.0, 0.25 - known)
+        + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
+        + (RARE_MATCH if evidence.rare_match else 0.0)
+        - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
+        - 2.0 * min(unknown_names, 2)
+    )
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+
+
+def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
+                   followups: list[str], read: ReadQuestion | None = None,
+                   question_vector: np.ndarray | None = None) -> Answer:
+    """Turn ranked hits into the answer object (or a polite decline)."""
+    advice = bool(read and read.advice)
+    names = len(read.unknown_names) if read else 0
+    if not hits or coverage_probability(evidence, question, advice, names) < settings.abstain_threshold:
+        return Answer(question=question, answer=settings.decline_message, abstained=True, citations=[], followups=followups)
+    citations: list[Citation] = []
+    for n, hit in enumerate(hits, start=1):
+        passage = data.passages[hit.row]
+        source = passage.source
+        sentences = data.sentences[hit.row]
+        citations.append(Citation(
+            n=n, text=passage.text, score=round(hit.fused, 4), chunk_id=passage.chunk_id,
+            highlight=strip_list_marker(sentences[hit.best_sentence]) if sentences else "",
+            source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
+                             kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path,
+                             author=source.author, date=source.date),
+        ))
+    contrast = bool(read and read.contrast)
+    text = composed_answer(hits, data, settings, contrast, question_vector)
+    return Answer(question=question, answer=text, abstained=False,
+                  citations=citations, followups=followups)
+
+
+#: A sentence that asks rather than tells: a question, or an indirect one ("Whether ...").
+_QUESTION_LIKE = re.compile(r"^(?:[-*•+]\s+|\d+\.\s+)?(whether|what|why|how|who|when|where|which)\b", re.IGNORECASE)
+
+
+def _asks(sentence: str) -> bool:
+    return sentence.rstrip().endswith("?") or bool(_QUESTION_LIKE.match(sentence.strip()))
+
+
+#: Openers that lean on the sentence before: a conclusion ("Thus ..."), a reference ("This ...",
+#: "He ..."), a contrast or an addition ("That said, ...", "But ...", "Moreover ...").
+_DANGLING = re.compile(
+    r"^(thus|so|therefore|hence|this|that|these|those|which|such|it|its|he|she|they|them|their|his|her|"
+    r"but|however|and|also|moreover|furthermore|though|yet|still|instead|otherwise|then|meanwhile|"
+    r"in other words|in short|that said|even so|as a result|for example|for instance|similarly|likewise)\b",
+    re.IGNORECASE)
+
+#: Target and cap, in words, of the text quoted from one passage (the lead passage: _LEAD_WORDS).
+_UNIT_WORDS = 40
+_LEAD_WORDS = 60
+_UNIT_MAX_WORDS = 90
+#: The whole answer stays within this many words (attributions included).
+_ANSWER_MAX_WORDS = 120
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _content(sentence: str) -> bool:
+    """Whether a sentence holds words at all (not a bare "...", "•••" or a lone list marker)."""
+    return len(re.findall(r"[^\W\d_]{2,}", sentence)) >= 2
+
+
+#: A reference to something said before, anywhere in a sentence ("... for such an AGI", "the above").
+_REFERS = re.compile(r"\b(such an?|the above|the latter|the former|this (?:is|was|would|means)|these (?:are|were))\b",
+                     re.IGNORECASE)
+
+
+def _leans_back(sentence: str) -> bool:
+    """Whether a sentence needs the one before it to be understood."""
+    text = strip_list_marker(sentence)
+    return bool(_DANGLING.match(text)) or text[:1].islower() or bool(_REFERS.search(text))
+
+
+def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
+                 cap: int = _UNIT_MAX_WORDS) -> list[int]:
+    """Which sentences of a passage to quote around its best one (``index``) so that it reads as an answer.
+
+    * a lead-in ending in ':' takes the lines it introduces;
+    * a sentence that asks ("Whether ...", "...?") takes the one after it;
+    * the window then grows, one sentence at a time, towards the neighbour closer to the question
+      (``cosines``: each sentence's cosine to it; without them, forwards), until about ``target``
+      words, never past ``cap`` (a single long sentence stays whole);
+    * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
+      "Thus ...", "... such an AGI") takes that one too, when it fits.
+    """
+    if cosines is None:
+        cosines = np.linspace(0.0, -1.0, num=len(sentences))  # no scores: prefer what follows
+    size = lambda lo, hi: sum(_words(sentences[i]) for i in range(lo, hi + 1))  # noqa: E731
+    lo = hi = index
+    lead_in = sentences[index].rstrip().endswith(":")
+    if lead_in or _asks(sentences[index]):
+        while hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+            hi += 1
+            if not (lead_in and LIST_ITEM.match(sentences[hi + 1] if hi + 1 < len(sentences) else "")):
+                break
+    while size(lo, hi) < target:
+        options = []
+        if hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+            options.append((float(cosines[hi + 1]), lo, hi + 1))
+        if lo > 0 and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+            options.append((float(cosines[lo - 1]), lo - 1, hi))
+        if not options:
+            break
+        _, lo, hi = max(options)
+    while lo > 0 and _leans_back(sentences[lo]) and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+        lo -= 1
+    return list(range(lo, hi + 1))
+
+
+def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS) -> str:
+    """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
+    emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
+    pondering aloud") gets a full stop, so that it does not run into the next sentence."""
+    parts = [_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target)]
+    return " ".join(p if i == len(parts) - 1 or _ENDS.search(p) else f"{p}." for i, p in enumerate(parts))
+
+
+_ENDS = re.compile(r"[.!?:;…)\]\"'”’]\s*$")
+
+
+_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)\1(?![\w*])")
+
+
+def _plain(text: str) -> str:
+    """Text without Markdown emphasis marks (``*word*``, ``**word**``)."""
+    return _EMPHASIS.sub(r"\2", text)
+
+
+def attribution(source: SourceOut | object, replying: bool = False) -> str:
+    """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies"."""
+    kind = getattr(source, "kind", "document")
+    title = getattr(source, "title", "")
+    if kind == "faq_answer":
+        return "The FAQ answer says"
+    if kind == "note":
+        return "The FAQ's scratchpad notes say"
+    if kind == "linked_post":
+        return f"The post “{title}” argues"
+    if kind == "comment":
+        return f"A comment on “{title}” {'replies' if replying else 'says'}"
+    section = getattr(source, "section", None)
+    return f"“{title}”{f' ({section})' if section else ''} says"
+
+
+def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contrast: bool = False,
+                    question_vector: np.ndarray | None = None) -> str:
+    """An answer of about 40-120 words quoted from the top passages, each part attributed and cited.
+
+    The best passage leads with the text around its best sentence (:func:`answer_unit`). A
+    second passage follows when it matches almost as well (within 0.08 cosine of the lead, and
+    at least 0.5) or, for a question about a contrast or a debate, when it comes from another
+    source (the other side): then the strongest such passage among the top five is quoted,
+    whatever its score. Every word outside the attributions is verbatim from a cited passage.
+    """
+    lead = hits[0].sentence_cosine
+    parts: list[str] = []
+    used_sources: set[tuple[str, str | None, str]] = set()
+    total = 0
+    for n, hit in enumerate(hits[:5], start=1):
+        if len(parts) >= settings.answer_sentences or total >= _ANSWER_MAX_WORDS - 15:
+            break
+        passage = data.passages[hit.row]
+        sentences = data.sentences[hit.row]
+        key = (passage.source.path, passage.source.url, passage.source.kind)
+        if parts:
+            other_side = contrast and key not in used_sources and len(parts) == 1
+            close = hit.sentence_cosine >= lead - 0.08 and hit.sentence_cosine >= 0.5 and n <= 3
+            if not (other_side or close) or not sentences or _asks(sentences[hit.best_sentence]):
+                continue
+        if not sentences:
+            continue
+        cosines = data.sentence_cosines(hit.row, question_vector) if question_vector is not None else None
+        target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
+        text = answer_unit(sentences, hit.best_sentence, cosines, target)
+        intro = attribution(passage.source, replying=bool(parts) and passage.source.kind == "comment")
+        part = f"{intro}: {text} [{n}]"
+        if parts and total + _words(part) > _ANSWER_MAX_WORDS:
+            continue
+        parts.append(part)
+        used_sources.add(key)
+        total += _words(part)
+    return " ".join(parts)

@@ -1,0 +1,100 @@
+"""The question-answering engine: a loaded index, its retriever and answer composition, hot-reloadable."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsiqa.search.answer import compose_answer
+from rsiqa.search.conversation import read_history
+from rsiqa.ingest.documents import KIND_LABELS, passage_context
+from rsiqa.index.embedding import Embedder, embedder_for, embedding_precision
+from rsiqa.search.followups import CorpusQuestion, corpus_questions, suggest_followups
+from rsiqa.index.store import MANIFEST, IndexData, check_precision, load_index
+from rsiqa.search.query import QueryReader
+from rsiqa.search.retrieval import Retriever
+from rsiqa.search.schema import Answer
+from rsiqa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class _Loaded:
+    data: IndexData
+    retriever: Retriever
+    questions: list[CorpusQuestion]
+    question_vectors: np.ndarray
+    manifest_mtime: float
+    reader: QueryReader
+
+
+class Engine:
+    """Answers questions from the index in ``index_dir``; swaps to a rebuilt index when it appears."""
+
+    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.index_dir = Path(index_dir or settings.index_dir)
+        self.embedder = embedder or embedder_for(settings)
+        self._lock = threading.Lock()
+        self._state = self._load()
+
+    def _load(self) -> _Loaded:
+        mtime = (self.index_dir / MANIFEST).stat().st_mtime if (self.index_dir / MANIFEST).exists() else 0.0
+        data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
+        check_precision(data.manifest, embedding_precision(self.embedder), self.index_dir)
+        questions = corpus_questions(data)
+        texts = [q.text for q in questions]
+        vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
+        log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
+        reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
+        return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
+
+    @property
+    def data(self) -> IndexData:
+        """The index currently served."""
+        return self._state.data
+
+    def reload(self) -> bool:
+        """Load the index again; the old one keeps serving if the new one fails to load."""
+        with self._lock:
+            state = self._load()
+            self._state = state
+        return True
+
+    def reload_if_changed(self) -> bool:
+        """Reload when the manifest on disk is newer than the one served (a rebuild finished)."""
+        path = self.index_dir / MANIFEST
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return False
+        if mtime == self._state.manifest_mtime:
+            return False
+        try:
+            return self.reload()
+        except Exception as exc:  # keep serving the old index, say why
+            log.warning("new index in %s not loaded, still serving the previous one: %s", self.index_dir, exc)
+            self._state.manifest_mtime = mtime
+            return False
+
+    def ask(self, question: str, top_k: int | None = None, history: list[dict[str, Any]] | None = None) -> Answer:
+        """Answer ``question`` with up to ``top_k`` citations, using ``history`` for follow-ups."""
+        state = self._state
+        k = top_k or self.settings.top_k
+        question = question.strip()
+        read = state.reader.read(question)
+        conversation = read_history(history or [], state.data.passages, self.settings.max_context_words)
+        vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
+        hits, evidence = state.retriever.search(read, k, conversation, vectors)
+        chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
+        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by)
+        cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
+        asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
+        answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
+                                             state.question_vectors, asked, self.settings.max_followups)
+        return answer

@@ -1,0 +1,125 @@
+"""Follow-up suggestions tied to the answer: where the cited passages lead, never a question already asked.
+
+Two sources, both from the material itself:
+
+* **its own questions**: full questions in its text (and in its list of related questions)
+  that stand on their own; a question cut short ("... creati...") is never suggested. They are
+  ranked by closeness to the question asked, and a question in or next to a cited passage
+  (the same post, the next paragraph) comes first: that is where the answer leads. One that
+  is neither close (cosine 0.35) nor near the answer is suggested only when nothing else is;
+* **its structure**: after an answer from a linked post, its comments ("What do the comments on
+  “…” reply?"); after a comment, the post it answers; after the FAQ answer, the posts it links.
+
+A suggestion equal or very close to a question of the conversation is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rsiqa.index.store import IndexData
+from rsiqa.search.lexical import POINTING_BACK
+from rsiqa.ingest.structure import strip_list_marker
+
+_INTERROGATIVE = re.compile(
+    r"^(what|why|how|when|where|who|which|is|are|was|were|will|would|can|could|should|might|may|does|do|did)\b", re.I
+)
+#: Words that make a question lean on the text around it ("Will this be ...?"): no good alone.
+_DEICTIC = re.compile(rf"\b({'|'.join(POINTING_BACK + ('you', 'your'))})\b", re.IGNORECASE)
+_CUT = re.compile(r"(\.\.\.|…)\s*$")
+#: Closeness to a question already asked above which a suggestion repeats it.
+_REPEATS = 0.9
+#: Bonus in cosine for a question in a cited passage (half for one next to it).
+_NEAR_ANSWER = 0.25
+#: Below this score (cosine plus bonus) a corpus question is not about the answer: not suggested.
+_RELATED = 0.35
+
+
+@dataclass(frozen=True)
+class CorpusQuestion:
+    """A question the material asks, and the passage it stands in (None: the related-questions list)."""
+
+    text: str
+    row: int | None
+
+
+def corpus_questions(data: IndexData) -> list[CorpusQuestion]:
+    """Full questions the material asks: its related questions, then questions in its text (no cut-off ones)."""
+    found: dict[str, CorpusQuestion] = {}
+    for question in data.manifest.get("questions", []):
+        text = str(question).strip()
+        if text and not _CUT.search(text):
+            found.setdefault(text, CorpusQuestion(text, None))
+    for row, sentences in enumerate(data.sentences):
+        for sentence in sentences:
+            s = strip_list_marker(sentence)
+            if s.endswith("?") and _INTERROGATIVE.match(s) and 4 <= len(s.split()) <= 25 and not _DEICTIC.search(s):
+                text = s[0].upper() + s[1:]
+                found.setdefault(text, CorpusQuestion(text, row))
+    return list(found.values())
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _near(row: int | None, cited: list[int], data: IndexData) -> float:
+    """1 for a question in a cited passage, 0.5 in a passage next to one from the same source, else 0."""
+    if row is None:
+        return 0.0
+    best = 0.0
+    for c in cited:
+        if row == c:
+            return 1.0
+        same = data.passages[row].source.path == data.passages[c].source.path and \
+            data.passages[row].source.url == data.passages[c].source.url
+        if same and abs(row - c) == 1:
+            best = 0.5
+    return best
+
+
+def structure_followups(cited: list[int], data: IndexData) -> list[str]:
+    """Questions the material's structure suggests after passages ``cited``: a post's comments, a comment's post."""
+    found: list[str] = []
+    kinds = {(p.source.url, p.source.kind) for p in data.passages if p.source.url}
+    for row in cited[:2]:
+        source = data.passages[row].source
+        if source.kind == "linked_post" and (source.url, "comment") in kinds:
+            found.append(f"What do the comments on “{source.title}” reply?")
+        elif source.kind == "comment" and (source.url, "linked_post") in kinds:
+            found.append(f"What does the post “{source.title}” argue?")
+    return list(dict.fromkeys(found))
+
+
+def suggest_followups(question_vector: np.ndarray, cited: list[int], data: IndexData,
+                      candidates: list[CorpusQuestion], candidate_vectors: np.ndarray, asked: list[str],
+                      limit: int) -> list[str]:
+    """Up to ``limit`` follow-up questions for an answer that cited the passages ``cited`` (rows, best first).
+
+    ``asked`` are the conversation's questions, this one included: none is suggested again, nor
+    a corpus question closer than 0.9 in cosine to the one just asked.
+    """
+    if limit <= 0:
+        return []
+    seen = {_normal(q) for q in asked}
+    chosen: list[str] = []
+    if len(candidates):
+        sims = candidate_vectors @ question_vector
+        scores = sims + _NEAR_ANSWER * np.array([_near(c.row, cited, data) for c in candidates])
+        for i in np.argsort(-scores, kind="stable"):
+            text = candidates[int(i)].text
+            if scores[int(i)] < _RELATED and (chosen or structure_followups(cited, data)):
+                break  # unrelated: only as a last resort, when nothing else would be suggested
+            if _normal(text) in seen or sims[int(i)] > _REPEATS:
+                continue
+            chosen.append(text)
+            seen.add(_normal(text))
+            if len(chosen) == max(limit - 1, 1):
+                break
+    for text in structure_followups(cited, data):
+        if len(chosen) < limit and _normal(text) not in seen:
+            chosen.append(text)
+    return chosen[:limit]

@@ -1,0 +1,170 @@
+"""Reading a question as a reader types it: fillers, misspellings, background before the ask, its intent.
+
+Readers type "lol so does self improvment even work for deep learning stuff?" or put three
+sentences of background before the question. :class:`QueryReader` turns that into what the
+retriever and the abstention should look at:
+
+* **fillers** of casual chat ("lol", "u", "tbh", "or nah") are dropped: they are not evidence;
+* **misspellings** are corrected against the corpus's own vocabulary with SymSpell
+  (symspellpy): a word is corrected only when it is neither a corpus word nor an English word
+  (symspellpy's 82,765-word frequency list), and only into a corpus word within edit distance
+  1 (2 for words of 8 letters or more). A correctly spelt word the corpus lacks ("recipe")
+  is never turned into a corpus word, so it still counts against the question's coverage;
+* **the ask** of a long question: the sentences that ask (a question mark, or an interrogative
+  or imperative opening) when the question also holds background;
+* **the source it points at**: "the commenter", "the author's post", "the FAQ", "the notes";
+* **intent**: a contrast ("how do X and Y differ", "what do both sides say") or a request for
+  instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from rsiqa.search.lexical import fold_accents
+
+#: Words of casual chat that carry no content ("lol so does it work or nah").
+FILLERS = frozenset("""
+lol lmao rofl haha hahaha hmm hm huh uh um umm ok okay k kk yeah yea yep yup nah nope hey hi hello pls plz please
+thx thanks ty tbh imo imho idk btw fwiw ngl afaik iirc irl rn u ur ya yall ye da dat dis gonna wanna gotta kinda
+sorta lemme gimme dunno cuz cos coz bc tho thru alot stuff basically literally totally anyway anyways whats wats
+wat im ive
+""".split())
+
+#: An interrogative or imperative opening: the part of a long question that asks.
+_ASKS = re.compile(
+    r"^(what|why|how|when|where|who|whom|whose|which|is|are|was|were|will|would|can|could|should|might|may|does|do|"
+    r"did|has|have|had|explain|describe|tell|compare|summari[sz]e|give|list|name)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+#: A question about how two things or two sides differ.
+_CONTRAST = re.compile(
+    r"\b(differ\w*|difference\w*|compare\w*|comparison|contrast\w*|versus|vs\.?|both sides|each side|other side|"
+    r"disagree\w*|two views|agree with each other|opposite)\b", re.IGNORECASE)
+
+#: A request for instructions or advice ("walk me through", "step by step", "how do I", "should I buy").
+_ADVICE = re.compile(
+    r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|how (do|can|should) (i|we)|tutorial|"
+    r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
+    r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
+
+#: Words with which readers point at a kind of source in the material ("the commenter", "the
+#: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.ingest.documents.KIND_LABELS`.
+_KIND_CUES = {
+    "comment": re.compile(r"\b(comment\w*|repl(y|ies|ied)|respon(se|ses|ded|der)|thread|pushe[sd]? back)\b", re.I),
+    "linked_post": re.compile(r"\b(post|author|essay|article|blog)s?\b", re.I),
+    "faq_answer": re.compile(r"\bFAQ\b", re.I),
+    "note": re.compile(r"\b(notes?|scratchpad|drafts?)\b", re.I),
+}
+
+#: A word that may be a name: letters, digits and inner hyphens or apostrophes ("GPT-4", "Hanson's").
+_NAME = re.compile(r"[^\W_][\w]*(?:[-'’][\w]+)*")
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
+
+#: Long enough to hold background besides the ask.
+_LONG_WORDS = 30
+
+
+@dataclass(frozen=True)
+class ReadQuestion:
+    """A question as the retriever and the abstention see it."""
+
+    text: str  # as typed
+    cleaned: str  # fillers dropped, misspellings corrected: what is embedded and keyword-searched
+    ask: str | None  # for a long question with background, the sentences that ask; else None
+    contrast: bool  # asks how two things or sides differ
+    advice: bool  # asks for instructions or advice
+    corrections: tuple[tuple[str, str], ...] = ()  # (typed, corrected) pairs
+    unknown_names: tuple[str, ...] = ()  # names the question asks about that the corpus never mentions
+    kinds: tuple[str, ...] = ()  # kinds of source the question points at ("the commenter" -> comment)
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """symspellpy's English frequency list (82,765 words): words that are not misspellings."""
+    import symspellpy
+
+    path = Path(symspellpy.__file__).with_name("frequency_dictionary_en_82_765.txt")
+    with path.open(encoding="utf-8") as handle:
+        return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
+
+
+class QueryReader:
+    """Reads questions against one corpus vocabulary (built once per index)."""
+
+    def __init__(self, corpus_texts: list[str]) -> None:
+        from symspellpy import SymSpell
+
+        counts = Counter(w for text in corpus_texts for w in _WORD.findall(fold_accents(text).lower()))
+        self.vocabulary = frozenset(counts)
+        self._speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        for word, count in counts.items():
+            if len(word) >= 4:
+                self._speller.create_dictionary_entry(word, count)
+        self._english = english_words()
+
+    def correct(self, word: str) -> str | None:
+        """The corpus word ``word`` is a misspelling of, or None (known word, or no close corpus word)."""
+        from symspellpy import Verbosity
+
+        lower = fold_accents(word).lower()
+        if len(lower) < 5 or lower in self.vocabulary or lower in self._english or lower in FILLERS:
+            return None
+        distance = 2 if len(lower) >= 8 else 1
+        found = self._speller.lookup(lower, Verbosity.TOP, max_edit_distance=distance)
+        return found[0].term if found and found[0].term != lower else None
+
+    def read(self, question: str) -> ReadQuestion:
+        """Clean ``question`` (fillers, spelling), find its ask and its intent."""
+        corrections: list[tuple[str, str]] = []
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            if word.lower() in FILLERS:
+                return ""
+            corrected = self.correct(word)
+            if corrected:
+                corrections.append((word, corrected))
+                return corrected
+            return word
+
+        cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
+        return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
+                            contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
+                            corrections=tuple(corrections), unknown_names=self.unknown_names(question),
+                            kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)))
+
+    def unknown_names(self, question: str) -> tuple[str, ...]:
+        """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
+        word, acronyms and model names ("EU", "Anthropic", "GPT-4", "Hinton"). A question about an
+        organisation, a law or a person the material does not mention is outside it, however close
+        its other words are ("Does the EU AI Act regulate self-improving models?")."""
+        found: list[str] = []
+        for sentence in _SENTENCE.split(question):
+            for position, match in enumerate(_NAME.finditer(sentence)):
+                name = match.group(0)
+                first = position == 0 and match.start() == len(sentence) - len(sentence.lstrip(" \"'(“‘"))
+                if name in ("I", "I'm", "I've", "I'd") or (first and not _ACRONYM.match(name)):
+                    continue
+                if not (name[0].isupper() or _ACRONYM.match(name)):
+                    continue
+                parts = [p for p in re.split(r"[-'’]", fold_accents(name).lower()) if p and not p.isdigit() and p != "s"]
+                if parts and not all(p in self.vocabulary for p in parts) and name not in found:
+                    found.append(name)
+        return tuple(found)
+
+
+def ask_part(question: str) -> str | None:
+    """The sentences of a long question that ask, when others only give background; else None."""
+    if len(question.split()) < _LONG_WORDS:
+        return None
+    sentences = [s.strip() for s in _SENTENCE.split(question.strip()) if s.strip()]
+    asking = [s for s in sentences if s.endswith("?") or _ASKS.match(s)]
+    if not asking or len(asking) == len(sentences):
+        return None
+    return " ".join(asking)

@@ -1,0 +1,100 @@
+"""Answer composition: abstention evidence, answer sentences with markers, follow-ups."""
+
+import numpy as np
+
+from rsiqa.search.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability
+from rsiqa.search.retrieval import Evidence
+from rsiqa.search.schema import SourceOut
+
+
+def evidence(sentence: float, passage: float, coverage: float, together: float | None = None) -> Evidence:
+    return Evidence(top_sentence=sentence, top_passage=passage, coverage=coverage,
+                    passage_coverage=coverage if together is None else together, content_terms=3)
+
+
+def test_coverage_probability_grows_with_each_kind_of_evidence():
+    base = coverage_probability(evidence(0.40, 0.30, 0.5))
+    assert abs(base - 0.5) < 1e-9
+    assert coverage_probability(evidence(0.50, 0.30, 0.5)) > base
+    assert coverage_probability(evidence(0.40, 0.40, 0.5)) > base
+    assert coverage_probability(evidence(0.40, 0.30, 1.0)) > base
+
+
+def test_off_topic_evidence_is_declined_and_on_topic_accepted():
+    assert coverage_probability(evidence(0.15, 0.08, 0.0)) < 0.01
+    assert coverage_probability(evidence(0.75, 0.70, 1.0)) > 0.99
+
+
+def test_a_neighbouring_topic_in_words_the_corpus_never_uses_is_declined():
+    # "Will AI automation cause mass unemployment?": close in meaning, but almost none of its words occur.
+    assert coverage_probability(evidence(0.54, 0.52, 0.04)) < 0.5
+    assert coverage_probability(evidence(0.54, 0.52, 0.5)) > 0.5
+
+
+def test_rare_words_found_together_outweigh_a_weak_cosine():
+    name_question = evidence(0.35, 0.16, 1.0, together=1.0)  # "What did Chollet argue?"
+    scattered = evidence(0.35, 0.16, 1.0, together=0.4)
+    assert coverage_probability(name_question) > 0.5 > coverage_probability(scattered)
+
+
+def test_a_first_person_request_for_advice_needs_more_evidence():
+    e = evidence(0.42, 0.31, 0.6)
+    assert coverage_probability(e, "How do I train a model on my laptop?") < 0.5 < coverage_probability(e, "How do models train?")
+    assert coverage_probability(e, "Walk me through RLHF", advice=True) < 0.5
+
+
+def test_answer_unit_widens_lead_ins_questions_and_conclusions():
+    sentences = ["Skeptics include:", "- Chollet, who argued in 2017.", "- Chiang, who compares AIs to compilers."]
+    assert answer_unit(sentences, 0) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."
+    asks = ["- Whether an AI would need its entire codebase for self-improvement.", "Armstrong posits that it would not."]
+    assert answer_unit(asks, 0, target=5).endswith("Armstrong posits that it would not.")
+    concl = ["Nets cannot merge utility functions because they have none.", "Thus multipolar world is more likely."]
+    assert answer_unit(concl, 1, target=5) == " ".join(concl)
+    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.", "Next one here."]
+    assert answer_unit(plain, 0, target=5) == plain[0]
+
+
+def test_answer_unit_completes_dangling_openers_and_references():
+    said = ["Other avenues exist for hard takeoff.", "That said, my broader scepticism of foom deserves its own post."]
+    assert answer_unit(said, 1, target=5) == " ".join(said)
+    such = ["This combination would allow an AGI to improve itself by becoming smarter.",
+            "A Gödel machine rigorously defines a specification for such an AGI."]
+    assert answer_unit(such, 1, target=5) == " ".join(such)
+
+
+def test_answer_unit_grows_towards_the_sentences_closer_to_the_question():
+    sentences = ["Unrelated opening words here.", "The best sentence about compilers.", "Another unrelated line.",
+                 "More about compilers and bootstrapping."]
+    forwards = answer_unit(sentences, 1, np.array([0.1, 0.9, 0.2, 0.3]), target=10)
+    backwards = answer_unit(sentences, 1, np.array([0.5, 0.9, 0.2, 0.3]), target=10)
+    assert forwards.startswith("The best") and "Another" in forwards
+    assert backwards.startswith("Unrelated")
+
+
+def test_emphasis_marks_and_list_markers_are_dropped():
+    assert answer_unit(["- it should update people *significantly downwards* on **foom**."], 0) == (
+        "it should update people significantly downwards on foom.")
+
+
+def test_attribution_names_the_kind_and_title():
+    assert attribution(SourceOut(title="FAQ", kind="faq_answer", kind_label="", path="f")) == "The FAQ answer says"
+    post = SourceOut(title="Why all the fuss", kind="comment", kind_label="", path="f")
+    assert attribution(post) == "A comment on “Why all the fuss” says"
+    assert attribution(post, replying=True) == "A comment on “Why all the fuss” replies"
+    assert attribution(SourceOut(title="T", kind="linked_post", kind_label="", path="f")) == "The post “T” argues"
+
+
+def test_decline_message_says_the_material_does_not_cover_it():
+    assert DECLINE_MESSAGE.startswith("The material does not cover that.")
+
+
+def test_a_rare_word_found_in_the_first_hit_is_evidence():
+    short = evidence(0.36, 0.20, 1.0, together=0.5)  # "KANSI meaning": weak cosines, "meaning" not in the passage
+    assert coverage_probability(short) < 0.5
+    assert coverage_probability(Evidence(**{**short.__dict__, "rare_match": True})) > 0.5
+
+
+def test_a_label_line_does_not_run_into_the_next_sentence():
+    sentences = ["Epistemic status: pondering aloud a bit", "I'd speculate that strange loops are missing."]
+    assert answer_unit(sentences, 1, target=20) == (
+        "Epistemic status: pondering aloud a bit. I'd speculate that strange loops are missing.")

@@ -1,0 +1,49 @@
+"""What a follow-up leans on: the previous exchange and the passages its answer cited."""
+
+from rsiqa.search.conversation import quoted_passages, read_history
+from rsiqa.ingest.documents import Passage, Source
+
+PASSAGES = [
+    Passage("Ted Chiang argues that AIs are like compilers, where bootstrapping helps only up to a point.",
+            Source(title="FAQ", path="faq.txt", kind="faq_answer")),
+    Passage("Stuart Armstrong posits that it would not, because many pathways to self-improvement exist.",
+            Source(title="FAQ", path="faq.txt", kind="faq_answer")),
+]
+
+
+def test_the_last_exchange_is_read_with_markers_dropped():
+    history = [
+        {"role": "user", "content": "Old question?"}, {"role": "assistant", "content": "Old answer. [1]"},
+        {"role": "user", "content": "What does Chiang think?"},
+        {"role": "assistant", "content": "He compares AIs to compilers. [1] [2]", "citations": ["abc", "def"]},
+    ]
+    convo = read_history(history)
+    assert convo.question == "What does Chiang think?"
+    assert convo.answer == "He compares AIs to compilers."
+    assert convo.cited == ["abc", "def"]
+    assert "compilers" in convo.context() and "Chiang" in convo.context()
+    assert read_history([]) is None
+    assert read_history([{"role": "assistant", "content": "Hello"}]) is None
+
+
+def test_citations_may_be_objects_with_chunk_ids():
+    history = [{"role": "user", "content": "Q?"},
+               {"role": "assistant", "content": "A.", "citations": [{"chunk_id": "x1", "n": 1}]}]
+    assert read_history(history).cited == ["x1"]
+
+
+def test_an_extractive_answer_is_mapped_back_to_the_passages_it_quotes():
+    answer = ("The FAQ answer says: Stuart Armstrong posits that it would not, because many pathways to "
+              "self-improvement exist. [1] A comment says: Ted Chiang argues that AIs are like compilers, where "
+              "bootstrapping helps only up to a point. [2]")
+    history = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]
+    assert read_history(history, PASSAGES).cited == [PASSAGES[1].chunk_id, PASSAGES[0].chunk_id]
+    assert quoted_passages("A paraphrase that quotes nothing from any passage at all.", PASSAGES) == []
+
+
+def test_a_declined_answer_gives_no_context():
+    from rsiqa.search.answer import DECLINE_MESSAGE
+
+    history = [{"role": "user", "content": "What do skeptics say?"}, {"role": "assistant", "content": DECLINE_MESSAGE}]
+    convo = read_history(history)
+    assert convo.question == "What do skeptics say?" and convo.answer == ""

@@ -1,0 +1,122 @@
+"""Hybrid ranking: z-score fusion, expansion in BM25, conversation context and candidates."""
+
+import numpy as np
+import pytest
+
+from rsiqa.index.build import build_index
+from rsiqa.index.store import load_index
+from rsiqa.search.lexical import query_tokens
+from rsiqa.search.conversation import Conversation
+from rsiqa.search.query import ReadQuestion
+from rsiqa.search.retrieval import Retriever, _zscore
+
+
+def test_zscore_standardises_and_handles_constant_scores():
+    z = _zscore(np.array([1.0, 2.0, 3.0]))
+    assert np.isclose(z.mean(), 0) and np.isclose(z.std(), 1)
+    assert not _zscore(np.array([2.0, 2.0])).any()
+
+
+@pytest.fixture
+def retriever(settings, fake_embedder):
+    texts = {
+        "kansi.md": "KANSI names pivotal AI that does not engage in extensive self-modification at all.",
+        "go.md": "Go play went from amateur to superhuman in two years after the architecture was simplified.",
+        "chiang.md": "Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
+        "chollet.md": "Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
+    }
+    for name, text in texts.items():
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    return Retriever(load_index(settings.index_dir), fake_embedder, settings)
+
+
+def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever):
+    hits, evidence = retriever.search("What is KANSI?", k=4)
+    data = retriever.data
+    assert data.passages[hits[0].row].source.path == "kansi.md"
+    assert [h.fused for h in hits] == sorted([h.fused for h in hits], reverse=True)
+    assert len({h.row for h in hits}) == len(hits)
+    assert hits[0].lexical == pytest.approx(1.0)
+    assert evidence.coverage == 1.0 and evidence.content_terms == 1
+
+
+def test_unknown_words_lower_coverage(retriever):
+    _, evidence = retriever.search("How do I bake sourdough bread?", k=2)
+    assert evidence.coverage == 0.0
+
+
+def test_bm25_scores_read_from_the_postings_equal_bm25s_own(retriever):
+    retriever._expander.weight = 0.0  # the fake embedder's word vectors are meaningless
+    for question in ("What is KANSI?", "Did Chollet argue that compilers go exponential?", "sourdough"):
+        tokens = list(dict.fromkeys(query_tokens(question, retriever._vocab)))
+        expected = retriever._bm25.get_scores(tokens) if tokens else np.zeros(len(retriever.data.passages))
+        assert np.allclose(retriever._bm25_scores(question), expected, atol=1e-6)
+
+
+def test_conversation_context_steers_a_vague_follow_up(retriever):
+    def rank_of(hits, path):
+        return [retriever.data.passages[h.row].source.path for h in hits].index(path)
+
+    alone, _ = retriever.search("Who else thinks so?", k=4)
+    convo = Conversation(question="What did Ted Chiang say about compilers?")
+    with_context, _ = retriever.search("Who else thinks so?", k=4, conversation=convo)
+    assert rank_of(with_context, "chiang.md") == 0
+    assert rank_of(alone, "chiang.md") > 0
+
+
+def test_the_passages_the_previous_answer_cited_are_favoured(retriever):
+    """A follow-up leans on what the previous answer cited: those passages gain ``conversation_prior``."""
+    data = retriever.data
+    go = next(p.chunk_id for p in data.passages if p.source.path == "go.md")
+    question, convo = "And how long did that take?", Conversation(question="Tell me more.", cited=[go])
+    cited, _ = retriever.search(question, k=4, conversation=convo)
+    prior = retriever.settings.conversation_prior
+    retriever.settings = retriever.settings.model_copy(update={"conversation_prior": 0.0})
+    plain, _ = retriever.search(question, k=4, conversation=convo)
+    score = lambda hits, path: next(h.fused for h in hits if data.passages[h.row].source.path == path)  # noqa: E731
+    assert prior > 0 and score(cited, "go.md") - score(plain, "go.md") == pytest.approx(prior)
+    assert score(cited, "chiang.md") == pytest.approx(score(plain, "chiang.md"))  # other files gain nothing
+
+
+def test_a_long_question_is_also_scored_by_what_it_asks(retriever):
+    background = "My friend says compilers and bootstrapping are the key to everything in computing, always. "
+    question = background + "What is KANSI?"
+    whole, _ = retriever.search(question, k=4)
+    asked, _ = retriever.search(ReadQuestion(text=question, cleaned=question, ask="What is KANSI?", contrast=False,
+                                             advice=False), k=4)
+    rank = lambda hits: [retriever.data.passages[h.row].source.path for h in hits].index("kansi.md")  # noqa: E731
+    assert rank(asked) < rank(whole)
+
+
+def test_above_the_threshold_only_faiss_and_bm25_candidates_are_scored(retriever):
+    exact, _ = retriever.search("What is KANSI?", k=2)
+    retriever.settings = retriever.settings.model_copy(update={"ann_threshold": 2, "candidates": 1})
+    vectors = retriever.embedder.encode(["What is KANSI?"])
+    rows = retriever._candidates(vectors, [retriever._bm25_scores("What is KANSI?")])
+    assert rows is not None and 1 <= len(rows) <= 2  # the FAISS best and the BM25 best
+    approximate, _ = retriever.search("What is KANSI?", k=2)
+    assert approximate[0].row == exact[0].row
+    assert {h.row for h in approximate} <= set(rows.tolist())
+
+
+def test_a_question_pointing_at_a_kind_of_source_favours_it(settings, fake_embedder):
+    """"What does the commenter say ..." adds kind_cue_weight to comments, nothing to the rest."""
+    from rsiqa.search.query import QueryReader
+
+    (settings.corpus_dir / "thread.txt").write_text(
+        "Compilers bootstrap themselves, says the answer, but only up to a point.\n\n"
+        "https://www.lesswrong.com/posts/x/compilers-and-bootstrapping\n\n"
+        "The post says compilers bootstrap themselves only up to a point.\n\ncomments:\n\n"
+        "A comment says compilers bootstrap themselves further than that.\n", encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    data = load_index(settings.index_dir)
+    read = QueryReader([p.text for p in data.passages]).read("What does the commenter say about compilers?")
+    assert read.kinds == ("comment",)
+    scores = {}
+    for weight in (0.0, 0.3):
+        retriever = Retriever(data, fake_embedder, settings.model_copy(update={"kind_cue_weight": weight}))
+        hits, _ = retriever.search(read, k=3)
+        scores[weight] = {data.passages[h.row].source.kind: h.fused for h in hits}
+    assert scores[0.3]["comment"] - scores[0.0]["comment"] == pytest.approx(0.3)
+    assert scores[0.3]["linked_post"] == pytest.approx(scores[0.0]["linked_post"])
