@@ -141,6 +141,7 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(Path(".cache/models"), description="Where the ONNX export of the model is kept.")
     onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per CPU, at most 8).")
+    parse_workers: int = Field(0, ge=0, description="Processes parsing corpus files in a build (0: one per CPU).")
     ann_threshold: int = Field(
         50_000, ge=1, description="From this many passages the FAISS index is HNSW (approximate) instead of exact."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ import numpy as np
 from rsiqa import __version__
 from rsiqa.ingest.chunking import chunk_blocks, split_sentences
 from rsiqa.ingest.documents import Passage, passage_context
+from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir
 from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision
 from rsiqa.search.expansion import corpus_words
+from rsiqa.search.lexical import build_bm25
 from rsiqa.index.store import (
     FORMAT_VERSION,
     IndexData,
@@ -47,8 +50,8 @@ def passage_sentences(passage: Passage) -> list[str]:
     return sentences
 
 
-def _text_key(model: str, text: str) -> str:
-    return hashlib.sha1(f"{model}\x1f{text}".encode()).hexdigest()
+def _text_key(model: str, text: str) -> bytes:
+    return hashlib.sha1(f"{model}\x1f{text}".encode("utf-8", "surrogateescape")).digest()
 
 
 def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[str, str]] | None = None) -> str:
@@ -106,6 +109,8 @@ class BuildReport:
     skipped: dict[str, str] = field(default_factory=dict)
     embedded: int = 0
     reused: int = 0
+    resumed: int = 0  # of ``reused``: vectors a stopped build had written to the embedding journal
+    parsed: int = 0  # files parsed (the others came from the parse cache)
     seconds: float = 0.0
 
 
@@ -116,21 +121,27 @@ class EmbeddingCache:
     same quantisation) is reused: int8 vectors differ from fp32 ones, and one index never mixes them.
     """
 
-    def __init__(self, index_dir: Path, model: str, precision: str = "fp32") -> None:
+    def __init__(self, index_dir: Path, model: str, precision: str = "fp32", journal: EmbeddingJournal | None = None) -> None:
         self.model = model
-        self._vectors: dict[str, np.ndarray] = {}
+        self.journal = journal
+        self._vectors: dict[bytes, np.ndarray] = {}
+        self._journaled: set[bytes] = set()
+        if journal is not None:
+            self._vectors.update(journal.read())
+            self._journaled = set(self._vectors)
         try:
-            old = load_index(index_dir, model=model, formats=(1, 2, FORMAT_VERSION))  # 1: no word table, 2: no checksums
+            old = load_index(index_dir, model=model, formats=(1, 2, 3, FORMAT_VERSION))  # 1: no word table, 2: no checksums
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:
             log.info("previous index has %s vectors, this build %s: embedding everything", index_precision(old.manifest), precision)
             return
-        for passage, vector in zip(old.passages, old.vectors):
+        vectors = np.array(old.vectors)  # a copy: the loaded rows may live in the FAISS index, freed with it
+        for passage, vector in zip(old.passages, vectors):
             self._vectors[_text_key(model, passage_context(passage))] = vector
-        for sentence, vector in zip((s for ss in old.sentences for s in ss), old.sentence_vectors):
+        for sentence, vector in zip((s for ss in old.sentences for s in ss), np.asarray(old.sentence_vectors)):
             self._vectors[_text_key(model, sentence)] = vector
-        for word, vector in zip(old.words, old.word_vectors):
+        for word, vector in zip(old.words, np.asarray(old.word_vectors)):
             self._vectors[_text_key(model, word)] = vector
 
     def embed(self, texts: list[str], embedder: Embedder, batch_size: int, label: str,
@@ -147,12 +158,16 @@ class EmbeddingCache:
             for start in range(0, len(missing), step):
                 batch = missing[start : start + step]
                 vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)
+                if self.journal is not None:  # on disk before the next call: a killed build resumes here
+                    self.journal.append([key for key, _ in batch], vectors)
                 for (key, _), vector in zip(batch, vectors):
                     self._vectors[key] = vector
                 bar.update(len(batch))
             bar.close()
         report.embedded += len(missing)
         report.reused += len(texts) - len(missing)
+        report.resumed += len(self._journaled.intersection(keys))
+        self._journaled.difference_update(keys)
         if not texts:
             return np.zeros((0, embedder.dimension), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
@@ -169,7 +184,11 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     check_build_target(corpus_dir, index_dir)  # before any slow work; write_index checks again
 
     limits = ExtractionLimits(settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds)
-    loaded = load_corpus(corpus_dir, settings.max_file_mb, limits, progress=progress)
+    cache_dir = build_cache_dir(index_dir)
+    parse_cache = ParseCache(cache_dir, limits)
+    workers = settings.parse_workers or (os.cpu_count() or 1)
+    loaded = load_corpus(corpus_dir, settings.max_file_mb, limits, progress=progress, workers=workers, cache=parse_cache)
+    report.parsed = parse_cache.misses
     fingerprint = corpus_fingerprint(settings, corpus_dir, loaded.fingerprints)
     report.skipped = loaded.skipped
     report.documents = len(loaded.documents)
@@ -182,10 +201,13 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     sentences = [passage_sentences(p) for p in passages]
     questions = list(dict.fromkeys(q for doc in loaded.documents for q in doc.questions))
 
-    cache = EmbeddingCache(index_dir, settings.model, embedding_precision(embedder))
-    vectors = cache.embed([passage_context(p) for p in passages], embedder, settings.batch_size, "passages", report, progress)
+    precision = embedding_precision(embedder)
+    journal = EmbeddingJournal(cache_dir, settings.model, precision)
+    cache = EmbeddingCache(index_dir, settings.model, precision, journal)
+    contexts = [passage_context(p) for p in passages]
+    vectors = cache.embed(contexts, embedder, settings.batch_size, "passages", report, progress)
     sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
-    words = corpus_words([passage_context(p) for p in passages], settings.expansion_vocabulary)
+    words = corpus_words(contexts, settings.expansion_vocabulary)
     word_vectors = cache.embed(words, embedder, settings.batch_size, "words", report, progress)
 
     manifest = {
@@ -201,13 +223,20 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rsiqa_version": __version__,
         "embedding": embedding_record(embedder),
+        # What this build did (a resumed build shows the vectors it found in the embedding journal).
+        "build": {"parsed_files": report.parsed, "embedded": report.embedded, "reused": report.reused,
+                  "resumed": report.resumed},
     }
     faiss_index = make_faiss_index(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
                                    settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(faiss_index, vectors)
+    bm25 = build_bm25(contexts)  # saved in the index: a server loads it instead of tokenising every passage
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
+                     bm25=bm25)
     write_index(index_dir, data)
+    journal.clear()  # its vectors are in the index now, which the next build reads as its cache
+    parse_cache.prune()
     report.passages = len(passages)
     report.seconds = time.perf_counter() - started
     log.info("built %d passages from %d documents in %.1fs", report.passages, report.documents, report.seconds)

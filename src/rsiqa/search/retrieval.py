@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 
 from rsiqa.search.conversation import Conversation
@@ -37,7 +36,7 @@ from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
 from rsiqa.index.store import IndexData
-from rsiqa.search.lexical import REFERS_BACK, content_words, query_tokens, stem, tokenize
+from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
 from rsiqa.search.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
 
@@ -83,17 +82,12 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.settings = settings
-        corpus_tokens = tokenize([passage_context(p) for p in data.passages])
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(corpus_tokens, show_progress=False)
+        # The BM25 index a build saved (memory-mapped); built here only for an IndexData made in memory.
+        self._bm25 = data.bm25 if data.bm25 is not None else build_bm25([passage_context(p) for p in data.passages])
         self._vocab: dict[str, int] = self._bm25.vocab_dict
-        self._postings: dict[str, list[int]] = {}  # token -> passages that contain it
-        for row, tokens in enumerate(corpus_tokens):
-            for token in set(tokens):
-                self._postings.setdefault(token, []).append(row)
+        indptr = np.asarray(self._bm25.scores["indptr"])
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
-        for token, rows in self._postings.items():
-            doc_freq[self._vocab[token]] = len(rows)
+        doc_freq[: len(indptr) - 1] = np.diff(indptr)  # passages holding each token (bm25s's "" has none)
         self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
@@ -103,6 +97,11 @@ class Retriever:
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
+
+    def _postings(self, token: str) -> np.ndarray:
+        """The rows of the passages that hold ``token`` (none for a token the corpus lacks), in row order."""
+        token_id = self._vocab.get(token)
+        return token_postings(self._bm25, token_id) if token_id is not None else np.zeros(0, dtype=np.int64)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
@@ -203,7 +202,7 @@ class Retriever:
             return 0.0, 0.0
         per_passage: dict[int, float] = {}
         for token, weight in weights.items():
-            for row in self._postings.get(token, ()):
+            for row in self._postings(token).tolist():
                 per_passage[row] = per_passage.get(row, 0.0) + weight
         covered = sum(w for t, w in weights.items() if t in self._vocab)
         return covered / total, max(per_passage.values(), default=0.0) / total
@@ -293,8 +292,8 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")[:k]
         if len(order):
             first = int(order[0] if rows is None else rows[order[0]])
-            evidence.rare_match = any(len(self._postings.get(t, ())) <= 2 and first in self._postings.get(t, ())
-                                      for t in tokenize([question.cleaned])[0])
+            evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
+                                      for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
