@@ -93,15 +93,24 @@ class IndexData:
 def faiss_vectors(index: Any) -> np.ndarray:
     """The vectors stored in a flat or HNSW-flat FAISS index, as a read-only (n, d) float32 view (no copy).
 
-    The view lives as long as ``index`` does: :class:`IndexData` keeps both.
+    The view keeps ``index`` alive, so it stays valid however long it is kept.
     """
     flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
     n, d = int(flat.ntotal), int(flat.d)
     if n == 0:
         return np.zeros((0, d), dtype=np.float32)
-    view = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+    raw = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+    view = np.asarray(_KeepsAlive(raw, index))  # the array's base holds the index: its memory outlives no user
     view.flags.writeable = False
     return view
+
+
+class _KeepsAlive:
+    """Exposes ``array``'s memory to NumPy while holding ``owner`` (the FAISS index that owns it)."""
+
+    def __init__(self, array: np.ndarray, owner: Any) -> None:
+        self.__array_interface__ = array.__array_interface__
+        self._owner = owner
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 16,

@@ -15,8 +15,9 @@ on one scale whatever their raw ranges:
 this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
 index) and raw-score mixing (0.87 vs 0.83, averaged over eight chunk sizes); see the README.
 
-Above ``Settings.ann_threshold`` passages only candidates are scored (and standardised): the
-FAISS index's top ``Settings.candidates`` (HNSW there) and BM25's top ``candidates``.
+Only candidates are scored (and standardised), at every corpus size: the FAISS index's top
+``Settings.candidates`` (exact below ``Settings.ann_threshold`` passages, HNSW from there) and
+BM25's top ``candidates``; in a corpus of at most ``candidates`` passages that is all of them.
 
 A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
 conversation's last user turn, and the two fused scores are blended: the context gets at
@@ -125,18 +126,20 @@ class Retriever:
         return np.bincount(rows, weights=values, minlength=n).astype(np.float32)
 
     def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
-        """The rows worth scoring: all of them (None) below ``ann_threshold`` passages; above, the
-        FAISS top ``candidates`` and the BM25 top ``candidates`` of each query, so that the dense
-        scoring and fusion cost the same whatever the corpus size (BM25 still reads the postings
-        of the query's tokens and their expansion)."""
+        """The rows worth scoring, at every corpus size: the FAISS top ``candidates`` (exact below
+        ``ann_threshold`` passages, HNSW from there) and the BM25 top ``candidates`` of each query,
+        so that the sentence scoring and fusion cost the same whatever the corpus size (BM25
+        still reads the postings of the query's tokens and their expansion). None (every row)
+        when those are all the passages, as in a corpus of at most ``candidates`` passages."""
         n = len(self.data.passages)
-        if n < self.settings.ann_threshold:
-            return None
         k = min(self.settings.candidates, n)
+        if k >= n:
+            return None
         _, ids = self.data.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
         found = [ids[ids >= 0].ravel()]
         found += [np.argpartition(-scores, k - 1)[:k] for scores in bm25 if scores.any()]
-        return np.unique(np.concatenate(found)).astype(np.int64)
+        rows = np.unique(np.concatenate(found)).astype(np.int64)
+        return None if len(rows) == n else rows
 
     def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""

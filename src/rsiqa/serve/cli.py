@@ -265,6 +265,9 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     Example:
       rsiqa serve --port 8000 --index index/
     """
+    from rsiqa.serve.threads import limit_numeric_threads
+
+    limit_numeric_threads(1)  # before NumPy/FAISS load: one thread per request, requests side by side
     from rsiqa.serve.api import create_app
     from rsiqa.search.engine import Engine
     from rsiqa.serve.server import bind, run

@@ -1,0 +1,119 @@
+"""Issue 14 section 2: a killed build resumes from its embedding journal; unchanged files are not parsed again."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULT_CORPUS, RSIQA_BIN, cli_env
+
+import rsiqa.ingest.loaders as loaders
+from rsiqa.index.build import build_index
+from rsiqa.index.buildcache import EmbeddingJournal, build_cache_dir
+from rsiqa.index.store import load_index
+from rsiqa.settings import Settings
+
+NOTES = {f"note-{n}.md": f"# Note {n}\n\nA seed AI number {n} rewrites its own code. Skeptics say returns diminish "
+                         f"for design {n}. Hardware bounds the speed of version {n}." for n in range(8)}
+
+
+def write_notes(folder: Path) -> None:
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_an_unchanged_file_is_not_parsed_again(settings: Settings, fake_embedder, monkeypatch) -> None:
+    write_notes(settings.corpus_dir)
+    first = build_index(settings, fake_embedder, progress=False)
+    assert first.parsed == len(NOTES)
+    parsed: list[str] = []
+    original = loaders.load_bytes
+    monkeypatch.setattr(loaders, "load_bytes", lambda data, rel, *a: parsed.append(rel) or original(data, rel, *a))
+    settings = settings.model_copy(update={"parse_workers": 1})  # parsing in this process, where the counter is
+    second = build_index(settings, fake_embedder, progress=False)
+    assert parsed == [] and second.parsed == 0 and second.passages == first.passages
+    (settings.corpus_dir / "note-3.md").write_text("# Note 3\n\nRewritten: a compiler compiles itself once.",
+                                                    encoding="utf-8")
+    third = build_index(settings, fake_embedder, progress=False)
+    assert parsed == ["note-3.md"] and third.parsed == 1
+    texts = [p.text for p in load_index(settings.index_dir).passages]
+    assert any("a compiler compiles itself once" in t for t in texts)
+    assert not any("seed AI number 3 " in t for t in texts)
+
+
+def test_parallel_parsing_gives_the_documents_of_a_sequential_one(settings: Settings, fake_embedder) -> None:
+    write_notes(settings.corpus_dir)
+    (settings.corpus_dir / "copy.md").write_text(NOTES["note-0.md"], encoding="utf-8")  # a duplicate
+    (settings.corpus_dir / "empty.md").write_text("", encoding="utf-8")
+    one = loaders.load_corpus(settings.corpus_dir, workers=1)
+    two = loaders.load_corpus(settings.corpus_dir, workers=2)
+    assert [d.path for d in two.documents] == [d.path for d in one.documents]
+    assert [[b.paragraphs for b in d.blocks] for d in two.documents] == [[b.paragraphs for b in d.blocks] for d in one.documents]
+    assert two.skipped == one.skipped and "duplicate" in two.skipped["note-0.md" if "note-0.md" in two.skipped else "copy.md"]
+    assert two.fingerprints == one.fingerprints and two.hashes == one.hashes
+
+
+def test_the_journal_keeps_whole_records_of_a_cut_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    journal = EmbeddingJournal(tmp_path, "m", "fp32")
+    journal.append([bytes([1]) * 20, bytes([2]) * 20], np.eye(2, 4, dtype=np.float32))
+    journal.close()
+    with journal.path.open("ab") as handle:
+        handle.write(b"\x03" * 25)  # a record cut by a kill
+    again = EmbeddingJournal(tmp_path, "m", "fp32")
+    found = again.read()
+    assert set(found) == {bytes([1]) * 20, bytes([2]) * 20} and (found[bytes([2]) * 20] == [0, 1, 0, 0]).all()
+    again.append([bytes([4]) * 20], np.ones((1, 4), dtype=np.float32))  # appended after the last whole record
+    again.close()
+    assert len(EmbeddingJournal(tmp_path, "m", "fp32").read()) == 3
+    assert EmbeddingJournal(tmp_path, "other model", "fp32").read() == {}
+
+
+@pytest.mark.slow
+def test_a_build_killed_mid_embedding_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """kill -9 a real `rsiqa build` (ONNX model) while it embeds; the next build embeds only what was not journaled."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    for path in DEFAULT_CORPUS.iterdir():
+        if path.is_file():
+            (corpus / path.name).write_bytes(path.read_bytes())
+    env = dict(cli_env(), RSIQA_BATCH_SIZE="2")  # 16 texts per embedding call: many calls to stop between
+    journal = build_cache_dir(index)
+    proc = subprocess.Popen([RSIQA_BIN, "build", "--quiet", "--corpus", str(corpus), "--index", str(index)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    record = 20 + 4 * 384
+    while True:  # wait until a good share of the texts are journaled, then kill
+        files = list(journal.glob("embeddings-*.f32")) if journal.exists() else []
+        if files and (files[0].stat().st_size - 12) // record >= 300:
+            break
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the build never journaled 300 vectors"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    journaled = (files[0].stat().st_size - 12) // record
+    assert not (index / "manifest.json").exists()  # it never finished
+
+    done = subprocess.run([RSIQA_BIN, "build", "--quiet", "--corpus", str(corpus), "--index", str(index)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"\((\d+) texts embedded, (\d+) reused, (\d+) of them embedded by a stopped build\)", done.stdout)
+    assert found, done.stdout
+    embedded, reused, resumed = map(int, found.groups())
+    assert resumed == journaled  # every journaled vector was used
+    fresh = subprocess.run([RSIQA_BIN, "build", "--quiet", "--corpus", str(corpus), "--index", str(tmp_path / "fresh")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    unique = int(re.search(r"\((\d+) texts embedded", fresh.stdout).group(1))  # what an uninterrupted build embeds
+    assert unique >= 1000 and embedded == unique - journaled  # only what the killed build had not journaled
+    assert (load_index(index).vectors == load_index(tmp_path / "fresh").vectors).all()
+    assert load_index(index).manifest["build"] == {"parsed_files": 0,  # parsed and cached by the killed build
+                                                   "embedded": embedded, "reused": reused,
+                                                   "resumed": resumed}
+    assert not list(journal.glob("embeddings-*.f32"))  # emptied by the complete build
