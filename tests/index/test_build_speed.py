@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import DEFAULT_CORPUS, RSIQA_BIN, cli_env
 
@@ -117,3 +118,38 @@ def test_a_build_killed_mid_embedding_resumes_where_it_stopped(tmp_path: Path) -
                                                    "embedded": embedded, "reused": reused,
                                                    "resumed": resumed}
     assert not list(journal.glob("embeddings-*.f32"))  # emptied by the complete build
+
+
+def test_pooled_spans_average_the_tokens_of_each_sentence() -> None:
+    from rsiqa.index.build import sentence_spans_in
+    from rsiqa.index.embedding import pool_spans
+
+    context = "Title.\nFirst sentence here. Second one."
+    spans = sentence_spans_in(context, ["First sentence here.", "Second one.", "Not in the text."])
+    assert spans == [(7, 27), (28, 39), None]
+    offsets = [(0, 0), (0, 5), (5, 6), (7, 12), (13, 21), (22, 26), (26, 27), (28, 34), (35, 38), (38, 39), (0, 0)]
+    tokens = np.arange(len(offsets) * 2, dtype=np.float32).reshape(-1, 2) + 1
+    first, second = pool_spans(tokens, offsets, [spans[0], spans[1]])
+    expected = tokens[3:7].mean(axis=0)
+    assert np.allclose(first, expected / np.linalg.norm(expected))
+    assert np.allclose(second, tokens[7:10].mean(axis=0) / np.linalg.norm(tokens[7:10].mean(axis=0)))
+    assert pool_spans(tokens[:5], offsets[:5], [spans[1]]) == [None]  # cut off by the length limit: embedded alone
+
+
+@pytest.mark.slow
+def test_sentence_pooling_embeds_one_pass_per_passage(tmp_path: Path) -> None:
+    """With RSIQA_SENTENCE_POOLING the model runs once per passage: no sentence is embedded alone."""
+    from rsiqa.index.embedding import embedder_for
+
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", sentence_pooling=True,
+                        model_cache_dir=Settings().model_cache_dir.resolve())
+    settings.corpus_dir.mkdir()
+    write_notes(settings.corpus_dir)
+    embedder = embedder_for(settings)
+    report = build_index(settings, embedder, progress=False)
+    data = load_index(settings.index_dir)
+    assert report.embedded == len(data.passages) + len(data.words)  # passages (one pass each) and the word table
+    alone = embedder.encode([s for ss in data.sentences for s in ss])
+    cosines = np.sum(alone * np.asarray(data.sentence_vectors), axis=1)
+    assert cosines.min() > 0.5 and cosines.mean() > 0.8  # close to, not equal to, the sentences embedded alone
+    assert cosines.max() < 0.9999

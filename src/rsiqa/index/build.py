@@ -17,7 +17,7 @@ from rsiqa import __version__
 from rsiqa.ingest.chunking import chunk_blocks, split_sentences
 from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir
-from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision
+from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision, pool_spans, token_encoder
 from rsiqa.search.expansion import corpus_words
 from rsiqa.search.lexical import build_bm25
 from rsiqa.index.store import (
@@ -173,6 +173,76 @@ class EmbeddingCache:
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
 
+def sentence_spans_in(context: str, sentences: list[str]) -> list[tuple[int, int] | None]:
+    """Where each sentence lies in its passage's context text, in order (None: not found verbatim)."""
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for sentence in sentences:
+        at = context.find(sentence, cursor)
+        if at < 0:
+            spans.append(None)
+            continue
+        spans.append((at, at + len(sentence)))
+        cursor = at + len(sentence)
+    return spans
+
+
+def embed_pooled(cache: EmbeddingCache, contexts: list[str], sentences: list[list[str]], embedder: Embedder,
+                 settings: Settings, report: BuildReport, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Passage vectors and sentence vectors with one model pass per passage (Settings.sentence_pooling).
+
+    Each sentence's vector is the mean of its own tokens' vectors in the passage's pass; a sentence
+    not found verbatim in the passage, or cut off by the model's length limit, is embedded alone.
+    Pooled vectors are cached under their own keys (the passage, the sentence's place and text).
+    """
+    encode_tokens = token_encoder(embedder)
+    model = cache.model
+    pooled_keys = [[_text_key(model, f"\x1epooled\x1f{ctx}\x1f{i}\x1f{s}") for i, s in enumerate(ss)]
+                   for ctx, ss in zip(contexts, sentences)]
+    passage_keys = [_text_key(model, ctx) for ctx in contexts]
+    todo = [row for row in range(len(contexts))
+            if passage_keys[row] not in cache._vectors or any(k not in cache._vectors for k in pooled_keys[row])]
+    if encode_tokens is None:
+        todo = []
+    alone: dict[int, list[int]] = {}  # row -> sentences to embed alone
+    if todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="embedding passages and pooling sentences", unit="passage", disable=not progress)
+        step = settings.batch_size * 8
+        for start in range(0, len(todo), step):
+            rows = todo[start : start + step]
+            keys, vectors = [], []
+            for row, (vector, tokens, offsets) in zip(rows, encode_tokens([contexts[r] for r in rows])):
+                keys.append(passage_keys[row])
+                vectors.append(vector)
+                spans = sentence_spans_in(contexts[row], sentences[row])
+                found = pool_spans(tokens, offsets, [span or (0, 0) for span in spans])
+                for i, (span, pooled) in enumerate(zip(spans, found)):
+                    if span is None or pooled is None:
+                        alone.setdefault(row, []).append(i)
+                    else:
+                        keys.append(pooled_keys[row][i])
+                        vectors.append(pooled)
+            block = np.stack(vectors).astype(np.float32)
+            if cache.journal is not None:
+                cache.journal.append(keys, block)
+            for key, vector in zip(keys, block):
+                cache._vectors[key] = vector
+            report.embedded += len(rows)
+            bar.update(len(rows))
+        bar.close()
+    vectors = cache.embed(contexts, embedder, settings.batch_size, "passages", report, progress)
+    # Sentences without a pooled vector (not verbatim in the passage, cut off, or no token encoder): alone.
+    plain = [s for row, ss in enumerate(sentences) for i, s in enumerate(ss) if pooled_keys[row][i] not in cache._vectors]
+    plain_vectors = dict(zip(plain, cache.embed(plain, embedder, settings.batch_size, "sentences", report, progress)))
+    sentence_vectors = [cache._vectors[pooled_keys[row][i]] if pooled_keys[row][i] in cache._vectors else plain_vectors[s]
+                        for row, ss in enumerate(sentences) for i, s in enumerate(ss)]
+    dimension = vectors.shape[1] if vectors.ndim == 2 else embedder.dimension
+    return vectors, (np.stack(sentence_vectors).astype(np.float32) if sentence_vectors
+                     else np.zeros((0, dimension), dtype=np.float32))
+
+
 def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None = None,
                 index_dir: Path | None = None, progress: bool = True,
                 on_documents: Callable[[int], None] | None = None) -> BuildReport:
@@ -205,8 +275,12 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     journal = EmbeddingJournal(cache_dir, settings.model, precision)
     cache = EmbeddingCache(index_dir, settings.model, precision, journal)
     contexts = [passage_context(p) for p in passages]
-    vectors = cache.embed(contexts, embedder, settings.batch_size, "passages", report, progress)
-    sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences", report, progress)
+    if settings.sentence_pooling:
+        vectors, sentence_vectors = embed_pooled(cache, contexts, sentences, embedder, settings, report, progress)
+    else:
+        vectors = cache.embed(contexts, embedder, settings.batch_size, "passages", report, progress)
+        sentence_vectors = cache.embed([s for ss in sentences for s in ss], embedder, settings.batch_size, "sentences",
+                                       report, progress)
     words = corpus_words(contexts, settings.expansion_vocabulary)
     word_vectors = cache.embed(words, embedder, settings.batch_size, "words", report, progress)
 
