@@ -153,3 +153,30 @@ def test_sentence_pooling_embeds_one_pass_per_passage(tmp_path: Path) -> None:
     cosines = np.sum(alone * np.asarray(data.sentence_vectors), axis=1)
     assert cosines.min() > 0.5 and cosines.mean() > 0.8  # close to, not equal to, the sentences embedded alone
     assert cosines.max() < 0.9999
+
+
+def test_a_rebuild_with_nothing_changed_leaves_the_verified_index_in_place(settings: Settings, fake_embedder,
+                                                                           monkeypatch) -> None:
+    import rsiqa.index.build as build
+
+    write_notes(settings.corpus_dir)
+    first = build_index(settings, fake_embedder, progress=False)
+    manifest = (settings.index_dir / "manifest.json").read_bytes()
+    parsed: list[str] = []
+    original = loaders.load_bytes
+    monkeypatch.setattr(loaders, "load_bytes", lambda data, rel, *a: parsed.append(rel) or original(data, rel, *a))
+    again = build_index(settings, fake_embedder, progress=False)
+    assert again.unchanged and again.embedded == 0 and again.reused == first.embedded + first.reused
+    assert again.passages == first.passages and parsed == []
+    assert (settings.index_dir / "manifest.json").read_bytes() == manifest  # not written again
+    # A damaged file (its checksum differs) is rebuilt, not left in place.
+    sentences = settings.index_dir / "sentences.jsonl"
+    sentences.write_text(sentences.read_text(encoding="utf-8").replace("seed", "SEED"), encoding="utf-8")
+    repaired = build_index(settings, fake_embedder, progress=False)
+    assert not repaired.unchanged and load_index(settings.index_dir).passages
+    # Another version of rsiqa's code builds again (its loaders or chunking may have changed).
+    monkeypatch.setattr(build, "code_version", lambda: "another")
+    assert not build_index(settings, fake_embedder, progress=False).unchanged
+    assert build_index(settings, fake_embedder, progress=False).unchanged
+    # So does a changed setting that shapes the index.
+    assert not build_index(settings.model_copy(update={"chunk_max_words": 60}), fake_embedder, progress=False).unchanged

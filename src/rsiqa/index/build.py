@@ -16,18 +16,21 @@ import numpy as np
 from rsiqa import __version__
 from rsiqa.ingest.chunking import chunk_blocks, split_sentences
 from rsiqa.ingest.documents import Passage, passage_context
-from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir
+from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir, code_version
 from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision, pool_spans, token_encoder
 from rsiqa.search.expansion import corpus_words
 from rsiqa.search.lexical import build_bm25
+from rsiqa.index.integrity import verify_checksums
 from rsiqa.index.store import (
     FORMAT_VERSION,
     IndexData,
     IndexError_,
+    check_manifest,
     faiss_index_info,
     index_precision,
     load_index,
     make_faiss_index,
+    remove_leftovers,
     write_index,
 )
 from rsiqa.index.target import check_build_target
@@ -111,6 +114,7 @@ class BuildReport:
     reused: int = 0
     resumed: int = 0  # of ``reused``: vectors a stopped build had written to the embedding journal
     parsed: int = 0  # files parsed (the others came from the parse cache)
+    unchanged: bool = False  # the index in place was already this build's: left as it is
     seconds: float = 0.0
 
 
@@ -243,16 +247,55 @@ def embed_pooled(cache: EmbeddingCache, contexts: list[str], sentences: list[lis
                      else np.zeros((0, dimension), dtype=np.float32))
 
 
+def unchanged_index(settings: Settings, corpus_dir: Path, index_dir: Path, precision: str) -> dict | None:
+    """The manifest of the index in ``index_dir`` when a build would write it again unchanged, else None.
+
+    That is: the same corpus files and settings (the corpus fingerprint), the same vector
+    precision, the current index format, the same rsiqa code (:func:`code_version`), and every
+    data file still the one its build wrote (the checksums). Reads no file of the corpus twice
+    and parses nothing.
+    """
+    try:
+        manifest = check_manifest(index_dir, model=settings.model)
+        if index_precision(manifest) != precision or manifest.get("code") != code_version():
+            return None
+        if manifest.get("corpus_fingerprint") != corpus_fingerprint(settings, corpus_dir):
+            return None
+        verify_checksums(index_dir, manifest)
+    except (IndexError_, ValueError, OSError):
+        return None
+    return manifest
+
+
 def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None = None,
                 index_dir: Path | None = None, progress: bool = True,
-                on_documents: Callable[[int], None] | None = None) -> BuildReport:
-    """Read the corpus, chunk, embed and atomically write the index; returns what happened."""
+                on_documents: Callable[[int], None] | None = None, reuse_unchanged: bool = True) -> BuildReport:
+    """Read the corpus, chunk, embed and atomically write the index; returns what happened.
+
+    ``reuse_unchanged``: when the index in place is exactly what this build would write (same
+    corpus, settings, precision, format and code, its files intact; :func:`unchanged_index`),
+    leave it as it is (``report.unchanged``) instead of writing it again.
+    """
     started = time.perf_counter()
     corpus_dir = corpus_dir or settings.corpus_dir
     index_dir = index_dir or settings.index_dir
     report = BuildReport()
     check_build_target(corpus_dir, index_dir)  # before any slow work; write_index checks again
 
+    if reuse_unchanged:
+        manifest = unchanged_index(settings, corpus_dir, index_dir, embedding_precision(embedder))
+        if manifest is not None:  # nothing to do: the index there is exactly what this build would write
+            remove_leftovers(index_dir)  # what killed builds left beside it
+            counts = manifest.get("build", {})
+            report.unchanged = True
+            report.passages, report.documents = int(manifest["passages"]), len(manifest.get("documents", {}))
+            report.skipped = dict(manifest.get("skipped", {}))
+            report.reused = int(counts.get("embedded", 0)) + int(counts.get("reused", 0))
+            if on_documents:
+                on_documents(report.documents)
+            report.seconds = time.perf_counter() - started
+            log.info("index in %s is already built from this corpus, settings and code: left in place", index_dir)
+            return report
     limits = ExtractionLimits(settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds)
     cache_dir = build_cache_dir(index_dir)
     parse_cache = ParseCache(cache_dir, limits)
@@ -296,6 +339,7 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
         "questions": questions,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rsiqa_version": __version__,
+        "code": code_version(),  # the source this index was built by (see unchanged_index)
         "embedding": embedding_record(embedder),
         # What this build did (a resumed build shows the vectors it found in the embedding journal).
         "build": {"parsed_files": report.parsed, "embedded": report.embedded, "reused": report.reused,

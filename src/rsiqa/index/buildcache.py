@@ -130,6 +130,19 @@ def ingest_code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of rsiqa's own source (every module of the package): an index is only left in place by a
+    build of the same code (see :func:`rsiqa.index.build.unchanged_index`)."""
+    import rsiqa
+
+    digest = hashlib.sha256()
+    folder = Path(rsiqa.__file__).parent
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\x00" + path.read_bytes() + b"\x00")
+    return digest.hexdigest()[:16]
+
+
 def _document_to_dict(doc: LoadedDocument) -> dict[str, Any]:
     return {"path": doc.path, "title": doc.title, "questions": doc.questions,
             "blocks": [{"source": b.source.to_dict(), "paragraphs": b.paragraphs} for b in doc.blocks]}

@@ -260,6 +260,15 @@ def clean_leftovers(index_dir: Path) -> list[Path]:
     return leftovers
 
 
+def remove_leftovers(index_dir: Path) -> list[Path]:
+    """:func:`clean_leftovers` with the writer lock held: for a build that leaves the index as it is."""
+    index_dir = index_dir.resolve()
+    if not index_dir.parent.is_dir():
+        return []
+    with _writer_lock(index_dir.parent):
+        return clean_leftovers(index_dir)
+
+
 def _estimated_bytes(data: IndexData) -> int:
     """About how many bytes the files of ``data`` take on disk (the FAISS index holds the vectors again)."""
     text = sum(len(p.text) + len(p.source.title) + 200 for p in data.passages)

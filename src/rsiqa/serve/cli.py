@@ -107,6 +107,8 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
         f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
         f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused"
         + (f", {report.resumed} of them embedded by a stopped build" if report.resumed else "") + ")."
+        + (" The index there was already built from this corpus, these settings and this code (its files checked): "
+           "left in place." if report.unchanged else "")
     )
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} file(s):")
