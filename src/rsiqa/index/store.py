@@ -201,8 +201,14 @@ def _write_jsonl(path: Path, rows: list[Any]) -> None:
 
 
 def _read_jsonl(path: Path) -> list[Any]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    try:
+        import orjson  # several times faster at 100k+ passages (installed with gradio); same values
+
+        loads = orjson.loads
+    except ImportError:  # pragma: no cover - depends on the environment
+        loads = json.loads
+    with path.open("rb") as handle:
+        return [loads(line) for line in handle if line.strip()]
 
 
 def _fsync_dir(path: Path) -> None:
