@@ -28,6 +28,7 @@ def synthetic_index(source: Path, target: Path, size: int) -> None:
     from rsiqa.index.build import build_bm25
     from rsiqa.index.store import IndexData, faiss_index_info, load_index, make_faiss_index, write_index
     from rsiqa.ingest.documents import Passage, passage_context
+    from rsiqa.search.lexical import stem
     from rsiqa.settings import Settings
 
     settings = Settings()
@@ -55,10 +56,13 @@ def synthetic_index(source: Path, target: Path, size: int) -> None:
     manifest = dict(data.manifest, passages=size, faiss=faiss_index_info(faiss_index, vectors),
                     built_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00"), synthetic_from=str(source))
     manifest.pop("files", None)
+    bm25 = build_bm25([passage_context(p) for p in passages])
+    # The word table keeps the words of the source whose token this index has (a subset may lack some).
+    keep = [i for i, token in enumerate(stem(data.words)) if token in bm25.vocab_dict]
     write_index(target, IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                                  sentence_vectors=sentence_vectors, words=data.words,
-                                  word_vectors=np.asarray(data.word_vectors), faiss_index=faiss_index,
-                                  bm25=build_bm25([passage_context(p) for p in passages])))
+                                  sentence_vectors=sentence_vectors, words=[data.words[i] for i in keep],
+                                  word_vectors=np.asarray(data.word_vectors)[keep], faiss_index=faiss_index,
+                                  bm25=bm25))
 
 
 def main() -> None:

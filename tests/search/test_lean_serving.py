@@ -11,6 +11,7 @@ from rsiqa.index.integrity import DATA_FILES
 from rsiqa.index.store import IndexData, load_index
 from rsiqa.ingest.documents import passage_context
 from rsiqa.search.lexical import build_bm25, tokenize
+from rsiqa.search.query import QueryReader, spelling_texts, word_counts
 from rsiqa.search.retrieval import Retriever
 from rsiqa.settings import Settings
 
@@ -44,6 +45,10 @@ def test_the_loaded_bm25_equals_the_rebuilt_one(built: Settings, fake_embedder) 
     assert rebuilt.bm25 is None
     loaded, fresh = Retriever(data, fake_embedder, built), Retriever(rebuilt, fake_embedder, built)
     assert fresh._bm25 is not data.bm25 and loaded._vocab == fresh._vocab
+    # The spelling vocabulary the build counted is the one a server would count at start.
+    texts = spelling_texts([passage_context(p) for p in data.passages])
+    assert list(data.spelling.items()) == list(word_counts(texts).items())
+    assert QueryReader([], counts=data.spelling).read("kansy bounded") == QueryReader(texts).read("kansy bounded")
     assert np.array_equal(loaded._idf, fresh._idf)
     for query in QUERIES:
         assert np.array_equal(loaded._bm25_scores(query), fresh._bm25_scores(query))

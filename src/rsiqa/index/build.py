@@ -20,6 +20,7 @@ from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir
 from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision, pool_spans, token_encoder
 from rsiqa.search.expansion import corpus_words
 from rsiqa.search.lexical import build_bm25
+from rsiqa.search.query import spelling_texts, word_counts
 from rsiqa.index.integrity import verify_checksums
 from rsiqa.index.store import (
     FORMAT_VERSION,
@@ -349,9 +350,10 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
                                    settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(faiss_index, vectors)
     bm25 = build_bm25(contexts)  # saved in the index: a server loads it instead of tokenising every passage
+    spelling = dict(word_counts(spelling_texts(contexts)))  # the same: counted here, not at every start
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
-                     bm25=bm25)
+                     bm25=bm25, spelling=spelling)
     write_index(index_dir, data)
     journal.clear()  # its vectors are in the index now, which the next build reads as its cache
     parse_cache.prune()

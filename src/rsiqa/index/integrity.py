@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 #: vectors only in index.faiss, and the BM25 index).
 DATA_FILES = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "words.json", "word_vectors.npy",
               "index.faiss", "bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json",
-              "bm25.params.json")
+              "bm25.params.json", "spelling.json")
 #: The data files of a format-3 index (read only by a build, to reuse its vectors).
 DATA_FILES_V3 = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
                  "word_vectors.npy", "index.faiss")
@@ -119,7 +119,7 @@ def _check_matrix(name: str, array: np.ndarray, rows: int, dimension: int, finit
 
 def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[str]], vectors: np.ndarray,
                  sentence_vectors: np.ndarray, words: list[str], word_vectors: np.ndarray, faiss_index: Any,
-                 finite: bool = True, bm25: Any = None) -> None:
+                 finite: bool = True, bm25: Any = None, spelling: Any = None) -> None:
     """``ValueError`` unless every array and count agrees with the manifest and with the others.
 
     ``finite``: also check every value is a finite number (format 4 leaves that to the build,
@@ -138,6 +138,9 @@ def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[s
     _check_matrix("passage vectors", vectors, passages, dimension, finite)
     _check_matrix("sentence_vectors.npy", sentence_vectors, sum(len(s) for s in sentences), dimension, finite)
     _check_matrix("word_vectors.npy", word_vectors, len(words), dimension, finite)
+    if spelling is not None and not (isinstance(spelling, dict) and all(
+            isinstance(w, str) and isinstance(c, int) and not isinstance(c, bool) and c > 0 for w, c in spelling.items())):
+        raise ValueError("spelling.json is not a table of words and their counts")
     if bm25 is not None:
         scores = bm25.scores
         indptr, indices = scores["indptr"], scores["indices"]

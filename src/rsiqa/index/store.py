@@ -10,6 +10,7 @@ Layout of an index folder::
     word_vectors.npy
     index.faiss        the FAISS index over the passage vectors: the only copy of them (format 4;
                        formats 1-3 also had vectors.npy), reused by the next build as a cache
+    spelling.json      word counts for spelling correction of questions (format 4)
     bm25.*             the BM25 index (bm25s's score matrix, vocabulary and parameters), loaded
                        memory-mapped instead of tokenising every passage at start
 
@@ -72,6 +73,7 @@ class IndexData:
     faiss_index: Any = None
     sentence_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first sentence row of each passage
     bm25: Any = None  # the bm25s index of the passages (see rsiqa.search.lexical.build_bm25); None: built when needed
+    spelling: dict[str, int] | None = None  # word counts for spelling correction (rsiqa.search.query.word_counts)
 
     def __post_init__(self) -> None:
         if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
@@ -309,6 +311,11 @@ def write_index(index_dir: Path, data: IndexData) -> None:
         from rsiqa.search.lexical import build_bm25
 
         data.bm25 = build_bm25([passage_context(p) for p in data.passages])
+    if data.spelling is None:
+        from rsiqa.ingest.documents import passage_context
+        from rsiqa.search.query import spelling_texts, word_counts
+
+        data.spelling = dict(word_counts(spelling_texts([passage_context(p) for p in data.passages])))
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(index_dir.parent):
         check_replaceable(index_dir)  # again, now that no other build can change it
@@ -344,6 +351,7 @@ def _write_files(tmp: Path, data: IndexData) -> None:
     np.save(tmp / "word_vectors.npy", data.word_vectors)
     faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))  # the only copy of the passage vectors
     data.bm25.save(tmp, show_progress=False, **BM25_FILES)
+    (tmp / "spelling.json").write_text(json.dumps(data.spelling, ensure_ascii=False), encoding="utf-8")
     for name in os.listdir(tmp):
         with open(tmp / name, "rb") as handle:
             os.fsync(handle.fileno())
@@ -453,8 +461,9 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
-        bm25 = None
+        bm25 = spelling = None
         if version == FORMAT_VERSION:
+            spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
             vectors = faiss_vectors(faiss_index)
             sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
             bm25 = load_bm25(index_dir)
@@ -470,12 +479,12 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     try:
         check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index,
-                     finite=version != FORMAT_VERSION, bm25=bm25)
+                     finite=version != FORMAT_VERSION, bm25=bm25, spelling=spelling)
     except ValueError as exc:
         raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
-                     bm25=bm25)
+                     bm25=bm25, spelling=spelling)
 
 
 #: bm25s's file names for the BM25 index inside an index folder (see :meth:`bm25s.BM25.save`).

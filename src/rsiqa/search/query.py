@@ -95,13 +95,29 @@ def english_words() -> frozenset[str]:
         return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
 
 
+def word_counts(corpus_texts: list[str]) -> Counter[str]:
+    """How often each word (lower-cased, accents folded) occurs in ``corpus_texts``, in order of first use.
+
+    One pass over all the text at once ("\n" joins no two words): several times faster than a pass
+    per text, the same counts. A build saves them in the index (``spelling.json``), so a server
+    does not count a large corpus again at start.
+    """
+    return Counter(_WORD.findall(fold_accents("\n".join(corpus_texts)).lower()))
+
+
+def spelling_texts(passage_texts: list[str]) -> list[str]:
+    """The texts the spelling vocabulary is counted over: the passages (with their titles) and the kinds' labels."""
+    from rsiqa.ingest.documents import KIND_LABELS
+
+    return list(passage_texts) + list(KIND_LABELS.values())
+
+
 class QueryReader:
     """Reads questions against one corpus vocabulary (built once per index)."""
 
-    def __init__(self, corpus_texts: list[str]) -> None:
-        # One pass over all the text at once ("\n" joins no two words): several times faster than a
-        # pass per passage at 100k+ passages, the same counts.
-        counts = Counter(_WORD.findall(fold_accents("\n".join(corpus_texts)).lower()))
+    def __init__(self, corpus_texts: list[str], counts: dict[str, int] | None = None) -> None:
+        """``counts``: :func:`word_counts` of ``corpus_texts``, when a build saved them (then the texts are not read)."""
+        counts = Counter(counts) if counts is not None else word_counts(corpus_texts)
         self.vocabulary = frozenset(counts)
         self._english = english_words()
         # The spelling dictionary takes seconds at 100k+ passages: built beside the server's start,
