@@ -180,3 +180,42 @@ def test_a_rebuild_with_nothing_changed_leaves_the_verified_index_in_place(setti
     assert build_index(settings, fake_embedder, progress=False).unchanged
     # So does a changed setting that shapes the index.
     assert not build_index(settings.model_copy(update={"chunk_max_words": 60}), fake_embedder, progress=False).unchanged
+
+
+PARSE_DRIVER = r"""
+import os, sys, time
+from pathlib import Path
+import rsiqa.ingest.loaders as loaders
+marker = Path(sys.argv[2])
+def slow(data, rel, *args):
+    marker.write_text(str(os.getpid()))
+    time.sleep(3600)
+loaders.load_bytes = slow
+loaders.load_corpus(Path(sys.argv[1]), workers=2)
+"""
+
+
+def test_parsing_workers_die_with_a_killed_build(tmp_path: Path) -> None:
+    import sys
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_notes(corpus)
+    marker = tmp_path / "worker-pid"
+    proc = subprocess.Popen([sys.executable, "-c", PARSE_DRIVER, str(corpus), str(marker)])
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    worker = int(marker.read_text())
+    assert worker != proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while True:  # the worker was parsing "for an hour": it must be gone, not orphaned
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a parsing worker outlived its killed build"
+        time.sleep(0.05)

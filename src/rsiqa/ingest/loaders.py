@@ -520,6 +520,21 @@ def _parse_job(job: tuple[bytes, str, ExtractionLimits]) -> tuple[str, object]:
         return "skip", f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
 
 
+def _die_with_parent() -> None:
+    """In a parsing worker: be killed when the build process dies (``kill -9`` included), not parse on alone."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 def _parse_all(jobs: list[tuple[Path, str, str]], max_file_mb: float, limits: ExtractionLimits, workers: int,
                bar) -> Iterator[tuple[int, str, object]]:
     """Parse ``jobs`` (path, rel, sha256 of the bytes read first), yielding (job number, status, result).
@@ -551,7 +566,7 @@ def _parse_all(jobs: list[tuple[Path, str, str]], max_file_mb: float, limits: Ex
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
         pending: dict = {}
         next_job = 0
         while next_job < len(jobs) or pending:
