@@ -150,6 +150,22 @@ class EmbeddingCache:
         for word, vector in zip(old.words, np.asarray(old.word_vectors)):
             self._vectors[_text_key(model, word)] = vector
 
+    def write_journal(self, keys: list[bytes], vectors: np.ndarray) -> None:
+        """Append to the embedding journal; a journal that cannot be written (a full disk) is given up
+        (logged, not an error: it only saves work, and the index's own disk check says what to do)."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(keys, vectors)
+        except OSError as exc:
+            log.info("cannot write the embedding journal %s (%s): a stopped build would embed again",
+                        self.journal.path, exc.strerror or exc)
+            try:
+                self.journal.clear()
+            except OSError:
+                pass
+            self.journal = None
+
     def embed(self, texts: list[str], embedder: Embedder, batch_size: int, label: str,
               report: BuildReport, progress: bool) -> np.ndarray:
         """Vectors for ``texts``: cached ones reused, the rest embedded in batches with a progress bar."""
@@ -164,8 +180,7 @@ class EmbeddingCache:
             for start in range(0, len(missing), step):
                 batch = missing[start : start + step]
                 vectors = embedder.encode([t for _, t in batch], batch_size=batch_size)
-                if self.journal is not None:  # on disk before the next call: a killed build resumes here
-                    self.journal.append([key for key, _ in batch], vectors)
+                self.write_journal([key for key, _ in batch], vectors)  # a killed build resumes from here
                 for (key, _), vector in zip(batch, vectors):
                     self._vectors[key] = vector
                 bar.update(len(batch))
@@ -231,8 +246,7 @@ def embed_pooled(cache: EmbeddingCache, contexts: list[str], sentences: list[lis
                         keys.append(pooled_keys[row][i])
                         vectors.append(pooled)
             block = np.stack(vectors).astype(np.float32)
-            if cache.journal is not None:
-                cache.journal.append(keys, block)
+            cache.write_journal(keys, block)
             for key, vector in zip(keys, block):
                 cache._vectors[key] = vector
             report.embedded += len(rows)
@@ -356,7 +370,10 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
                      bm25=bm25, spelling=spelling)
     write_index(index_dir, data)
-    journal.clear()  # its vectors are in the index now, which the next build reads as its cache
+    try:
+        journal.clear()  # its vectors are in the index now, which the next build reads as its cache
+    except OSError as exc:
+        log.info("cannot remove the embedding journal %s: %s", journal.path, exc)
     parse_cache.prune()
     report.passages = len(passages)
     report.seconds = time.perf_counter() - started
