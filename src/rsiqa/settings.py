@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(Path(".cache/models"), description="Where the ONNX export of the model is kept.")
     onnx_threads: int = Field(0, ge=0, description="ONNX Runtime threads per call (0: one per CPU, at most 8).")
+    parse_workers: int = Field(0, ge=0, description="Processes parsing corpus files in a build (0: one per CPU).")
+    sentence_pooling: bool = Field(
+        False, description="Sentence vectors pooled from their passage's token vectors (one model pass per passage, "
+                           "ONNX backend only) instead of one pass per sentence; off: measured in docs/performance.md.")
     ann_threshold: int = Field(
         50_000, ge=1, description="From this many passages the FAISS index is HNSW (approximate) instead of exact."
     )

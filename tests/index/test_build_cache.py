@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rsiqa.index.build import build_index, index_is_current
@@ -75,7 +76,9 @@ def test_one_changed_file_embeds_only_its_passages(settings: Settings, fake_embe
 def test_an_index_of_the_previous_format_is_reused_and_only_the_word_table_embedded(settings: Settings, fake_embedder) -> None:
     write_corpus(settings.corpus_dir)
     build_index(settings, fake_embedder, progress=False)
-    words = load_index(settings.index_dir).words
+    loaded = load_index(settings.index_dir)
+    words = loaded.words
+    np.save(settings.index_dir / "vectors.npy", np.array(loaded.vectors))  # format 1 kept the vectors in vectors.npy
     manifest = json.loads((settings.index_dir / "manifest.json").read_text(encoding="utf-8"))
     (settings.index_dir / "manifest.json").write_text(json.dumps({**manifest, "format": 1}), encoding="utf-8")
     (settings.index_dir / "words.json").unlink()

@@ -185,4 +185,6 @@ def test_a_full_disk_is_one_line_and_the_previous_index_is_kept(tmp_path: Path, 
     refused(done, f"not enough disk space in '{point}' for the index (it needs about ")
     assert "free some space or pass --index on another disk; the previous index is unchanged" in done.stderr
     assert tree(point / "index") == before
-    assert sorted(os.listdir(point)) == ["index"]  # no half-written folder left
+    # No half-written folder left; the build cache beside the index (parsed files, the vectors a
+    # resumed build would reuse) may stay: it is what makes the next attempt cheaper.
+    assert sorted(n for n in os.listdir(point) if n != ".index-cache") == ["index"]

@@ -4,6 +4,7 @@ counts), the manifest against its schema; the previous index keeps serving and `
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -33,15 +34,23 @@ def _rewrite_json(path: Path, **changes) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), **changes}), encoding="utf-8")
 
 
+def _save(path: Path, array: np.ndarray) -> None:
+    """Replace the array file ``path`` (a new file renamed over it, as an editor saves: a served index
+    memory-maps its arrays, and a file rewritten in place under a running server is not a case rsiqa
+    can defend against; a build never does it, it swaps whole folders)."""
+    np.save(path.with_suffix(".tmp.npy"), array)
+    os.replace(path.with_suffix(".tmp.npy"), path)
+
+
 def damage(index_dir: Path, how: str) -> None:
     """Damage ``index_dir`` as the issue found it, or as a disk or an editor could."""
     if how == "wide-sentence-vectors":
         vectors = np.load(index_dir / "sentence_vectors.npy")
-        np.save(index_dir / "sentence_vectors.npy", np.hstack([vectors, vectors[:, :1]]))
+        _save(index_dir / "sentence_vectors.npy", np.hstack([vectors, vectors[:, :1]]))
     elif how == "flat-sentence-vectors":
-        np.save(index_dir / "sentence_vectors.npy", np.load(index_dir / "sentence_vectors.npy").ravel())
-    elif how == "narrow-vectors":
-        np.save(index_dir / "vectors.npy", np.load(index_dir / "vectors.npy")[:, :-1])
+        _save(index_dir / "sentence_vectors.npy", np.load(index_dir / "sentence_vectors.npy").ravel())
+    elif how == "bm25-rows-shifted":  # the BM25 matrix pointing past the last passage
+        _save(index_dir / "bm25.indices.npy", np.load(index_dir / "bm25.indices.npy") + 1000)
     elif how == "rotated-passages":
         lines = (index_dir / "passages.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
         (index_dir / "passages.jsonl").write_text("".join(lines[1:] + lines[:1]), encoding="utf-8")
@@ -53,9 +62,9 @@ def damage(index_dir: Path, how: str) -> None:
         data[-5] ^= 0xFF
         (index_dir / "index.faiss").write_bytes(bytes(data))
     elif how == "nan-vector":
-        vectors = np.load(index_dir / "vectors.npy")
+        vectors = np.load(index_dir / "sentence_vectors.npy")
         vectors[0, 0] = np.nan
-        np.save(index_dir / "vectors.npy", vectors)
+        _save(index_dir / "sentence_vectors.npy", vectors)
     elif how == "documents-list":
         _rewrite_json(index_dir / "manifest.json", documents=[])
     elif how == "questions-numbers":
@@ -68,7 +77,7 @@ def damage(index_dir: Path, how: str) -> None:
         raise AssertionError(how)
 
 
-DAMAGES = ["wide-sentence-vectors", "flat-sentence-vectors", "narrow-vectors", "rotated-passages", "rotated-sentences",
+DAMAGES = ["wide-sentence-vectors", "flat-sentence-vectors", "bm25-rows-shifted", "rotated-passages", "rotated-sentences",
            "flipped-byte-in-faiss", "nan-vector", "documents-list", "questions-numbers", "no-checksums"]
 
 

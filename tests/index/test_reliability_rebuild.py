@@ -278,15 +278,15 @@ def _damage(index_dir: Path, how: str) -> None:
     elif how == "truncated-passages":
         data = (index_dir / "passages.jsonl").read_bytes()
         (index_dir / "passages.jsonl").write_bytes(data[: len(data) // 2])
-    elif how == "short-vectors":
-        np.save(index_dir / "vectors.npy", np.load(index_dir / "vectors.npy")[:-1])
+    elif how == "short-bm25":
+        np.save(index_dir / "bm25.indptr.npy", np.load(index_dir / "bm25.indptr.npy")[:-1])
     elif how == "short-sentence-vectors":
         np.save(index_dir / "sentence_vectors.npy", np.load(index_dir / "sentence_vectors.npy")[:-1])
     elif how == "truncated-faiss":
         data = (index_dir / "index.faiss").read_bytes()
         (index_dir / "index.faiss").write_bytes(data[: len(data) // 2])
-    elif how == "pickled-vectors":
-        np.save(index_dir / "vectors.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    elif how == "pickled-bm25":
+        np.save(index_dir / "bm25.data.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     elif how == "no-word-table":
         (index_dir / "words.json").unlink()
     elif how == "words-not-strings":
@@ -297,8 +297,8 @@ def _damage(index_dir: Path, how: str) -> None:
         np.save(index_dir / "word_vectors.npy", np.load(index_dir / "word_vectors.npy")[:, :-1])
 
 
-@pytest.mark.parametrize("how", ["no-manifest", "truncated-manifest", "truncated-passages", "short-vectors",
-                                 "short-sentence-vectors", "truncated-faiss", "pickled-vectors", "no-word-table",
+@pytest.mark.parametrize("how", ["no-manifest", "truncated-manifest", "truncated-passages", "short-bm25",
+                                 "short-sentence-vectors", "truncated-faiss", "pickled-bm25", "no-word-table",
                                  "words-not-strings", "flat-word-vectors", "narrow-word-vectors"])
 def test_a_damaged_index_is_refused_with_a_rebuild_hint(settings: Settings, fake_embedder: FakeEmbedder, how: str) -> None:
     write_corpus(settings.corpus_dir, V2)

@@ -9,6 +9,7 @@ headless Chromium by `tests/test_ui_browser.py` (`test_corpus_markup_is_shown_as
 from __future__ import annotations
 
 import ast
+import os
 import http.client
 import re
 import subprocess
@@ -166,10 +167,15 @@ class _Payload:
 
 
 def _plant(path: Path, marker: Path) -> None:
-    np.save(path, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    """A pickle-carrying .npy at ``path``, as a new file renamed over the old one: a served index
+    memory-maps its arrays, and rsiqa never rewrites a served file in place (builds swap folders)."""
+    tmp = path.with_name(path.name + ".planted")
+    with tmp.open("wb") as handle:
+        np.save(handle, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    os.replace(tmp, path)
 
 
-@pytest.mark.parametrize("name", ["vectors.npy", "sentence_vectors.npy", "word_vectors.npy"])
+@pytest.mark.parametrize("name", ["bm25.data.npy", "sentence_vectors.npy", "word_vectors.npy"])
 def test_a_planted_pickle_is_refused_not_run(fake: tuple[Settings, Engine], tmp_path: Path, name: str) -> None:
     settings, engine = fake
     marker = tmp_path / "payload-ran"

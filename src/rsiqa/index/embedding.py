@@ -162,6 +162,77 @@ class OnnxEmbedder:
         return out
 
 
+    # -- token vectors, for sentence vectors pooled from their passage (Settings.sentence_pooling) --------
+    def _token_session(self):
+        """A second session of the same model file whose graph also returns the last hidden state
+        (the token vectors the mean pooling averages). The file and its quantisation are unchanged."""
+        if getattr(self, "_tokens_session", None) is None:
+            import onnx
+            import onnxruntime as ort
+
+            model = onnx.load(str(self.model_file))
+            pooled = [n for n in model.graph.node if n.op_type == "ReduceSum"]
+            if not pooled:
+                raise UnsupportedModel("the ONNX graph has no mean pooling to take token vectors from")
+            multiply = next(n for n in model.graph.node if pooled[-1].input[0] in n.output)
+            hidden = next(i for i in multiply.input if "LayerNorm" in i or "last_hidden" in i)
+            model.graph.output.append(onnx.helper.make_tensor_value_info(hidden, onnx.TensorProto.FLOAT, None))
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            self._tokens_session = ort.InferenceSession(model.SerializeToString(), options,
+                                                        providers=["CPUExecutionProvider"])
+        return self._tokens_session
+
+    def _run_tokens(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        row = np.asarray([ids], dtype=np.int64)
+        feed = {"input_ids": row, "attention_mask": np.ones_like(row)}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(row)
+        vector, tokens = self._token_session().run(None, feed)
+        return vector[0], tokens[0]
+
+    def encode_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
+        """Per text: its vector, its token vectors (tokens x dimension) and each token's character span."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rsiqa-onnx")
+        runs = list(self._pool.map(lambda e: self._run_tokens(e.ids), encodings))
+        return [(vector, tokens, list(e.offsets)) for (vector, tokens), e in zip(runs, encodings)]
+
+
+def pool_spans(tokens: np.ndarray, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Unit mean vectors of the tokens inside each character span (None when the text was cut before it).
+
+    Special tokens (empty spans) are left out; a span is covered when its last token is present.
+    """
+    starts = np.array([a for a, b in offsets])
+    ends = np.array([b for a, b in offsets])
+    real = ends > starts
+    last = int(ends[real].max()) if real.any() else 0
+    out: list[np.ndarray | None] = []
+    for start, end in spans:
+        inside = real & (starts >= start) & (ends <= end)
+        if not inside.any() or end > last:
+            out.append(None)
+            continue
+        vector = tokens[inside].mean(axis=0)
+        norm = float(np.linalg.norm(vector))
+        out.append((vector / norm).astype(np.float32) if norm > 0 else None)
+    return out
+
+
+def token_encoder(embedder: object) -> Callable | None:
+    """The ``encode_tokens`` of ``embedder`` (loading a lazy one), or None when its backend has none (torch)."""
+    if isinstance(embedder, LazyEmbedder):
+        embedder = embedder._get()
+    return getattr(embedder, "encode_tokens", None)
+
+
 def onnx_cache_folder(model: str, cache_dir: Path | str = DEFAULT_MODEL_CACHE) -> Path:
     """Where the ONNX export of ``model`` lives: one sub-folder per model folder identity."""
     from rsiqa.index.onnx_export import model_fingerprint

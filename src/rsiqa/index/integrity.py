@@ -17,9 +17,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
-#: The data files of an index, each listed with its checksum in the manifest (format 3 on).
-DATA_FILES = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
-              "word_vectors.npy", "index.faiss")
+#: The data files of an index, each listed with its checksum in the manifest (format 4: the passage
+#: vectors only in index.faiss, and the BM25 index).
+DATA_FILES = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "words.json", "word_vectors.npy",
+              "index.faiss", "bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json",
+              "bm25.params.json", "spelling.json")
+#: The data files of a format-3 index (read only by a build, to reuse its vectors).
+DATA_FILES_V3 = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
+                 "word_vectors.npy", "index.faiss")
 
 
 class _DocumentEntry(BaseModel):
@@ -90,7 +95,7 @@ def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
     files = manifest.get("files")
     if files is None:
         raise ValueError("the manifest lists no file checksums")
-    if set(files) != set(DATA_FILES):
+    if set(files) != set(DATA_FILES if manifest["format"] >= 4 else DATA_FILES_V3):
         raise ValueError("the manifest's file list is not the index's")
     for name, expected in files.items():
         try:
@@ -103,18 +108,25 @@ def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
             raise ValueError(f"{name} is not the file the build wrote (checksum differs)")
 
 
-def _check_matrix(name: str, array: np.ndarray, rows: int, dimension: int) -> None:
+def _check_matrix(name: str, array: np.ndarray, rows: int, dimension: int, finite: bool = True) -> None:
     if array.ndim != 2 or array.dtype != np.float32:
         raise ValueError(f"{name} is a {array.ndim}-D {array.dtype} array, not a float32 matrix")
     if array.shape != (rows, dimension) and not (rows == 0 and array.shape[0] == 0):
         raise ValueError(f"{name} has shape {array.shape}, the manifest says {(rows, dimension)}")
-    if not np.isfinite(array).all():
+    if finite and not np.isfinite(array).all():
         raise ValueError(f"{name} holds values that are not finite numbers")
 
 
 def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[str]], vectors: np.ndarray,
-                 sentence_vectors: np.ndarray, words: list[str], word_vectors: np.ndarray, faiss_index: Any) -> None:
-    """``ValueError`` unless every array and count agrees with the manifest and with the others."""
+                 sentence_vectors: np.ndarray, words: list[str], word_vectors: np.ndarray, faiss_index: Any,
+                 finite: bool = True, bm25: Any = None, spelling: Any = None) -> None:
+    """``ValueError`` unless every array and count agrees with the manifest and with the others.
+
+    ``finite``: also check every value is a finite number (format 4 leaves that to the build,
+    which checks before writing; the checksums prove the files are what it wrote, and a full
+    pass would read every page of the memory-mapped sentence vectors at start).
+    ``bm25``: the loaded BM25 index, whose passage count and vocabulary must fit.
+    """
     dimension = int(manifest["dimension"])
     if passages != manifest["passages"] or len(sentences) != passages:
         raise ValueError(f"{passages} passages and {len(sentences)} sentence lists, the manifest says "
@@ -123,9 +135,22 @@ def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[s
         raise ValueError("sentences.jsonl holds something other than lists of sentences")
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         raise ValueError("words.json is not a list of words")
-    _check_matrix("vectors.npy", vectors, passages, dimension)
-    _check_matrix("sentence_vectors.npy", sentence_vectors, sum(len(s) for s in sentences), dimension)
-    _check_matrix("word_vectors.npy", word_vectors, len(words), dimension)
+    _check_matrix("passage vectors", vectors, passages, dimension, finite)
+    _check_matrix("sentence_vectors.npy", sentence_vectors, sum(len(s) for s in sentences), dimension, finite)
+    _check_matrix("word_vectors.npy", word_vectors, len(words), dimension, finite)
+    if spelling is not None and not (isinstance(spelling, dict) and all(
+            isinstance(w, str) and isinstance(c, int) and not isinstance(c, bool) and c > 0 for w, c in spelling.items())):
+        raise ValueError("spelling.json is not a table of words and their counts")
+    if bm25 is not None:
+        scores = bm25.scores
+        indptr, indices = scores["indptr"], scores["indices"]
+        if int(scores.get("num_docs", -1)) != passages:
+            raise ValueError(f"the BM25 index holds {scores.get('num_docs')} passages, the manifest says {passages}")
+        if len(indptr) > len(bm25.vocab_dict) + 1 or (len(indptr) and int(indptr[-1]) != len(indices)) \
+                or len(scores["data"]) != len(indices):
+            raise ValueError("the BM25 arrays do not fit together")
+        if len(indices) and (int(indices.max()) >= passages or int(indices.min()) < 0):
+            raise ValueError("the BM25 index points at passages that do not exist")
     if faiss_index.ntotal != passages or faiss_index.d != dimension:
         raise ValueError(f"index.faiss holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
                          f"the manifest says {passages} of {dimension}")

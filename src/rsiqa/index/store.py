@@ -5,11 +5,14 @@ Layout of an index folder::
     manifest.json      model, dimension, passage count, corpus hashes, build time, version
     passages.jsonl     one passage (text + source) per line, in FAISS row order
     sentences.jsonl    sentence spans per passage (for sentence-level scoring)
-    vectors.npy        passage embeddings (float32), reused by the next build as a cache
-    sentence_vectors.npy
+    sentence_vectors.npy  sentence embeddings (float32), memory-mapped when served
     words.json         the word table for query expansion (one spelling per BM25 token)
     word_vectors.npy
-    index.faiss        the FAISS index over the passage vectors
+    index.faiss        the FAISS index over the passage vectors: the only copy of them (format 4;
+                       formats 1-3 also had vectors.npy), reused by the next build as a cache
+    spelling.json      word counts for spelling correction of questions (format 4)
+    bm25.*             the BM25 index (bm25s's score matrix, vocabulary and parameters), loaded
+                       memory-mapped instead of tokenising every passage at start
 
 A build writes everything into a sibling temporary folder (``.index.building-<pid>-*``) and
 swaps it in only when complete, so a failed or killed build never damages the index being
@@ -48,7 +51,7 @@ from rsiqa.index.target import (
     no_space_message,
     swap_error_message,
 )
-FORMAT_VERSION = 3  # 2: the word table; 3: a checksum per file in the manifest
+FORMAT_VERSION = 4  # 2: the word table; 3: a checksum per file in the manifest; 4: vectors once, BM25 saved
 
 
 class IndexError_(RuntimeError):
@@ -69,6 +72,8 @@ class IndexData:
     sentence_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     faiss_index: Any = None
     sentence_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first sentence row of each passage
+    bm25: Any = None  # the bm25s index of the passages (see rsiqa.search.lexical.build_bm25); None: built when needed
+    spelling: dict[str, int] | None = None  # word counts for spelling correction (rsiqa.search.query.word_counts)
 
     def __post_init__(self) -> None:
         if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
@@ -77,6 +82,7 @@ class IndexData:
             self.sentence_owner = np.repeat(np.arange(len(self.sentences)), [len(s) for s in self.sentences])
         if self.faiss_index is None:
             self.faiss_index = make_faiss_index(self.vectors)
+            self.vectors = faiss_vectors(self.faiss_index)  # one copy of the vectors: the FAISS index's
         if self.sentence_starts.size == 0 and self.sentences:
             self.sentence_starts = np.concatenate([[0], np.cumsum([len(s) for s in self.sentences])[:-1]]).astype(np.int64)
 
@@ -84,6 +90,29 @@ class IndexData:
         """Cosine of each sentence of passage ``row`` to ``vector`` (a unit query vector)."""
         start = int(self.sentence_starts[row])
         return self.sentence_vectors[start : start + len(self.sentences[row])] @ vector
+
+
+def faiss_vectors(index: Any) -> np.ndarray:
+    """The vectors stored in a flat or HNSW-flat FAISS index, as a read-only (n, d) float32 view (no copy).
+
+    The view keeps ``index`` alive, so it stays valid however long it is kept.
+    """
+    flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+    n, d = int(flat.ntotal), int(flat.d)
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    raw = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+    view = np.asarray(_KeepsAlive(raw, index))  # the array's base holds the index: its memory outlives no user
+    view.flags.writeable = False
+    return view
+
+
+class _KeepsAlive:
+    """Exposes ``array``'s memory to NumPy while holding ``owner`` (the FAISS index that owns it)."""
+
+    def __init__(self, array: np.ndarray, owner: Any) -> None:
+        self.__array_interface__ = array.__array_interface__
+        self._owner = owner
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw_m: int = 16,
@@ -180,8 +209,14 @@ def _write_jsonl(path: Path, rows: list[Any]) -> None:
 
 
 def _read_jsonl(path: Path) -> list[Any]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    try:
+        import orjson  # several times faster at 100k+ passages (installed with gradio); same values
+
+        loads = orjson.loads
+    except ImportError:  # pragma: no cover - depends on the environment
+        loads = json.loads
+    with path.open("rb") as handle:
+        return [loads(line) for line in handle if line.strip()]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -239,10 +274,20 @@ def clean_leftovers(index_dir: Path) -> list[Path]:
     return leftovers
 
 
+def remove_leftovers(index_dir: Path) -> list[Path]:
+    """:func:`clean_leftovers` with the writer lock held: for a build that leaves the index as it is."""
+    index_dir = index_dir.resolve()
+    if not index_dir.parent.is_dir():
+        return []
+    with _writer_lock(index_dir.parent):
+        return clean_leftovers(index_dir)
+
+
 def _estimated_bytes(data: IndexData) -> int:
     """About how many bytes the files of ``data`` take on disk (the FAISS index holds the vectors again)."""
     text = sum(len(p.text) + len(p.source.title) + 200 for p in data.passages)
-    arrays = data.vectors.nbytes * 2 + data.sentence_vectors.nbytes + data.word_vectors.nbytes
+    bm25 = sum(a.nbytes for a in data.bm25.scores.values() if hasattr(a, "nbytes")) if data.bm25 is not None else 0
+    arrays = data.vectors.nbytes + data.sentence_vectors.nbytes + data.word_vectors.nbytes + bm25
     return int(arrays + text + sum(len(s) for ss in data.sentences for s in ss) + 16 * len(data.words))
 
 
@@ -267,6 +312,16 @@ def write_index(index_dir: Path, data: IndexData) -> None:
     """
     index_dir = index_dir.resolve()
     check_replaceable(index_dir)
+    if data.bm25 is None:
+        from rsiqa.ingest.documents import passage_context
+        from rsiqa.search.lexical import build_bm25
+
+        data.bm25 = build_bm25([passage_context(p) for p in data.passages])
+    if data.spelling is None:
+        from rsiqa.ingest.documents import passage_context
+        from rsiqa.search.query import spelling_texts, word_counts
+
+        data.spelling = dict(word_counts(spelling_texts([passage_context(p) for p in data.passages])))
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(index_dir.parent):
         check_replaceable(index_dir)  # again, now that no other build can change it
@@ -293,11 +348,16 @@ def _write_files(tmp: Path, data: IndexData) -> None:
     """Every file of the index into the folder ``tmp``, each synced; the manifest last."""
     _write_jsonl(tmp / "passages.jsonl", [p.to_dict() for p in data.passages])
     _write_jsonl(tmp / "sentences.jsonl", data.sentences)
-    np.save(tmp / "vectors.npy", data.vectors)
+    for name, array in (("sentence_vectors.npy", data.sentence_vectors), ("word_vectors.npy", data.word_vectors),
+                        ("passage vectors", data.vectors)):
+        if not np.isfinite(array).all():  # checked here once: loading checks the files' checksums instead
+            raise ValueError(f"{name} hold values that are not finite numbers")
     np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
     (tmp / "words.json").write_text(json.dumps(data.words, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / "word_vectors.npy", data.word_vectors)
-    faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))
+    faiss.write_index(data.faiss_index, str(tmp / "index.faiss"))  # the only copy of the passage vectors
+    data.bm25.save(tmp, show_progress=False, **BM25_FILES)
+    (tmp / "spelling.json").write_text(json.dumps(data.spelling, ensure_ascii=False), encoding="utf-8")
     for name in os.listdir(tmp):
         with open(tmp / name, "rb") as handle:
             os.fsync(handle.fileno())
@@ -364,7 +424,7 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
     if not isinstance(manifest, dict):
         raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
-    if manifest.get("format") in (1, 2, FORMAT_VERSION):
+    if manifest.get("format") in (1, 2, 3, FORMAT_VERSION):
         try:
             validate_manifest(manifest)
         except ValueError as exc:
@@ -395,27 +455,57 @@ def check_manifest(index_dir: Path, model: str | None = None, dimension: int | N
 
 
 def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
-    """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``."""
+    """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``.
+
+    Format 4: the passage vectors are read from ``index.faiss`` (a view into the FAISS index, no
+    second copy), the sentence vectors and the BM25 arrays are memory-mapped (the checksums
+    verified that they are the files the build wrote, and the build checked their values).
+    """
+    version = manifest.get("format")
     try:
         verify_checksums(index_dir, manifest)
         passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
-        vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
-        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
-        if manifest.get("format") == 1:  # before the word table: read only to reuse its vectors
+        faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
+        bm25 = spelling = None
+        if version == FORMAT_VERSION:
+            spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
+            vectors = faiss_vectors(faiss_index)
+            sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
+            bm25 = load_bm25(index_dir)
+        else:
+            vectors = np.load(index_dir / "vectors.npy", allow_pickle=False)
+            sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
+        if version == 1:  # before the word table: read only to reuse its vectors
             words, word_vectors = [], np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
         else:
             words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
             word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
-        faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     try:
-        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index)
+        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index,
+                     finite=version != FORMAT_VERSION, bm25=bm25, spelling=spelling)
     except ValueError as exc:
         raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
+                     bm25=bm25, spelling=spelling)
+
+
+#: bm25s's file names for the BM25 index inside an index folder (see :meth:`bm25s.BM25.save`).
+BM25_FILES = {"data_name": "bm25.data.npy", "indices_name": "bm25.indices.npy", "indptr_name": "bm25.indptr.npy",
+              "vocab_name": "bm25.vocab.json", "params_name": "bm25.params.json"}
+
+
+def load_bm25(index_dir: Path) -> Any:
+    """The BM25 index a build saved in ``index_dir``, its arrays memory-mapped."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s.BM25.load(index_dir, mmap=True, show_progress=False, **BM25_FILES)
 
 
 def _same_manifest(index_dir: Path, manifest: dict[str, Any]) -> bool:

@@ -506,13 +506,101 @@ def entry_digest(path: Path) -> str:
         return "unreadable"
 
 
+def _parse_job(job: tuple[bytes, str, ExtractionLimits]) -> tuple[str, object]:
+    """Parse one file's bytes (in a worker process): ("ok", document) or ("skip", reason)."""
+    data, rel, limits = job
+    try:
+        return "ok", load_bytes(data, rel, limits)
+    except SkipFile as exc:
+        return "skip", str(exc)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the build
+        log.debug("failed to load %s", rel, exc_info=True)
+        return "skip", f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def _die_with_parent() -> None:
+    """In a parsing worker: be killed when the build process dies (``kill -9`` included), not parse on alone."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _parse_all(jobs: list[tuple[Path, str, str]], max_file_mb: float, limits: ExtractionLimits, workers: int,
+               bar) -> Iterator[tuple[int, str, object]]:
+    """Parse ``jobs`` (path, rel, sha256 of the bytes read first), yielding (job number, status, result).
+
+    With ``workers`` > 1 the files are parsed in that many processes, at most two files per
+    worker in flight (bytes are read just before they are handed over, so memory stays bounded).
+    A file whose bytes changed since they were hashed is skipped with that reason.
+    """
+    def read(n: int) -> tuple[bytes, str, ExtractionLimits] | tuple[str, object]:
+        path, rel, digest = jobs[n]
+        try:
+            data = read_file(path, max_file_mb)
+        except SkipFile as exc:
+            return "skip", str(exc)
+        except OSError as exc:
+            return "skip", f"cannot read ({exc.strerror or exc})"
+        if hashlib.sha256(data).hexdigest() != digest:
+            return "skip", "changed while the build read it: build again"
+        return data, rel, limits
+
+    if workers <= 1 or len(jobs) < 2:
+        for n in range(len(jobs)):
+            job = read(n)
+            result = _parse_job(job) if len(job) == 3 else job  # type: ignore[arg-type]
+            bar.update(1)
+            yield n, result[0], result[1]  # type: ignore[misc]
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
+        pending: dict = {}
+        next_job = 0
+        while next_job < len(jobs) or pending:
+            while next_job < len(jobs) and len(pending) < 2 * workers:
+                job = read(next_job)
+                if len(job) == 3:
+                    pending[pool.submit(_parse_job, job)] = next_job
+                else:
+                    bar.update(1)
+                    yield next_job, job[0], job[1]  # type: ignore[misc]
+                next_job += 1
+            if not pending:
+                continue
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                n = pending.pop(future)
+                status, result = future.result()
+                bar.update(1)
+                yield n, status, result
+
+
 def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB, limits: ExtractionLimits = ExtractionLimits(),
-                progress: bool = False) -> CorpusLoad:
+                progress: bool = False, workers: int = 1, cache=None) -> CorpusLoad:
     """Load every supported file below ``root``; the others land in ``skipped`` with a reason.
 
     A file reached twice (a second link to it, or a copy with the same bytes) is loaded once.
     Raises :class:`CorpusError` only when ``root`` itself is missing or unreadable. ``progress``
-    shows a bar with the file being read.
+    shows a bar of the files parsed. ``workers`` > 1 parses files in that many processes.
+    ``cache`` (``get(sha256, rel)`` / ``put(sha256, rel, document)``, see
+    :class:`rsiqa.index.buildcache.ParseCache`) returns an unchanged file's document without
+    parsing it again.
+
+    Files are first listed, hashed and checked for duplicates in walk order; then the files not
+    in the cache are parsed; the documents keep the walk order whatever order parsing ends in.
     """
     from tqdm import tqdm
 
@@ -522,10 +610,12 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB, limits: Ex
     first_by_hash: dict[str, str] = {}
     first_by_inode: dict[tuple[int, int], str] = {}
     entries = list(walk_corpus(root))
-    bar = tqdm(entries, desc="reading files", unit="file", disable=not progress)
-    for path, walk_reason in bar:
+    # Per entry, in walk order: (rel, status, value): status "doc" (value: document), "skip"
+    # (value: reason), "parse" (value: job number), "dup" (value: rel of the first copy).
+    outcomes: list[list] = []
+    jobs: list[tuple[Path, str, str]] = []
+    for path, walk_reason in entries:
         rel = corpus_relpath(path, root)
-        bar.set_postfix_str(visible(rel[-60:]), refresh=True)
         read_digest: str | None = None  # the hash of the bytes this build used, once read whole
         try:
             if walk_reason is not None:
@@ -537,26 +627,53 @@ def load_corpus(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB, limits: Ex
             if inode in first_by_inode:
                 raise SkipFile(f"duplicate: same file as '{first_by_inode[inode]}'")
             first_by_inode[inode] = rel
-            data = read_file(path, max_file_mb)
-            digest = read_digest = hashlib.sha256(data).hexdigest()
+            digest = read_digest = file_sha256_limited(path, max_file_mb)
             if digest in first_by_hash:
-                raise SkipFile(f"duplicate: same content as '{first_by_hash[digest]}'")
-            document = load_bytes(data, rel, limits)
-            first_by_hash[digest] = rel
-            result.hashes[rel] = digest
-            result.documents.append(document)
+                outcomes.append([rel, "dup", first_by_hash[digest], digest])
+            else:
+                first_by_hash[digest] = rel
+                cached = cache.get(digest, rel) if cache is not None else None
+                if cached is not None:
+                    outcomes.append([rel, "doc", cached, digest])
+                else:
+                    outcomes.append([rel, "parse", len(jobs), digest])
+                    jobs.append((path, rel, digest))
         except SkipFile as exc:
-            result.skipped[rel] = str(exc)
+            outcomes.append([rel, "skip", str(exc), None])
         except OSError as exc:
-            result.skipped[rel] = f"cannot read ({exc.strerror or exc})"
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the build
-            log.debug("failed to load %s", rel, exc_info=True)
-            result.skipped[rel] = f"cannot parse ({type(exc).__name__}: {str(exc)[:120]})"
+            outcomes.append([rel, "skip", f"cannot read ({exc.strerror or exc})", None])
         if walk_reason is None:
             # From the bytes read, not from a second read: a file rewritten meanwhile must not look current.
             result.fingerprints.append((path.relative_to(root).as_posix(), read_digest or entry_digest(path)))
-        if rel in result.skipped:
-            log.info("skipped %s: %s", rel, result.skipped[rel])
+
+    by_job = {outcome[2]: outcome for outcome in outcomes if outcome[1] == "parse"}
+    bar = tqdm(total=len(jobs), desc="reading files", unit="file", disable=not progress or not jobs)
+    for n, status, value in _parse_all(jobs, max_file_mb, limits, max(1, workers), bar):
+        outcome = by_job[n]
+        bar.set_postfix_str(visible(outcome[0][-60:]), refresh=True)
+        if status == "ok":
+            outcome[1], outcome[2] = "doc", value
+            if cache is not None:
+                cache.put(outcome[3], outcome[0], value)
+        else:
+            outcome[1], outcome[2] = "skip", value
+    bar.close()
+
+    status_of = {outcome[0]: outcome for outcome in outcomes}
+    for rel, status, value, digest in outcomes:
+        if status == "dup":
+            first = status_of[value]
+            # A copy of a file that failed fails the same way; of one that loaded, it is a duplicate.
+            status, value = ("skip", f"duplicate: same content as '{value}'") if first[1] == "doc" else ("skip", first[2])
+        if status == "doc":
+            result.hashes[rel] = digest
+            result.documents.append(value)
+        else:
+            result.skipped[rel] = value
+            log.info("skipped %s: %s", rel, value)
     return result
+
+
+def file_sha256_limited(path: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> str:
+    """The SHA-256 of a corpus file's bytes, read within ``max_file_mb`` (:class:`SkipFile` past it)."""
+    return hashlib.sha256(read_file(path, max_file_mb)).hexdigest()

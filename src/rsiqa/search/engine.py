@@ -16,7 +16,7 @@ from rsiqa.ingest.documents import KIND_LABELS, passage_context
 from rsiqa.index.embedding import Embedder, embedder_for
 from rsiqa.search.followups import CorpusQuestion, corpus_questions, suggest_followups
 from rsiqa.index.store import MANIFEST, IndexData, check_precision, load_index
-from rsiqa.search.query import QueryReader
+from rsiqa.search.query import QueryReader, spelling_texts
 from rsiqa.search.retrieval import Retriever
 from rsiqa.search.schema import Answer
 from rsiqa.settings import Settings
@@ -51,7 +51,10 @@ class Engine:
         texts = [q.text for q in questions]
         vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
-        reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
+        if data.spelling is not None:  # counted by the build
+            reader = QueryReader([], counts=data.spelling)
+        else:
+            reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]))
         return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
 
     @property

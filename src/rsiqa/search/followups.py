@@ -84,7 +84,10 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
 def structure_followups(cited: list[int], data: IndexData) -> list[str]:
     """Questions the material's structure suggests after passages ``cited``: a post's comments, a comment's post."""
     found: list[str] = []
-    kinds = {(p.source.url, p.source.kind) for p in data.passages if p.source.url}
+    kinds = getattr(data, "_source_kinds", None)  # found once per index: a pass over every passage
+    if kinds is None:
+        kinds = {(p.source.url, p.source.kind) for p in data.passages if p.source.url}
+        data._source_kinds = kinds  # type: ignore[attr-defined]
     for row in cited[:2]:
         source = data.passages[row].source
         if source.kind == "linked_post" and (source.url, "comment") in kinds:

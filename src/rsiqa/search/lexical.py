@@ -21,12 +21,25 @@ POINTING_BACK = ("this", "that", "these", "those", "it", "its", "they", "them", 
 REFERS_BACK = re.compile(rf"\b({'|'.join(POINTING_BACK)})\b", re.IGNORECASE)
 
 
+class _DropCombining(dict):
+    """A ``str.translate`` table that drops combining characters and keeps every other one,
+    filled as characters are met (a build meets a few hundred distinct ones in millions)."""
+
+    def __missing__(self, code: int) -> str | None:
+        value = None if unicodedata.combining(chr(code)) else chr(code)
+        self[code] = value
+        return value
+
+
+_DROP_COMBINING = _DropCombining()
+
+
 def fold_accents(text: str) -> str:
     """Strip accents so "Gödel" and "Godel" are one word."""
     if text.isascii():  # nothing to strip (most questions): skip the per-character pass
         return text
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return decomposed if decomposed.isascii() else decomposed.translate(_DROP_COMBINING)
 
 
 def content_words(text: str) -> list[str]:
@@ -61,3 +74,32 @@ def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
         if joined in vocabulary and joined not in tokens:
             tokens.append(joined)
     return tokens
+
+
+def build_bm25(texts: list[str]):
+    """A bm25s index (Lucene BM25, bm25s's defaults) of ``texts`` as :func:`tokenize` sees them.
+
+    A build writes it into the index folder (:mod:`rsiqa.index.store`), so a server loads it
+    instead of tokenising every passage again at start.
+    """
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
+    bm25 = bm25s.BM25()
+    bm25.index(tokenize(texts), show_progress=False)
+    return bm25
+
+
+def token_postings(bm25, token_id: int):
+    """The rows (passages) that hold the token ``token_id``: its column of bm25s's score matrix.
+
+    bm25s stores a score for every (passage, token) pair where the token occurs, and a BM25
+    score of an occurring token is never zero (its IDF is positive), so the column is exactly
+    the token's postings, in row order.
+    """
+    indptr = bm25.scores["indptr"]
+    if token_id + 1 >= len(indptr):  # bm25s's empty token "" has no column
+        return bm25.scores["indices"][:0]
+    return bm25.scores["indices"][indptr[token_id]:indptr[token_id + 1]]

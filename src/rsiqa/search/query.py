@@ -20,6 +20,7 @@ retriever and the abstention should look at:
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -94,19 +95,48 @@ def english_words() -> frozenset[str]:
         return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
 
 
+def word_counts(corpus_texts: list[str]) -> Counter[str]:
+    """How often each word (lower-cased, accents folded) occurs in ``corpus_texts``, in order of first use.
+
+    One pass over all the text at once ("\n" joins no two words): several times faster than a pass
+    per text, the same counts. A build saves them in the index (``spelling.json``), so a server
+    does not count a large corpus again at start.
+    """
+    return Counter(_WORD.findall(fold_accents("\n".join(corpus_texts)).lower()))
+
+
+def spelling_texts(passage_texts: list[str]) -> list[str]:
+    """The texts the spelling vocabulary is counted over: the passages (with their titles) and the kinds' labels."""
+    from rsiqa.ingest.documents import KIND_LABELS
+
+    return list(passage_texts) + list(KIND_LABELS.values())
+
+
 class QueryReader:
     """Reads questions against one corpus vocabulary (built once per index)."""
 
-    def __init__(self, corpus_texts: list[str]) -> None:
+    def __init__(self, corpus_texts: list[str], counts: dict[str, int] | None = None) -> None:
+        """``counts``: :func:`word_counts` of ``corpus_texts``, when a build saved them (then the texts are not read)."""
+        counts = Counter(counts) if counts is not None else word_counts(corpus_texts)
+        self.vocabulary = frozenset(counts)
+        self._english = english_words()
+        # The spelling dictionary takes seconds at 100k+ passages: built beside the server's start,
+        # and waited for by the first correction that needs it (corrections stay the same).
+        self._speller = None
+        self._speller_ready = threading.Event()
+        threading.Thread(target=self._build_speller, args=(counts,), name="rsiqa-speller", daemon=True).start()
+
+    def _build_speller(self, counts: Counter[str]) -> None:
         from symspellpy import SymSpell
 
-        counts = Counter(w for text in corpus_texts for w in _WORD.findall(fold_accents(text).lower()))
-        self.vocabulary = frozenset(counts)
-        self._speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-        for word, count in counts.items():
-            if len(word) >= 4:
-                self._speller.create_dictionary_entry(word, count)
-        self._english = english_words()
+        try:
+            speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+            for word, count in counts.items():
+                if len(word) >= 4:
+                    speller.create_dictionary_entry(word, count)
+            self._speller = speller
+        finally:
+            self._speller_ready.set()
 
     def correct(self, word: str) -> str | None:
         """The corpus word ``word`` is a misspelling of, or None (known word, or no close corpus word)."""
@@ -116,6 +146,9 @@ class QueryReader:
         if len(lower) < 5 or lower in self.vocabulary or lower in self._english or lower in FILLERS:
             return None
         distance = 2 if len(lower) >= 8 else 1
+        self._speller_ready.wait()
+        if self._speller is None:  # building it failed (logged by the thread): no correction
+            return None
         found = self._speller.lookup(lower, Verbosity.TOP, max_edit_distance=distance)
         return found[0].term if found and found[0].term != lower else None
 

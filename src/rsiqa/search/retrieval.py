@@ -15,8 +15,9 @@ on one scale whatever their raw ranges:
 this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
 index) and raw-score mixing (0.87 vs 0.83, averaged over eight chunk sizes); see the README.
 
-Above ``Settings.ann_threshold`` passages only candidates are scored (and standardised): the
-FAISS index's top ``Settings.candidates`` (HNSW there) and BM25's top ``candidates``.
+Only candidates are scored (and standardised), at every corpus size: the FAISS index's top
+``Settings.candidates`` (exact below ``Settings.ann_threshold`` passages, HNSW from there) and
+BM25's top ``candidates``; in a corpus of at most ``candidates`` passages that is all of them.
 
 A follow-up ("Who else is skeptical?") is scored twice, on its own and together with the
 conversation's last user turn, and the two fused scores are blended: the context gets at
@@ -29,7 +30,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 
 from rsiqa.search.conversation import Conversation
@@ -37,7 +37,7 @@ from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
 from rsiqa.index.store import IndexData
-from rsiqa.search.lexical import REFERS_BACK, content_words, query_tokens, stem, tokenize
+from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
 from rsiqa.search.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
 
@@ -83,17 +83,12 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.settings = settings
-        corpus_tokens = tokenize([passage_context(p) for p in data.passages])
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(corpus_tokens, show_progress=False)
+        # The BM25 index a build saved (memory-mapped); built here only for an IndexData made in memory.
+        self._bm25 = data.bm25 if data.bm25 is not None else build_bm25([passage_context(p) for p in data.passages])
         self._vocab: dict[str, int] = self._bm25.vocab_dict
-        self._postings: dict[str, list[int]] = {}  # token -> passages that contain it
-        for row, tokens in enumerate(corpus_tokens):
-            for token in set(tokens):
-                self._postings.setdefault(token, []).append(row)
+        indptr = np.asarray(self._bm25.scores["indptr"])
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
-        for token, rows in self._postings.items():
-            doc_freq[self._vocab[token]] = len(rows)
+        doc_freq[: len(indptr) - 1] = np.diff(indptr)  # passages holding each token (bm25s's "" has none)
         self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
@@ -103,6 +98,11 @@ class Retriever:
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
+
+    def _postings(self, token: str) -> np.ndarray:
+        """The rows of the passages that hold ``token`` (none for a token the corpus lacks), in row order."""
+        token_id = self._vocab.get(token)
+        return token_postings(self._bm25, token_id) if token_id is not None else np.zeros(0, dtype=np.int64)
 
     # -- scoring -------------------------------------------------------------------------
     def _bm25_scores(self, text: str) -> np.ndarray:
@@ -126,18 +126,20 @@ class Retriever:
         return np.bincount(rows, weights=values, minlength=n).astype(np.float32)
 
     def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
-        """The rows worth scoring: all of them (None) below ``ann_threshold`` passages; above, the
-        FAISS top ``candidates`` and the BM25 top ``candidates`` of each query, so that the dense
-        scoring and fusion cost the same whatever the corpus size (BM25 still reads the postings
-        of the query's tokens and their expansion)."""
+        """The rows worth scoring, at every corpus size: the FAISS top ``candidates`` (exact below
+        ``ann_threshold`` passages, HNSW from there) and the BM25 top ``candidates`` of each query,
+        so that the sentence scoring and fusion cost the same whatever the corpus size (BM25
+        still reads the postings of the query's tokens and their expansion). None (every row)
+        when those are all the passages, as in a corpus of at most ``candidates`` passages."""
         n = len(self.data.passages)
-        if n < self.settings.ann_threshold:
-            return None
         k = min(self.settings.candidates, n)
+        if k >= n:
+            return None
         _, ids = self.data.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
         found = [ids[ids >= 0].ravel()]
         found += [np.argpartition(-scores, k - 1)[:k] for scores in bm25 if scores.any()]
-        return np.unique(np.concatenate(found)).astype(np.int64)
+        rows = np.unique(np.concatenate(found)).astype(np.int64)
+        return None if len(rows) == n else rows
 
     def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""
@@ -203,7 +205,7 @@ class Retriever:
             return 0.0, 0.0
         per_passage: dict[int, float] = {}
         for token, weight in weights.items():
-            for row in self._postings.get(token, ()):
+            for row in self._postings(token).tolist():
                 per_passage[row] = per_passage.get(row, 0.0) + weight
         covered = sum(w for t, w in weights.items() if t in self._vocab)
         return covered / total, max(per_passage.values(), default=0.0) / total
@@ -293,8 +295,8 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")[:k]
         if len(order):
             first = int(order[0] if rows is None else rows[order[0]])
-            evidence.rare_match = any(len(self._postings.get(t, ())) <= 2 and first in self._postings.get(t, ())
-                                      for t in tokenize([question.cleaned])[0])
+            evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
+                                      for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))

@@ -106,7 +106,10 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
         f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
-        f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused)."
+        f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused"
+        + (f", {report.resumed} of them embedded by a stopped build" if report.resumed else "") + ")."
+        + (" The index there was already built from this corpus, these settings and this code (its files checked): "
+           "left in place." if report.unchanged else "")
     )
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} file(s):")
@@ -265,6 +268,9 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     Example:
       rsiqa serve --port 8000 --index index/
     """
+    from rsiqa.serve.threads import limit_numeric_threads
+
+    limit_numeric_threads(1)  # before NumPy/FAISS load: one thread per request, requests side by side
     from rsiqa.serve.api import create_app
     from rsiqa.search.engine import Engine
     from rsiqa.serve.server import bind, run
