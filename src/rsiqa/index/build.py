@@ -208,7 +208,16 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     manifest["faiss"] = faiss_index_info(faiss_index, vectors)
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index)
+    milvus = None
+    if settings.store == "milvus":  # rsiqa.index.stores.milvus: collections first, the index folder, the aliases last
+        from rsiqa.index.stores.milvus import MilvusBuild
+
+        milvus = MilvusBuild(settings, index_dir)
+        manifest["milvus"] = milvus.write(passages, sentences, vectors, sentence_vectors, loaded.hashes,
+                                          corpus_fingerprint(settings, corpus_dir, []), embedding_precision(embedder))
     write_index(index_dir, data)
+    if milvus is not None:
+        milvus.publish()
     report.passages = len(passages)
     report.seconds = time.perf_counter() - started
     log.info("built %d passages from %d documents in %.1fs", report.passages, report.documents, report.seconds)
