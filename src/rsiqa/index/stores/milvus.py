@@ -206,7 +206,8 @@ class MilvusBuild:
                     pass
             raise
         self.record = {"uri": self.settings.milvus_uri, "prefix": prefix, **names, "settings_key": settings_key,
-                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B}, "aliases": None,
+                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B},
+                       "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings))),
                        "write": {"mode": "full", **written, "seconds": round(time.perf_counter() - started, 2)}}
         return self.record
 
@@ -276,26 +277,25 @@ class MilvusBuild:
         if not record:
             return
         aliases = dict(zip(("passages", "sentences"), alias_names(self.settings)))
-        done: dict[str, str] | None = {}
+        replaced: set[str] = set()
         for kind, alias in aliases.items():
             try:
                 current = alias_target(self.client, alias)
+                replaced.add(current or "")
                 if current is None:
                     self.client.create_alias(collection_name=record[kind], alias=alias)
                 elif current != record[kind]:
                     self.client.alter_alias(collection_name=record[kind], alias=alias)
-                done[kind] = alias
             except Exception as exc:  # noqa: BLE001 - Milvus Lite 2.5 has no aliases: the manifest is the switch
                 log.warning("Milvus aliases unavailable (%s): serving follows the index folder's manifest", exc)
-                done = None
                 break
-        record["aliases"] = done
-        self._drop_old()
+        self._drop_old(replaced)
 
-    def _drop_old(self) -> None:
-        """Drop this prefix's collections other than this build's and the previous build's (a server may still use it)."""
+    def _drop_old(self, replaced: set[str]) -> None:
+        """Drop this prefix's collections other than this build's, the previous build's of this index folder and the
+        ones the aliases pointed at until now (servers may still use them until they reload)."""
         keep = {self.record.get("passages"), self.record.get("sentences"),
-                self._previous.get("passages"), self._previous.get("sentences")}
+                self._previous.get("passages"), self._previous.get("sentences")} | replaced
         prefix = self.settings.milvus_collection_prefix
         for name in self.client.list_collections():
             if name.startswith((f"{prefix}passages_", f"{prefix}sentences_")) and name not in keep:
@@ -338,7 +338,7 @@ class MilvusStore:
         aliases = self.record.get("aliases") or {}
         if "passages" not in aliases:
             return None
-        try:
+        try:  # an engine without aliases (Lite 2.5) fails here: nothing to follow
             return alias_target(self.client, aliases["passages"])
         except Exception:  # noqa: BLE001
             return None
