@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -320,8 +321,12 @@ class MilvusStore:
         self.settings = settings
         self._order = np.argsort(keys, kind="stable")
         self._sorted = keys[self._order]
-        self._cache: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self.dimension = int(record.get("dimension") or 384)
+        #: Rows whose vectors are kept after a search (its readings and the answer reuse them); a few searches' worth.
+        self.cache_rows = 2048
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus")  # concurrent Milvus calls
         for name in (self.passages, self.sentences):
             client.load_collection(name)  # again after a restart of Milvus (Lite) or of this process
         self.alias_at_load = self.alias_target()
@@ -351,51 +356,68 @@ class MilvusStore:
         return self._order[at[known]]
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
-        found: list[int] = []
         ef = max(self.settings.hnsw_ef_search, k)
-        result = self.client.search(self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
-                                    anns_field="vector", limit=k, output_fields=["id"],
-                                    search_params={"metric_type": "IP", "params": {"ef": ef}})
-        found += [int(hit["id"]) for hits in result for hit in hits]
+        dense = self._pool.submit(self.client.search, self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
+                                  anns_field="vector", limit=k, output_fields=["id"],
+                                  search_params={"metric_type": "IP", "params": {"ef": ef}})
         queries = [q for q in sparse_queries if q]
-        if queries:
-            result = self.client.search(self.passages, data=queries, anns_field="sparse", limit=k, output_fields=["id"],
-                                        search_params={"metric_type": "IP"})
-            found += [int(hit["id"]) for hits in result for hit in hits]
+        sparse = self._pool.submit(self.client.search, self.passages, data=queries, anns_field="sparse", limit=k,
+                                   output_fields=["id"], search_params={"metric_type": "IP"}) if queries else None
+        found = [int(hit["id"]) for hits in dense.result() for hit in hits]
+        if sparse is not None:
+            found += [int(hit["id"]) for hits in sparse.result() for hit in hits]
         return np.unique(self.rows_of(np.array(found, dtype=np.int64))).astype(np.int64)
 
-    def _fetch(self, collection: str, keys: np.ndarray) -> np.ndarray:
-        """Vectors of ``keys`` from ``collection``, in order; a key it lacks gives zeros."""
-        cache_key = (collection, keys.tobytes())
+    def _get(self, collection: str, keys: list[int]) -> dict[int, np.ndarray]:
+        got: dict[int, np.ndarray] = {}
+        for at in range(0, len(keys), BATCH * 4):
+            for entity in self.client.get(collection, ids=keys[at : at + BATCH * 4], output_fields=["vector"]):
+                got[int(entity["id"])] = np.asarray(entity["vector"], dtype=np.float32)
+        return got
+
+    def _vectors(self, rows: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """(passage vector, its sentences' vectors) of each row: recent rows from the cache, the rest from Milvus
+        (passages and sentences fetched concurrently); a vector Milvus lacks (a newer build deleted it) is zeros."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         with self._lock:
-            if cache_key in self._cache:
-                self._cache.move_to_end(cache_key)
-                return self._cache[cache_key]
-        unique = np.unique(keys)
-        got: dict[int, list[float]] = {}
-        for at in range(0, len(unique), BATCH * 4):
-            for entity in self.client.get(collection, ids=unique[at : at + BATCH * 4].tolist(), output_fields=["vector"]):
-                got[int(entity["id"])] = entity["vector"]
-        dimension = int(self.record.get("dimension") or (len(next(iter(got.values()))) if got else 1))
-        out = np.zeros((len(keys), dimension), dtype=np.float32)
-        for i, key in enumerate(keys.tolist()):
-            vector = got.get(key)
-            if vector is not None:
-                out[i] = vector
-        if len(keys) > 5000:  # a whole small corpus scored per query (below ann_threshold): not kept
-            return out
-        with self._lock:
-            self._cache[cache_key] = out
-            while len(self._cache) > 8:  # the fetches of one search (its readings reuse the rows)
-                self._cache.popitem(last=False)
+            for row in rows.tolist():
+                if row in self._cache:
+                    self._cache.move_to_end(row)
+                    out[row] = self._cache[row]
+        missing = np.array([r for r in rows.tolist() if r not in out], dtype=np.int64)
+        if len(missing):
+            skeys = sentence_keys(self.keys[missing], self.lengths[missing])
+            passages = self._pool.submit(self._get, self.passages, np.unique(self.keys[missing]).tolist())
+            sentences = self._get(self.sentences, np.unique(skeys).tolist())
+            passages = passages.result()
+            zero = np.zeros(self.dimension, dtype=np.float32)
+            at = 0
+            for row in missing.tolist():
+                n = int(self.lengths[row])
+                block = np.stack([sentences.get(int(key), zero) for key in skeys[at : at + n]]) if n else \
+                    np.zeros((0, self.dimension), np.float32)
+                at += n
+                out[row] = (passages.get(int(self.keys[row]), zero), block)
+            with self._lock:
+                for row in missing.tolist():
+                    self._cache[row] = out[row]
+                while len(self._cache) > self.cache_rows:  # the candidates of the last few searches, no more
+                    self._cache.popitem(last=False)
         return out
 
     def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
-        return self._fetch(self.passages, self.keys[np.asarray(rows, dtype=np.int64)])
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros((0, self.dimension), np.float32)
+        found = self._vectors(rows)
+        return np.stack([found[r][0] for r in rows.tolist()])
 
     def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        return self._fetch(self.sentences, sentence_keys(self.keys[rows], self.lengths[rows]))
+        found = self._vectors(rows)
+        blocks = [found[r][1] for r in rows.tolist()]
+        return np.concatenate(blocks) if blocks else np.zeros((0, self.dimension), np.float32)
 
 
 class MilvusIndexData(IndexData):
