@@ -62,6 +62,7 @@ def test_keys_and_bm25_split_give_the_retrievers_scores(settings, fake_embedder)
         np.testing.assert_allclose(inner, retriever._bm25_scores(question), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_a_build_writes_collections_and_the_alias_and_the_store_serves_the_same_vectors(small, fake_embedder):
     _write(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
@@ -94,6 +95,7 @@ def test_a_build_writes_collections_and_the_alias_and_the_store_serves_the_same_
     assert len(store._cache) == 4
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_retrieval_with_milvus_equals_faiss(small, fake_embedder):
     """Below ann_threshold every passage is scored: the same ranks, scores and sentences as FAISS."""
     _write(small.corpus_dir)
@@ -112,6 +114,7 @@ def test_retrieval_with_milvus_equals_faiss(small, fake_embedder):
         assert got_evidence.top_sentence == pytest.approx(evidence.top_sentence, abs=1e-5)
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_a_failed_build_leaves_the_served_alias_and_collections_untouched(small, fake_embedder, monkeypatch):
     _write(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
@@ -134,6 +137,7 @@ def test_a_failed_build_leaves_the_served_alias_and_collections_untouched(small,
     assert read_manifest(small.index_dir) == before
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fake_embedder):
     _write(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
@@ -164,6 +168,7 @@ def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fa
     assert client.describe_alias(alias=f"{small.milvus_collection_prefix}passages")["collection_name"] == third["passages"]
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_the_store_reloads_collections_after_a_reopen(small, fake_embedder):
     _write(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
@@ -176,6 +181,7 @@ def test_the_store_reloads_collections_after_a_reopen(small, fake_embedder):
     assert store.candidates(store.passage_vectors(np.array([0])), [], 2).size == 2
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_candidates_from_milvus_are_the_dense_top_k_and_the_bm25_top_k(small, fake_embedder):
     """Above ann_threshold the candidates are FAISS's: the k nearest passages, and BM25's k best among passages that
     share a token with the query (FAISS's argpartition also fills up with passages scoring 0; Milvus does not)."""
@@ -198,3 +204,27 @@ def test_candidates_from_milvus_are_the_dense_top_k_and_the_bm25_top_k(small, fa
         assert len(got - set(dense.ravel().tolist())) <= 3
         hits, _ = milvus_retriever.search(question, k=2)
         assert hits[0].row == faiss_retriever.search(question, k=2)[0][0].row
+
+
+@pytest.mark.slow  # starts a milvus-lite server
+def test_without_aliases_the_index_folder_names_the_collections_served(small, fake_embedder, monkeypatch):
+    """Milvus Lite 2.5 has no aliases: builds still succeed, and the manifest (swapped atomically) is the switch."""
+    from rsiqa.search.engine import Engine
+
+    def no_aliases(*args, **kwargs):
+        raise RuntimeError("aliases are not supported")
+
+    for method in ("list_aliases", "describe_alias", "create_alias", "alter_alias"):
+        monkeypatch.setattr(MilvusClient, method, no_aliases)
+    _write(small.corpus_dir)
+    build_index(small, fake_embedder, progress=False)
+    first = read_manifest(small.index_dir)["milvus"]
+    engine = Engine(small.model_copy(update={"reload_check_seconds": 0.0}), embedder=fake_embedder)
+    assert engine._state.store.passages == first["passages"] and engine._state.store.alias_target() is None
+    build_index(small.model_copy(update={"milvus_incremental": False}), fake_embedder, progress=False)
+    second = read_manifest(small.index_dir)["milvus"]
+    assert second["passages"] != first["passages"]
+    assert engine.reload_if_changed() is True
+    assert engine._state.store.passages == second["passages"]
+    hits, _ = engine._state.retriever.search("What is KANSI?", k=1)
+    assert engine.data.passages[hits[0].row].source.path == "kansi.md"

@@ -4,6 +4,7 @@ API, rebuild (incremental, then a new collection), hot reload after both and whe
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from milvus_server import milvus, milvus_settings  # noqa: F401 - fixtures
 
@@ -26,6 +27,7 @@ def _ask(client: TestClient, question: str) -> dict:
     return response.json()
 
 
+@pytest.mark.slow  # starts a milvus-lite server
 def test_build_query_rebuild_and_hot_reload_against_milvus(milvus_settings, fake_embedder, tmp_path):
     settings = milvus_settings.model_copy(update={"abstain_threshold": 0.0, "reload_check_seconds": 0.0,
                                                   "chunk_min_words": 5, "chunk_max_words": 30})
