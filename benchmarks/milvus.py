@@ -139,9 +139,11 @@ def run_eval(milvus: Milvus, work: Path) -> dict[str, Any]:
 
     index_dir = work / "eval-index"
     settings = settings_for(milvus, index_dir, "bench_eval_")
-    embedder = embedder_for(settings)
+    from rsiqa.settings import index_settings
+
+    embedder = embedder_for(settings)  # questions (int8 by default)
     started = time.perf_counter()
-    build_index(settings, embedder, progress=False)
+    build_index(settings, embedder_for(index_settings(settings)), progress=False)  # stored vectors, as `rsiqa build`
     log(f"default corpus built (FAISS folder + Milvus) in {time.perf_counter() - started:.0f} s")
     results: dict[str, Any] = {}
     # The default corpus has 45 passages: candidate mode takes 10 from each ranker, so that it is not every passage.
@@ -198,8 +200,10 @@ def base_index(milvus: Milvus, work: Path):
     try:
         return load_index(index_dir)
     except IndexError_:
+        from rsiqa.settings import index_settings
+
         settings = settings_for(milvus, index_dir, "bench_eval_")
-        build_index(settings, embedder_for(settings), progress=False)
+        build_index(settings, embedder_for(index_settings(settings)), progress=False)
         return load_index(index_dir)
 
 

@@ -8,7 +8,7 @@ import pytest
 from milvus_server import milvus, milvus_settings  # noqa: F401 - fixtures
 from pymilvus import MilvusClient
 
-from rsiqa.index.build import build_index
+from rsiqa.index.build import build_index, index_is_current
 from rsiqa.index.store import load_index, read_manifest
 from rsiqa.index.stores import VectorStore, passage_sparse, query_sparse, sentence_key, sentence_keys, average_length
 from rsiqa.index.stores.faiss import FaissStore
@@ -228,3 +228,17 @@ def test_without_aliases_the_index_folder_names_the_collections_served(small, fa
     assert engine._state.store.passages == second["passages"]
     hits, _ = engine._state.retriever.search("What is KANSI?", k=1)
     assert engine.data.passages[hits[0].row].source.path == "kansi.md"
+
+
+@pytest.mark.slow  # starts a milvus-lite server
+def test_an_index_is_current_for_milvus_only_with_its_collections(small, fake_embedder):
+    """`rsiqa build --if-stale` (make run) rebuilds a FAISS-only index, or one whose collections are gone, for Milvus."""
+    _write(small.corpus_dir)
+    build_index(small.model_copy(update={"store": "faiss"}), fake_embedder, progress=False)
+    assert index_is_current(small.model_copy(update={"store": "faiss"}))
+    assert not index_is_current(small)
+    build_index(small, fake_embedder, progress=False)
+    assert index_is_current(small)
+    assert not index_is_current(small.model_copy(update={"milvus_collection_prefix": "other_"}))
+    _client(small).drop_collection(read_manifest(small.index_dir)["milvus"]["sentences"])
+    assert not index_is_current(small)

@@ -79,6 +79,11 @@ def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_d
         return False
     if index_precision(manifest) != settings_precision(settings):
         return False
+    if settings.store == "milvus":  # rsiqa.index.stores.milvus: and its collections are in this Milvus
+        from rsiqa.index.stores.milvus import collections_present
+
+        if not collections_present(manifest, settings):
+            return False
     return manifest.get("corpus_fingerprint") == corpus_fingerprint(settings, corpus_dir)
 
 

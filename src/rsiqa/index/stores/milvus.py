@@ -67,7 +67,11 @@ def connect(settings: Settings) -> Any:
     """A ``pymilvus.MilvusClient`` for ``settings.milvus_uri`` (and token)."""
     from pymilvus import MilvusClient
 
-    kwargs: dict[str, Any] = {"uri": settings.milvus_uri}
+    # pymilvus pings every 10 s, even between calls; a gRPC server with default settings (`milvus-lite server`)
+    # answers that with GOAWAY "too_many_pings" and the shared connection's recovery can fail. Ping only during
+    # calls, at most once a minute (Milvus standalone and cluster accept either).
+    kwargs: dict[str, Any] = {"uri": settings.milvus_uri, "grpc_options": {
+        "grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": False}}
     if settings.milvus_token:
         kwargs["token"] = settings.milvus_token
     return MilvusClient(**kwargs)
@@ -77,6 +81,19 @@ def alias_names(settings: Settings) -> tuple[str, str]:
     """The aliases of the served passages and sentences collections."""
     prefix = settings.milvus_collection_prefix
     return f"{prefix}passages", f"{prefix}sentences"
+
+
+def collections_present(manifest: dict[str, Any], settings: Settings) -> bool:
+    """True when ``manifest`` was built for this Milvus and prefix and its collections exist there (False when
+    Milvus is unreachable: a build then says why)."""
+    record = manifest.get("milvus") or {}
+    if record.get("uri") != settings.milvus_uri or record.get("prefix") != settings.milvus_collection_prefix:
+        return False
+    try:
+        names = set(connect(settings).list_collections())
+    except Exception:  # noqa: BLE001
+        return False
+    return record.get("passages") in names and record.get("sentences") in names
 
 
 def alias_target(client: Any, alias: str) -> str | None:
