@@ -63,6 +63,18 @@ BATCH = 500  # entities per insert or get call (well under gRPC's 64 MB messages
 MAX_TEXT = 60_000  # VARCHAR bytes kept of a passage's text (rsiqa's passages are far shorter)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus")
+        return _POOL
+
+
 def connect(settings: Settings) -> Any:
     """A ``pymilvus.MilvusClient`` for ``settings.milvus_uri`` (and token)."""
     from pymilvus import MilvusClient
@@ -343,7 +355,7 @@ class MilvusStore:
         self.cache_rows = 2048
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus")  # concurrent Milvus calls
+        self._pool = _pool()  # concurrent Milvus calls (one pool per process: a reload opens a new store)
         for name in (self.passages, self.sentences):
             client.load_collection(name)  # again after a restart of Milvus (Lite) or of this process
         self.alias_at_load = self.alias_target()
