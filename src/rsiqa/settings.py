@@ -158,6 +158,21 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam (build time vs recall).")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam (latency vs recall).")
 
+    # Where the vectors live (rsiqa.index.stores; see docs/performance.md, "Running against Milvus").
+    store: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: the index folder (embedded, default); milvus: a Milvus collection (Lite, standalone "
+                             "or cluster) holds passages and vectors, the server keeps no copy of the vectors.")
+    milvus_uri: str = Field(
+        "http://127.0.0.1:19530", description="Milvus to use with RSIQA_STORE=milvus: http(s)://host:port of a standalone "
+                                              "or cluster (or `milvus-lite server`), or a local file.db (Milvus Lite in-process).")
+    milvus_token: str | None = Field(None, description="Milvus token (user:password or an API key); unset: none.")
+    milvus_collection_prefix: str = Field(
+        "rsiqa_", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Prefix of the collections and aliases rsiqa writes (one prefix per index).")
+    milvus_incremental: bool = Field(
+        True, description="A rebuild with Milvus upserts and deletes the changed files' passages in the served collection "
+                          "(false: every build writes a new collection and switches the alias).")
+
 
     @field_validator("decline_message")
     @classmethod

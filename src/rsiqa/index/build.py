@@ -86,6 +86,11 @@ def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_d
         return False
     if index_precision(manifest) != settings_precision(settings):
         return False
+    if settings.store == "milvus":  # rsiqa.index.stores.milvus: and its collections are in this Milvus
+        from rsiqa.index.stores.milvus import collections_present
+
+        if not collections_present(manifest, settings):
+            return False
     return manifest.get("corpus_fingerprint") == corpus_fingerprint(settings, corpus_dir)
 
 
@@ -369,7 +374,16 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
                      bm25=bm25, spelling=spelling)
+    milvus = None
+    if settings.store == "milvus":  # rsiqa.index.stores.milvus: collections first, the index folder, the aliases last
+        from rsiqa.index.stores.milvus import MilvusBuild
+
+        milvus = MilvusBuild(settings, index_dir)
+        manifest["milvus"] = milvus.write(passages, sentences, vectors, sentence_vectors, loaded.hashes,
+                                          corpus_fingerprint(settings, corpus_dir, []), embedding_precision(embedder))
     write_index(index_dir, data)
+    if milvus is not None:
+        milvus.publish()
     try:
         journal.clear()  # its vectors are in the index now, which the next build reads as its cache
     except OSError as exc:

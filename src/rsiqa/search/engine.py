@@ -31,6 +31,7 @@ class _Loaded:
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
+    store: Any = None  # rsiqa.index.stores: None with FAISS (the vectors are in ``data``)
 
 
 class Engine:
@@ -45,7 +46,13 @@ class Engine:
 
     def _load(self) -> _Loaded:
         mtime = (self.index_dir / MANIFEST).stat().st_mtime if (self.index_dir / MANIFEST).exists() else 0.0
-        data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
+        store = None
+        if self.settings.store == "milvus":  # rsiqa.index.stores.milvus: the vectors stay in Milvus
+            from rsiqa.index.stores.milvus import load_milvus_index
+
+            data, store = load_milvus_index(self.index_dir, self.settings, self.settings.model, self.embedder.dimension)
+        else:
+            data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
         check_precision(data.manifest, self.index_dir)
         questions = corpus_questions(data)
         texts = [q.text for q in questions]
@@ -55,7 +62,7 @@ class Engine:
             reader = QueryReader([], counts=data.spelling)
         else:
             reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]))
-        return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
+        return _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader, store)
 
     @property
     def data(self) -> IndexData:
@@ -76,8 +83,9 @@ class Engine:
             mtime = path.stat().st_mtime
         except OSError:
             return False
-        if mtime == self._state.manifest_mtime:
-            return False
+        store = self._state.store
+        if mtime == self._state.manifest_mtime and not (store is not None and store.alias_moved()):
+            return False  # neither a new index folder nor (Milvus) the alias moved to another build's collection
         try:
             return self.reload()
         except Exception as exc:  # keep serving the old index, say why

@@ -37,6 +37,7 @@ from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
 from rsiqa.index.store import IndexData
+from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
 from rsiqa.search.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
@@ -79,8 +80,9 @@ class Evidence:
 class Retriever:
     """Ranks the passages of one loaded index for a question (and its conversation)."""
 
-    def __init__(self, data: IndexData, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, data: IndexData, embedder: Embedder, settings: Settings, store: VectorStore | None = None) -> None:
         self.data = data
+        self.store = store  # rsiqa.index.stores: None, the vectors of ``data`` (FAISS); else where they live (Milvus)
         self.embedder = embedder
         self.settings = settings
         # The BM25 index a build saved (memory-mapped); built here only for an IndexData made in memory.
@@ -105,7 +107,13 @@ class Retriever:
         return token_postings(self._bm25, token_id) if token_id is not None else np.zeros(0, dtype=np.int64)
 
     # -- scoring -------------------------------------------------------------------------
-    def _bm25_scores(self, text: str) -> np.ndarray:
+    def _lexical_weights(self, text: str) -> dict[str, float]:
+        """BM25 query weights of ``text``: 1 for each of its own tokens, less for its expansion's."""
+        weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
+        weights.update(self._expander.expand(text, exclude=weights))
+        return weights
+
+    def _bm25_scores(self, text: str, weights: dict[str, float] | None = None) -> np.ndarray:
         """BM25 score of every passage for ``text`` and its expansion (zeros when the corpus knows none of its words).
 
         A weighted sum of per-token BM25 scores: each of the text's own tokens weighs 1 (once,
@@ -113,8 +121,7 @@ class Retriever:
         (:mod:`rsiqa.search.expansion`) less. bm25s keeps each token's scores as one column of a sparse
         matrix (``data``/``indices``/``indptr``), so this reads only the tokens' postings.
         """
-        weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
-        weights.update(self._expander.expand(text, exclude=weights))
+        weights = self._lexical_weights(text) if weights is None else weights
         n = len(self.data.passages)
         if not weights:
             return np.zeros(n, dtype=np.float32)
@@ -125,16 +132,21 @@ class Retriever:
         values = np.concatenate([matrix["data"][a:b] * w for a, b, w in zip(starts, ends, weights.values())])
         return np.bincount(rows, weights=values, minlength=n).astype(np.float32)
 
-    def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray]) -> np.ndarray | None:
+    def _candidates(self, vectors: np.ndarray, bm25: list[np.ndarray],
+                    weights: list[dict[str, float]] | None = None) -> np.ndarray | None:
         """The rows worth scoring, at every corpus size: the FAISS top ``candidates`` (exact below
         ``ann_threshold`` passages, HNSW from there) and the BM25 top ``candidates`` of each query,
         so that the sentence scoring and fusion cost the same whatever the corpus size (BM25
-        still reads the postings of the query's tokens and their expansion). None (every row)
-        when those are all the passages, as in a corpus of at most ``candidates`` passages."""
+        still reads the postings of the query's tokens and their expansion); with a store
+        (Milvus), its dense and sparse top ``candidates``. None (every row) when those are all the
+        passages, as in a corpus of at most ``candidates`` passages."""
         n = len(self.data.passages)
         k = min(self.settings.candidates, n)
         if k >= n:
             return None
+        if self.store is not None:  # the store's dense and sparse (BM25 weights incl. expansion) top k
+            idf = {t: float(self._idf[self._vocab[t]]) for w in weights or [] for t in w if t in self._vocab}
+            return self.store.candidates(vectors, [query_sparse(w, idf) for w in weights or []], k)
         _, ids = self.data.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
         found = [ids[ids >= 0].ravel()]
         found += [np.argpartition(-scores, k - 1)[:k] for scores in bm25 if scores.any()]
@@ -143,16 +155,22 @@ class Retriever:
 
     def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""
+        if rows is None and self.store is not None:
+            rows = np.arange(len(self.data.passages))  # the store has every vector, this process none
         if rows is None:
             passage_cos = self.data.vectors @ vector
             sentence_cos = self.data.sentence_vectors @ vector
             starts, owner = self.data.sentence_starts, self.data.sentence_owner
         else:
-            passage_cos = self.data.vectors[rows] @ vector
             lengths = self._lengths[rows]
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
-            sentence_cos = self.data.sentence_vectors[sentence_rows] @ vector
+            if self.store is not None:
+                passage_cos = self.store.passage_vectors(rows) @ vector
+                sentence_cos = self.store.sentence_vectors(rows) @ vector
+            else:
+                passage_cos = self.data.vectors[rows] @ vector
+                sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
+                sentence_cos = self.data.sentence_vectors[sentence_rows] @ vector
             owner = np.repeat(np.arange(len(rows)), lengths)
         best = np.maximum.reduceat(sentence_cos, starts)
         at_best = np.flatnonzero(sentence_cos == best[owner])
@@ -254,8 +272,9 @@ class Retriever:
         texts = self.query_texts(question, conversation)
         if vectors is None:
             vectors = self.embedder.encode(texts)
-        bm25 = [self._bm25_scores(text) for text in texts]
-        rows = self._candidates(vectors, bm25)
+        weights = [self._lexical_weights(text) for text in texts]
+        bm25 = [self._bm25_scores(text, w) for text, w in zip(texts, weights)]
+        rows = self._candidates(vectors, bm25, weights)
         fused, dense, lexical, best_index, best_cos, evidence = self._fused(question.cleaned, vectors[0], bm25[0], rows)
         at = 1
         if question.ask:

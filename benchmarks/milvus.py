@@ -1,0 +1,399 @@
+"""FAISS against Milvus, side by side in one run (issue 15; figures in docs/performance.md, "Running against Milvus").
+
+    python benchmarks/milvus.py eval                  # `rsiqa eval` figures, FAISS vs Milvus, every question set
+    python benchmarks/milvus.py scale -n 100000       # REST p50/p95 FAISS-HNSW vs Milvus, server memory (synthetic)
+    python benchmarks/milvus.py incremental           # writes of a one-file change in a 10k-passage corpus
+    python benchmarks/milvus.py all -n 100000
+
+Milvus is a `milvus-lite server` started here in a temporary folder (killed by pid at the end), or
+the Milvus of ``RSIQA_MILVUS_URI`` (and ``RSIQA_MILVUS_TOKEN``).
+
+eval: the default corpus is built once with the real model and ``RSIQA_STORE=milvus`` (which
+writes the usual index folder too); the same questions then go through an engine on the folder's
+FAISS index and one on the Milvus collections, with the evaluation of ``rsiqa eval``. Twice: as
+served by default (below ``ann_threshold`` every passage is scored) and in candidate mode
+(``RSIQA_ANN_THRESHOLD=1``: FAISS-HNSW candidates against Milvus's dense HNSW + sparse BM25 ones).
+
+scale and incremental: the 2 shared cores of this machine cannot embed a million texts, so the
+passages are SYNTHETIC: each copies a real passage of the default corpus with about a third of
+its words replaced by words drawn from the corpus vocabulary, and its passage and sentence
+vectors are the real ones plus Gaussian noise (relative norm 0.3), renormalised. They are written
+with the build's own writers (``write_index`` for the FAISS folder, ``MilvusBuild`` for Milvus) and
+served by ``rsiqa serve`` with the real model answering real questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "eval"
+QUESTION_SETS = [SHARED / "questions.jsonl", SHARED / "styles.jsonl", REPO / "eval" / "styles_validation.jsonl",
+                 REPO / "eval" / "styles_holdout.jsonl"]
+BIN = Path(sys.executable).parent
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, value = line.split(":", 1)
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class Milvus:
+    """The Milvus of RSIQA_MILVUS_URI, or a `milvus-lite server` of our own."""
+
+    def __init__(self, work: Path) -> None:
+        self.process: subprocess.Popen | None = None
+        self.uri = os.environ.get("RSIQA_MILVUS_URI", "")
+        self.token = os.environ.get("RSIQA_MILVUS_TOKEN")
+        if not self.uri:
+            port = free_port()
+            data = work / "milvus-data"
+            self.log = (work / "milvus-lite.log").open("wb")
+            self.process = subprocess.Popen([str(BIN / "milvus-lite"), "server", "--data-dir", str(data), "--host",
+                                             "127.0.0.1", "--port", str(port)], stdout=self.log, stderr=subprocess.STDOUT)
+            self.uri = f"http://127.0.0.1:{port}"
+        from pymilvus import MilvusClient
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                MilvusClient(uri=self.uri, token=self.token or "", timeout=2).list_collections()
+                break
+            except Exception:  # noqa: BLE001 - starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        log(f"Milvus at {self.uri}" + (" (milvus-lite server, pid %d)" % self.process.pid if self.process else ""))
+
+    def memory(self) -> tuple[float, float] | None:
+        return rss_mb(self.process.pid) if self.process else None
+
+    def close(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+
+def settings_for(milvus: Milvus, index_dir: Path, prefix: str, **extra: Any):
+    from rsiqa.settings import Settings
+
+    return Settings(corpus_dir=REPO / "corpus", index_dir=index_dir, store="milvus", milvus_uri=milvus.uri,
+                    milvus_token=milvus.token, milvus_collection_prefix=prefix, **extra)
+
+
+def env_for(settings: Any) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RSIQA_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               RSIQA_MODEL_CACHE_DIR=str((REPO / ".cache" / "models").resolve()), RSIQA_STORE=settings.store,
+               RSIQA_MILVUS_URI=settings.milvus_uri, RSIQA_MILVUS_COLLECTION_PREFIX=settings.milvus_collection_prefix,
+               RSIQA_ANN_THRESHOLD=str(settings.ann_threshold))
+    if settings.milvus_token:
+        env["RSIQA_MILVUS_TOKEN"] = settings.milvus_token
+    return env
+
+
+# -- eval -------------------------------------------------------------------------------------------
+def run_eval(milvus: Milvus, work: Path) -> dict[str, Any]:
+    from rsiqa.evaluate import evaluate, load_questions
+    from rsiqa.index.build import build_index
+    from rsiqa.index.embedding import embedder_for
+    from rsiqa.search.engine import Engine
+
+    index_dir = work / "eval-index"
+    settings = settings_for(milvus, index_dir, "bench_eval_")
+    from rsiqa.settings import index_settings
+
+    embedder = embedder_for(settings)  # questions (int8 by default)
+    started = time.perf_counter()
+    build_index(settings, embedder_for(index_settings(settings)), progress=False)  # stored vectors, as `rsiqa build`
+    log(f"default corpus built (FAISS folder + Milvus) in {time.perf_counter() - started:.0f} s")
+    results: dict[str, Any] = {}
+    # The default corpus has 45 passages: candidate mode takes 10 from each ranker, so that it is not every passage.
+    for mode, threshold, k in (("default", settings.ann_threshold, settings.candidates), ("candidates", 1, 10)):
+        engines = {store: Engine(settings.model_copy(update={"store": store, "ann_threshold": threshold, "candidates": k}),
+                                 embedder=embedder) for store in ("faiss", "milvus")}
+        for path in QUESTION_SETS:
+            rows = load_questions(path)
+            for store, engine in engines.items():
+                t = time.perf_counter()
+                report = evaluate(rows, lambda q, k, h, e=engine: e.ask(q, k, h).model_dump())
+                figures = report.figures()
+                figures.pop("styles", None)
+                results.setdefault(mode, {}).setdefault(path.name, {})[store] = {
+                    "questions": len(rows), "figures": figures, "seconds": round(time.perf_counter() - t, 1)}
+                log(f"eval {mode} {path.name} {store}: {time.perf_counter() - t:.0f} s")
+    return results
+
+
+def counts(f: dict[str, Any]) -> dict[str, float]:
+    """Questions (not rates): hit@1, hit@5, MRR@10 (summed reciprocal ranks), declines in and out of scope."""
+    n, out = f["in_scope"], f["out_of_scope"]
+    return {"hit@1": round(f["hit@1"] * n), "hit@5": round(f["hit@5"] * n), "mrr": f["mrr@10"] * n,
+            "declined_in": round(f["declined_in_scope"] * n), "declined_out": round(f["declined_out_of_scope"] * out)}
+
+
+def render_eval(results: dict[str, Any]) -> str:
+    """A table per mode; "same" when every count of Milvus is within one question of FAISS's (MRR: within 1/n)."""
+    lines = []
+    for mode, sets in results.items():
+        title = "every passage scored (ann_threshold 50,000)" if mode == "default" else "candidates only (ann_threshold 1, 10 candidates per ranker and query text)"
+        lines += [f"\n## {mode}: {title}",
+                  "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope | within one question |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, stores in sets.items():
+            base = counts(stores["faiss"]["figures"])
+            for store, r in stores.items():
+                f, c = r["figures"], counts(r["figures"])
+                same = all(abs(c[k] - base[k]) <= 1 for k in c)
+                lines.append(f"| {name} | {store} | {f['in_scope']} / {f['out_of_scope']} | {f['hit@1']:.3f} ({c['hit@1']}) | "
+                             f"{f['hit@5']:.3f} ({c['hit@5']}) | {f['mrr@10']:.3f} | {c['declined_in']} | {c['declined_out']} | "
+                             f"{'' if store == 'faiss' else ('yes' if same else 'NO')} |")
+    return "\n".join(lines)
+
+
+# -- synthetic corpora ---------------------------------------------------------------------------------
+def base_index(milvus: Milvus, work: Path):
+    """The default corpus's index (built by ``eval`` or now), the material of the synthetic passages."""
+    from rsiqa.index.build import build_index
+    from rsiqa.index.embedding import embedder_for
+    from rsiqa.index.store import IndexError_, load_index
+
+    index_dir = work / "eval-index"
+    try:
+        return load_index(index_dir)
+    except IndexError_:
+        from rsiqa.settings import index_settings
+
+        settings = settings_for(milvus, index_dir, "bench_eval_")
+        build_index(settings, embedder_for(index_settings(settings)), progress=False)
+        return load_index(index_dir)
+
+
+def _noisy(rng: np.random.Generator, rows: np.ndarray, scale: float = 0.3) -> np.ndarray:
+    noise = rng.standard_normal(rows.shape).astype(np.float32) * (scale / np.sqrt(rows.shape[1]))
+    out = rows + noise
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0):
+    """``n`` synthetic passages (see the module docstring), ``per_file`` to a file; with their sentences and vectors."""
+    from rsiqa.ingest.documents import Passage, Source
+
+    rng = np.random.default_rng(seed)
+    vocabulary = sorted({w for p in base.passages for w in p.text.split() if w.isalpha()})
+    picks = rng.integers(0, len(base.passages), size=n)
+    passages, sentences, sentence_vectors = [], [], []
+    for i, b in enumerate(picks):
+        base_sentences = base.sentences[b]
+        new_sentences = []
+        for sentence in base_sentences:
+            words = sentence.split()
+            swap = rng.random(len(words)) < 0.33
+            new_sentences.append(" ".join(vocabulary[rng.integers(len(vocabulary))] if s else w for w, s in zip(words, swap)))
+        number = offset + i
+        source = base.passages[b].source
+        passages.append(Passage(text=" ".join(new_sentences),
+                                source=Source(title=f"Synthetic {number // per_file:05d}", path=f"synthetic/{number // per_file:05d}.md",
+                                              kind=source.kind, section=f"Part {number}")))
+        sentences.append(new_sentences)
+        start = int(base.sentence_starts[b])
+        sentence_vectors.append(base.sentence_vectors[start : start + len(base_sentences)])
+    vectors = _noisy(rng, base.vectors[picks])
+    sentence_vectors = _noisy(rng, np.concatenate(sentence_vectors))
+    return passages, sentences, vectors, sentence_vectors
+
+
+def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix: str, settings_extra: dict | None = None,
+                    data=None):
+    """Write a synthetic corpus of ``n`` passages as an index folder (FAISS-HNSW) and, with ``milvus``, collections."""
+    from rsiqa.index.build import corpus_fingerprint
+    from rsiqa.index.store import IndexData, faiss_index_info, make_faiss_index, write_index
+    from rsiqa.index.stores.milvus import MilvusBuild
+    from rsiqa.settings import Settings
+
+    passages, sentences, vectors, sentence_vectors = data or synthetic(base, n)
+    files = sorted({p.source.path for p in passages})
+    hashes = {f: f"synthetic-{f}" for f in files}
+    if data is not None and settings_extra and settings_extra.get("changed"):
+        hashes.update({f: f"changed-{f}" for f in settings_extra["changed"]})
+    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1) if milvus
+                else Settings(index_dir=index_dir, ann_threshold=1))
+    manifest = dict(base.manifest)
+    manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
+                    corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
+                    built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    manifest.pop("milvus", None)
+    manifest.pop("files", None)
+    written = None
+    if milvus is not None:
+        t = time.perf_counter()
+        build = MilvusBuild(settings, index_dir)
+        manifest["milvus"] = build.write(passages, sentences, vectors, sentence_vectors, hashes,
+                                         corpus_fingerprint(settings, REPO / "corpus", []),
+                                         str((base.manifest.get("embedding") or {}).get("precision", "fp32")))
+        written = dict(manifest["milvus"]["write"], seconds=round(time.perf_counter() - t, 1))
+    t = time.perf_counter()
+    index = make_faiss_index(vectors, 1, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+    manifest["faiss"] = faiss_index_info(index, vectors)
+    write_index(index_dir, IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
+                                     sentence_vectors=sentence_vectors, words=base.words, word_vectors=base.word_vectors,
+                                     faiss_index=index))
+    faiss_seconds = round(time.perf_counter() - t, 1)
+    if milvus is not None:
+        build.publish()
+    return settings, written, faiss_seconds, manifest["faiss"]
+
+
+# -- serving at scale --------------------------------------------------------------------------------
+def serve_and_time(settings: Any, questions: list[str], repeat: int = 1) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from run import LeanClient, start_server  # noqa: PLC0415 - the product benchmark's server helpers
+
+    env = env_for(settings)
+    proc, url, health_s, _ = start_server(settings.index_dir, env, timeout=1800)
+    try:
+        client = LeanClient(url)
+        from run import post_times
+
+        post_times(client, questions[:5])  # warm
+        times = []
+        for _ in range(repeat):
+            times += post_times(client, questions)
+        rss, hwm = rss_mb(proc.pid)
+        client.close()
+    finally:
+        stop(proc)
+    times.sort()
+    return {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
+            "queries": len(times), "rss_mb": round(rss), "peak_mb": round(hwm), "start_s": round(health_s, 1)}
+
+
+def eval_questions() -> list[str]:
+    rows = [json.loads(line) for line in (SHARED / "questions.jsonl").read_text().splitlines() if line.strip()]
+    return [r["question"] for r in rows if not r.get("history")]
+
+
+def run_scale(milvus: Milvus, work: Path, n: int, query_count: int) -> dict[str, Any]:
+    base = base_index(milvus, work)
+    index_dir = work / f"scale-{n}"
+    t = time.perf_counter()
+    data = synthetic(base, n)
+    log(f"{n} synthetic passages generated in {time.perf_counter() - t:.0f} s")
+    settings, written, faiss_seconds, faiss_info = write_synthetic(base, n, index_dir, milvus, f"bench_scale_{n}_",
+                                                                  data=data)
+    del data
+    log(f"written: Milvus {written}, FAISS-HNSW folder {faiss_seconds} s")
+    questions = eval_questions()[:query_count]
+    out: dict[str, Any] = {"passages": n, "milvus_write": written, "faiss_write_s": faiss_seconds,
+                           "faiss_recall_at_10": faiss_info.get("recall_at_10")}
+    for store in ("faiss", "milvus"):
+        log(f"serving {n} passages with {store}")
+        out[store] = serve_and_time(settings.model_copy(update={"store": store}), questions)
+        log(f"{store}: {out[store]}")
+    out["milvus_server_mb"] = milvus.memory()
+    out["uptime"] = os.getloadavg()
+    return out
+
+
+def run_incremental(milvus: Milvus, work: Path, n: int = 10_000, per_file: int = 100) -> dict[str, Any]:
+    base = base_index(milvus, work)
+    index_dir = work / "incremental"
+    passages, sentences, vectors, sentence_vectors = synthetic(base, n, per_file=per_file, seed=1)
+    prefix = "bench_incr_"
+    _, first, _, _ = write_synthetic(base, n, index_dir, milvus, prefix, data=(passages, sentences, vectors, sentence_vectors))
+    # Change one file: new text and vectors for its passages (same count), everything else as it was.
+    target = passages[0].source.path
+    rows = [i for i, p in enumerate(passages) if p.source.path == target]
+    new_p, new_s, new_v, new_sv = synthetic(base, len(rows), per_file=per_file, seed=2)
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])[:-1]])
+    sv_parts, at = [], 0
+    for i in range(len(passages)):
+        if i in rows:
+            j = rows.index(i)
+            passages[i] = type(passages[i])(text=new_p[j].text, source=passages[i].source)
+            sentences[i] = new_s[j]
+            vectors[i] = new_v[j]
+            start = int(np.concatenate([[0], np.cumsum([len(s) for s in new_s])])[j])
+            sv_parts.append(new_sv[start : start + len(new_s[j])])
+        else:
+            sv_parts.append(sentence_vectors[starts[i] : starts[i] + len(sentences[i])])
+        at += 1
+    changed = (passages, sentences, vectors, np.concatenate(sv_parts))
+    _, second, _, _ = write_synthetic(base, n, index_dir, milvus, prefix, settings_extra={"changed": [target]}, data=changed)
+    return {"passages": n, "files": n // per_file, "changed_file_passages": len(rows), "first": first, "second": second}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="+", choices=["eval", "scale", "incremental", "all"])
+    parser.add_argument("-n", "--passages", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--queries", type=int, default=60, help="questions timed through the REST API per store")
+    parser.add_argument("--work", type=Path, default=None, help="keep the indexes and Milvus data here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="rsiqa-milvus-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    milvus = Milvus(work)
+    results: dict[str, Any] = {"load_average_start": os.getloadavg()}
+    try:
+        if {"eval", "all"} & set(args.what):
+            results["eval"] = run_eval(milvus, work)
+            print(render_eval(results["eval"]), flush=True)
+        if {"incremental", "all"} & set(args.what):
+            results["incremental"] = run_incremental(milvus, work)
+            print(json.dumps(results["incremental"], indent=1), flush=True)
+        if {"scale", "all"} & set(args.what):
+            results["scale"] = [run_scale(milvus, work, n, args.queries) for n in args.passages]
+            for r in results["scale"]:
+                print(json.dumps(r, indent=1), flush=True)
+    finally:
+        results["load_average_end"] = os.getloadavg()
+        milvus.close()
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, default=str))
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"load average: start {results['load_average_start']}, end {results['load_average_end']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Where the vectors live: the interface between retrieval and a vector store, and its implementations.
+
+Retrieval (:class:`rsiqa.search.retrieval.Retriever`) asks a store for three things and does
+everything else itself (fusion, abstention), whatever the store:
+
+* ``candidates`` - the passages worth scoring for a search: the nearest passages to each query
+  vector (dense) and the best passages for each query's BM25 token weights (sparse, inner
+  product), both ``k`` deep;
+* ``passage_vectors`` - the vectors of given passages;
+* ``sentence_vectors`` - the vectors of the sentences of given passages, in passage order.
+
+Two stores: :class:`rsiqa.index.stores.faiss.FaissStore` (the index folder, in memory; the
+default, ``RSIQA_STORE=faiss``) and :class:`rsiqa.index.stores.milvus.MilvusStore` (a Milvus
+collection; ``RSIQA_STORE=milvus``). Passages are addressed by their row in the index folder's
+``passages.jsonl`` (the order every store and the retriever share).
+
+The sparse vectors a store keeps are rsiqa's own BM25 (bm25s, Lucene variant: ``k1`` 1.5,
+``b`` 0.75) split in two: each passage holds, per token, its term-frequency part
+``tf / (tf + k1 * (1 - b + b * length / average length))``; a query holds, per token, its weight
+(1 for its own tokens, less for the expansion's) times the token's IDF. Their inner product is
+the BM25 score the retriever computes, and the passage side does not depend on the rest of the
+corpus except through the average length, so an incremental rebuild rewrites only the passages
+of changed files. A token's dimension is a stable hash of its text (:func:`token_dimension`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+#: bm25s's defaults (method "lucene"), which the retriever uses.
+BM25_K1 = 1.5
+BM25_B = 0.75
+_DIMENSIONS = 2**32 - 1  # Milvus sparse vectors: indices in [0, 2**32 - 1)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """What retrieval needs from where the vectors live (see the module docstring)."""
+
+    name: str
+
+    def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
+        """Sorted unique rows: the ``k`` nearest passages to each of ``vectors`` and the ``k`` best by each sparse query."""
+        ...
+
+    def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), d) float32: the passage vectors of ``rows`` (a missing passage: zeros)."""
+        ...
+
+    def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """(total sentences of ``rows``, d) float32: their sentence vectors, passage by passage, in order."""
+        ...
+
+
+def token_dimension(token: str) -> int:
+    """The sparse dimension of a BM25 token: a stable 32-bit hash of its text."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "little") % _DIMENSIONS
+
+
+def average_length(corpus_tokens: list[list[str]]) -> float:
+    """The average passage length in tokens, as bm25s computes it."""
+    return float(np.mean([len(t) for t in corpus_tokens])) if corpus_tokens else 1.0
+
+
+def passage_sparse(tokens: list[str], avg_length: float, k1: float = BM25_K1, b: float = BM25_B) -> dict[int, float]:
+    """The term-frequency part of BM25 per token of one passage, keyed by :func:`token_dimension`."""
+    length = len(tokens)
+    norm = k1 * ((1 - b) + b * length / max(avg_length, 1e-9))
+    out: dict[int, float] = {}
+    for token, tf in Counter(tokens).items():
+        dim = token_dimension(token)
+        out[dim] = out.get(dim, 0.0) + float(tf / (tf + norm))
+    return out
+
+
+def query_sparse(weights: dict[str, float], idf: dict[str, float]) -> dict[int, float]:
+    """A query's sparse vector: each token's weight times its IDF, keyed by :func:`token_dimension`."""
+    out: dict[int, float] = {}
+    for token, weight in weights.items():
+        value = float(weight) * float(idf.get(token, 0.0))
+        if value > 0:
+            dim = token_dimension(token)
+            out[dim] = out.get(dim, 0.0) + value
+    return out
+
+
+def passage_key(chunk_id: str) -> int:
+    """A passage's primary key in a store: its 64-bit chunk id (16 hex digits), as a positive int64."""
+    return int(chunk_id, 16) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def sentence_key(passage: int, position: int) -> int:
+    """The primary key of sentence ``position`` of the passage whose key is ``passage``."""
+    return (passage * 1_000_003 + position + 1) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def sentence_keys(passage_keys: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The sentence keys of passages with keys ``passage_keys`` and ``lengths`` sentences, in order."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    owners = np.repeat(np.asarray(passage_keys, dtype=np.uint64), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    positions = (np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        keys = owners * np.uint64(1_000_003) + positions + np.uint64(1)
+    return (keys & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)

@@ -1,0 +1,96 @@
+"""A Milvus to test against: ``milvus-lite server`` on a free local port in a temporary folder, or a real
+Milvus (standalone or cluster) when ``RSIQA_MILVUS_URI`` is set (with ``RSIQA_MILVUS_TOKEN`` if it needs one).
+
+Import the fixtures into a test module: ``from milvus_server import milvus, milvus_settings  # noqa: F401``.
+Each test gets its own collection prefix, and its collections are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+MILVUS_LITE = str(Path(sys.executable).parent / "milvus-lite")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_ready(uri: str, token: str | None, process: subprocess.Popen | None, seconds: float = 60) -> None:
+    from pymilvus import MilvusClient
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"milvus-lite server exited with {process.returncode}")
+        try:
+            client = MilvusClient(uri=uri, token=token or "", timeout=2)
+            client.list_collections()
+            client.close()
+            return
+        except Exception:  # noqa: BLE001 - not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def milvus(tmp_path_factory: pytest.TempPathFactory):
+    """(uri, token) of a running Milvus: the one of RSIQA_MILVUS_URI, else a `milvus-lite server` started here."""
+    uri = os.environ.get("RSIQA_MILVUS_URI")
+    token = os.environ.get("RSIQA_MILVUS_TOKEN")
+    if uri:
+        _wait_until_ready(uri, token, None, seconds=10)
+        yield uri, token
+        return
+    data = tmp_path_factory.mktemp("milvus-data")
+    port = _free_port()
+    log = (data.parent / f"milvus-lite-{port}.log").open("wb")
+    process = subprocess.Popen([MILVUS_LITE, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(uri, None, process)
+        yield uri, None
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def milvus_settings(milvus, settings):
+    """The test's ``settings`` (tmp corpus and index) with RSIQA_STORE=milvus, a fresh prefix; collections dropped after."""
+    from pymilvus import MilvusClient
+
+    uri, token = milvus
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    configured = settings.model_copy(update={"store": "milvus", "milvus_uri": uri, "milvus_token": token,
+                                             "milvus_collection_prefix": prefix})
+    yield configured
+    client = MilvusClient(uri=uri, token=token or "")
+    for alias in client.list_aliases().get("aliases", []):
+        if alias.startswith(prefix):
+            client.drop_alias(alias=alias)
+    for name in client.list_collections():
+        if name.startswith(prefix):
+            client.drop_collection(name)
+    client.close()
