@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     max_context_words: int = Field(
         64, ge=1, description="Words of the previous user turn used as a follow-up's context, whatever the history holds.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
+    abstain_probe_level: float | None = Field(
+        -2.0, ge=-20.0, le=20.0,
+        description="Everyday questions (rsiqa.search.calibration.PROBES) may score up to this evidence logit on the "
+                    "corpus; when they score higher, every question's evidence is lowered by the difference (a broad "
+                    "corpus must not answer them). 20 never lowers it.")
     answer_sentences: int = Field(3, ge=1, le=3, description="Passages quoted in the extractive answer, at most.")
     max_followups: int = Field(3, ge=0, le=3)
 

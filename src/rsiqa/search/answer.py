@@ -29,8 +29,19 @@ _SHORT_TERMS = 3
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
-def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0) -> float:
+def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
+                         shift: float = 0.0) -> float:
     """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
+
+    The logistic of :func:`coverage_logit`, lowered by ``shift``: the corpus's own off-topic
+    level (:mod:`rsiqa.search.calibration`; 0 on a corpus where everyday questions score low).
+    """
+    logit = coverage_logit(evidence, question, advice, unknown_names) - shift
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+
+
+def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0) -> float:
+    """The evidence that the material covers the question, as a logit (0 is a probability of 0.5).
 
     A logistic score over independent kinds of evidence, each scaled so that one unit means
     "clearly more/less evidence" for the packaged MiniLM:
@@ -76,16 +87,16 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
     )
-    return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+    return logit
 
 
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
                    followups: list[str], read: ReadQuestion | None = None,
-                   question_vector: np.ndarray | None = None) -> Answer:
-    """Turn ranked hits into the answer object (or a polite decline)."""
+                   question_vector: np.ndarray | None = None, shift: float = 0.0) -> Answer:
+    """Turn ranked hits into the answer object (or a polite decline); ``shift`` see :func:`coverage_probability`."""
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
-    if not hits or coverage_probability(evidence, question, advice, names) < settings.abstain_threshold:
+    if not hits or coverage_probability(evidence, question, advice, names, shift) < settings.abstain_threshold:
         return Answer(question=question, answer=settings.decline_message, abstained=True, citations=[], followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from rsiqa.search.answer import compose_answer
+from rsiqa.search.answer import compose_answer, coverage_logit
+from rsiqa.search.calibration import PROBE_QUANTILE, corpus_shift, probe_logits
 from rsiqa.search.conversation import read_history
 from rsiqa.ingest.documents import KIND_LABELS, passage_context
 from rsiqa.index.embedding import Embedder, embedder_for, embedding_precision
@@ -31,6 +32,8 @@ class _Loaded:
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
+    #: Lowers every question's evidence logit: this corpus's off-topic level (rsiqa.search.calibration).
+    abstain_shift: float = 0.0
 
 
 class Engine:
@@ -52,7 +55,27 @@ class Engine:
         vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
         reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
-        return _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
+        state = _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
+        state.abstain_shift = self._abstain_shift(state)
+        return state
+
+    def evidence_logit(self, question: str, state: _Loaded | None = None) -> float:
+        """The evidence logit of ``question`` asked alone, before any corpus shift (see :func:`coverage_logit`)."""
+        state = state or self._state
+        read = state.reader.read(question.strip())
+        vectors = self.embedder.encode(state.retriever.query_texts(read, None))
+        _, evidence = state.retriever.search(read, self.settings.top_k, None, vectors)
+        return coverage_logit(evidence, question, read.advice, len(read.unknown_names))
+
+    def _abstain_shift(self, state: _Loaded) -> float:
+        """How far this corpus's everyday-question level stands above ``Settings.abstain_probe_level``."""
+        if self.settings.abstain_probe_level is None:
+            return 0.0
+        logits = probe_logits(lambda question: self.evidence_logit(question, state))
+        shift = corpus_shift(logits, self.settings.abstain_probe_level, PROBE_QUANTILE)
+        log.info("abstention: probe logits median %.2f, q%.0f %.2f: shift %.2f", float(np.median(logits)),
+                 PROBE_QUANTILE * 100, float(np.quantile(logits, PROBE_QUANTILE)), shift)
+        return shift
 
     @property
     def data(self) -> IndexData:
@@ -92,7 +115,8 @@ class Engine:
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
-        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by)
+        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
+                                shift=state.abstain_shift)
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
