@@ -34,6 +34,8 @@ class _Loaded:
     reader: QueryReader
     #: Lowers every question's evidence logit: this corpus's off-topic level (rsiqa.search.calibration).
     abstain_shift: float = 0.0
+    #: The answer to a question the material does not cover (names this index's corpus, see Settings.decline_for_index).
+    decline: str = ""
 
 
 class Engine:
@@ -57,6 +59,7 @@ class Engine:
         reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
         state = _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
         state.abstain_shift = self._abstain_shift(state)
+        state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
         return state
 
     def evidence_logit(self, question: str, state: _Loaded | None = None) -> float:
@@ -76,6 +79,11 @@ class Engine:
         log.info("abstention: probe logits median %.2f, q%.0f %.2f: shift %.2f", float(np.median(logits)),
                  PROBE_QUANTILE * 100, float(np.quantile(logits, PROBE_QUANTILE)), shift)
         return shift
+
+    @property
+    def abstain_shift(self) -> float:
+        """How much this index's corpus lowers every question's evidence logit (see rsiqa.search.calibration)."""
+        return self._state.abstain_shift
 
     @property
     def data(self) -> IndexData:
@@ -117,6 +125,8 @@ class Engine:
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 shift=state.abstain_shift)
+        if answer.abstained:
+            answer.answer = state.decline or answer.answer
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
