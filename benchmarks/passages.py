@@ -29,7 +29,7 @@ NAV_STRINGS = (
     "index modules", "modules | next", "next | previous", "Table of Contents", "Navigation",
     "Please donate", "Created using Sphinx", "Last updated on October", "Found a bug",
     "Copyright 2001-2026, Python Software Foundation", "Theme Auto Light Dark", "3.11.2 Documentation »",
-    "Permalink to this heading", "¶",
+    "Permalink to this heading",
 )
 
 
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     nav = [p for p in passages if nav_hits(p.text)]
     short = [p for p in passages if len(p.text.split()) < 20]
     sections_with_mark = sum(1 for p in passages if p.source.section and "¶" in p.source.section)
+    text_with_mark = sum(1 for p in passages if "¶" in p.text)
     anchored = sum(1 for p in passages if p.source.url and "#" in p.source.url)
 
     pages = [rel for rel in by_path if rel.endswith((".html", ".htm"))]
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "under_20_words": len(short) / max(len(passages), 1),
         "navigation_passages": len(nav),
         "sections_with_pilcrow": sections_with_mark,
+        "passages_with_pilcrow": text_with_mark,
         "passages_with_anchor": anchored / max(len(passages), 1),
         "code_pages_checked": checked, "code_pages_intact": intact,
         "load_seconds": round(load_seconds, 1),

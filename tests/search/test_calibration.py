@@ -7,7 +7,7 @@ import pytest
 
 from rsiqa.index.build import build_index
 from rsiqa.search.answer import coverage_logit, coverage_probability
-from rsiqa.search.calibration import PROBES, corpus_shift
+from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration, corpus_shift
 from rsiqa.search.engine import Engine
 from rsiqa.search.retrieval import Evidence
 from rsiqa.settings import DECLINED, DEFAULT_DECLINE, Settings
@@ -25,8 +25,32 @@ def test_a_shift_lowers_the_coverage_probability_by_that_many_logit_units() -> N
     evidence = Evidence(top_sentence=0.55, top_passage=0.35, coverage=1.0, passage_coverage=0.6, content_terms=4)
     logit = coverage_logit(evidence)
     assert coverage_probability(evidence) == pytest.approx(1 / (1 + np.exp(-logit)))
-    assert coverage_probability(evidence, shift=logit) == pytest.approx(0.5)
-    assert coverage_probability(evidence, shift=logit + 1) < 0.5 < coverage_probability(evidence)
+    assert coverage_probability(evidence, calibration=Calibration(shift=logit)) == pytest.approx(0.5)
+    assert coverage_probability(evidence, calibration=Calibration(shift=logit + 1)) < 0.5 < coverage_probability(evidence)
+
+
+def test_a_corpus_where_everyday_questions_score_low_keeps_the_fixed_reading() -> None:
+    """The debate's probes: weak cosines, hardly a rare word, low logits: the calibration is the identity."""
+    cal = corpus_calibration([0.16, 0.19, 0.23, 0.2], [0.06, 0.07, 0.1, 0.08], [False] * 4,
+                             lambda c: [-12.0, -9.0, -8.0, -6.0], level=-2.0)
+    assert cal == Calibration()
+
+
+def test_a_broad_corpus_raises_the_centres_fades_the_rare_bonus_and_shifts() -> None:
+    """A broad corpus's probes find sentences at 0.45 and a rare word half the time."""
+    sentences, passages = [0.32, 0.38, 0.45, 0.45], [0.19, 0.22, 0.29, 0.29]
+    seen: list[Calibration] = []
+
+    def logits(cal: Calibration) -> list[float]:
+        seen.append(cal)
+        return [-6.0, -3.0, 0.0, 1.0]
+
+    cal = corpus_calibration(sentences, passages, [True, False, True, False], logits, level=-2.0)
+    assert cal.sentence_centre == pytest.approx(0.55) and cal.passage_centre == pytest.approx(0.39)
+    assert cal.rare_bonus == 0.0  # half the probes get it: no evidence on this corpus
+    assert seen == [Calibration(cal.sentence_centre, cal.passage_centre, 0.0)]  # the shift is measured after re-centring
+    assert cal.shift == pytest.approx(float(np.quantile([-6.0, -3.0, 0.0, 1.0], 0.9)) + 2.0)
+    assert corpus_calibration(sentences, passages, [False] * 4, logits, level=None).shift == 0.0
 
 
 def test_the_probes_are_everyday_questions_not_the_evaluation_ones() -> None:
@@ -70,8 +94,8 @@ def test_an_engine_over_other_material_declines_with_a_neutral_message(settings,
 
 
 @pytest.mark.slow
-def test_the_debate_is_not_shifted(real_engine) -> None:
-    """Everyday questions score far below the level on the debate, so its abstention is unchanged."""
-    assert real_engine.abstain_shift == 0.0
+def test_the_debate_keeps_its_abstention(real_engine) -> None:
+    """Everyday questions score far below the level on the debate, so its evidence is read as before."""
+    assert real_engine.calibration == Calibration()
     logits = [real_engine.evidence_logit(question) for question in PROBES]
-    assert float(np.quantile(logits, 0.75)) < -4.0
+    assert float(np.quantile(logits, 0.9)) < -4.0

@@ -8,12 +8,13 @@ question: on the Python documentation "What is the capital of France?" finds
 
 So each loaded index is asked :data:`PROBES`, everyday questions no technical or scholarly
 corpus is about (cooking, sport, travel, health, celebrities...), through the same path as a
-real question. Their scores are the corpus's off-topic level: the given quantile of their
-logits (:data:`PROBE_QUANTILE`). When that level stands above
-``Settings.abstain_probe_level`` (a logit; -2 is a coverage probability of 0.12), every
-question's logit is lowered by the difference, so a question must beat what an everyday
-question already gets from this corpus. On a corpus where everyday questions score low (the
-default debate) the shift is 0 and nothing changes.
+real question, and the evidence score is read against what they get
+(:func:`corpus_calibration`): the cosine centres rise above the probes' cosines, the bonus
+for a rare word fades when most probes find one, and when the probes' logits still stand
+above ``Settings.abstain_probe_level`` (a logit; -2 is a coverage probability of 0.12) at
+:data:`PROBE_QUANTILE`, every question's logit is lowered by the difference. On a corpus
+where everyday questions score low (the default debate) all of this is the identity and
+nothing changes.
 
 The probes are not the evaluation's out-of-scope questions; none is about a subject any of
 rsiqa's question sets covers.
@@ -22,13 +23,37 @@ rsiqa's question sets covers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: The evidence score's fixed centres and rare-word bonus (set on the debate; see rsiqa.search.answer.coverage_logit).
+SENTENCE_CENTRE = 0.40
+PASSAGE_CENTRE = 0.30
+RARE_MATCH = 2.0
+#: A centre stands at least this far above the probes' upper quartile of the same cosine.
+CENTRE_MARGIN = 0.10
+#: The rare-word bonus holds while at most this share of probes gets it, and is gone at twice that plus 0.1.
+RARE_RATE = 0.10
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How one corpus's evidence is read: cosine centres, the rare-word bonus and a shift of the logit.
+
+    The defaults are the fixed ones, which the debate keeps.
+    """
+
+    sentence_centre: float = SENTENCE_CENTRE
+    passage_centre: float = PASSAGE_CENTRE
+    rare_bonus: float = RARE_MATCH
+    shift: float = 0.0
+
 #: The probes' quantile taken as the corpus's off-topic level.
-PROBE_QUANTILE = 0.75
+PROBE_QUANTILE = 0.9
 
 #: Everyday questions that no technical or scholarly corpus covers; their scores are a corpus's off-topic level.
 PROBES: tuple[str, ...] = (
@@ -59,9 +84,31 @@ PROBES: tuple[str, ...] = (
 )
 
 
-def probe_logits(ask_logit, probes: tuple[str, ...] = PROBES) -> np.ndarray:
-    """The evidence logit of each probe question; ``ask_logit(question)`` scores one as a real question is scored."""
-    return np.array([float(ask_logit(question)) for question in probes], dtype=np.float64)
+def corpus_calibration(top_sentences: Sequence[float], top_passages: Sequence[float], rare_matches: Sequence[bool],
+                       logits: Callable[[Calibration], Sequence[float]], level: float | None) -> Calibration:
+    """The calibration of a corpus from its probes' evidence (their best sentence and passage cosines, whether a
+    rare word matched) and ``logits(calibration)``, the probes' logits read with a calibration.
+
+    1. Each cosine's centre rises to :data:`CENTRE_MARGIN` above the probes' upper quartile of that
+       cosine when that is higher than the fixed centre: on a broad corpus, an everyday question
+       already finds a sentence at 0.45.
+    2. The rare-word bonus fades when many probes get it (a corpus of thousands of passages has
+       some word of most questions in one or two of them): whole up to :data:`RARE_RATE` of
+       probes, none from ``2 * RARE_RATE + 0.1``.
+    3. The shift: how far the probes' logits, read so, stand above ``level`` at
+       :data:`PROBE_QUANTILE` (:func:`corpus_shift`). ``level`` None: no shift.
+    """
+    if not len(top_sentences):
+        return Calibration()
+    sentence = max(SENTENCE_CENTRE, float(np.quantile(top_sentences, 0.75)) + CENTRE_MARGIN)
+    passage = max(PASSAGE_CENTRE, float(np.quantile(top_passages, 0.75)) + CENTRE_MARGIN)
+    rate = float(np.mean(rare_matches))
+    fade = 0.0 if rate <= RARE_RATE else min(1.0, (rate - RARE_RATE) / (RARE_RATE + 0.1))
+    calibration = Calibration(sentence, passage, RARE_MATCH * (1.0 - fade))
+    if level is None:
+        return calibration
+    return replace(calibration, shift=corpus_shift(np.asarray(logits(calibration), dtype=np.float64), level,
+                                                   PROBE_QUANTILE))
 
 
 def corpus_shift(logits: np.ndarray, level: float, quantile: float) -> float:

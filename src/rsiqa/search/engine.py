@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from rsiqa.search.answer import compose_answer, coverage_logit
-from rsiqa.search.calibration import PROBE_QUANTILE, corpus_shift, probe_logits
+from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
 from rsiqa.search.conversation import read_history
 from rsiqa.ingest.documents import KIND_LABELS, passage_context
 from rsiqa.index.embedding import Embedder, embedder_for, embedding_precision
@@ -32,8 +32,8 @@ class _Loaded:
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
-    #: Lowers every question's evidence logit: this corpus's off-topic level (rsiqa.search.calibration).
-    abstain_shift: float = 0.0
+    #: How this corpus's evidence is read (rsiqa.search.calibration): centres, rare-word bonus, shift.
+    calibration: Calibration = Calibration()
     #: The answer to a question the material does not cover (names this index's corpus, see Settings.decline_for_index).
     decline: str = ""
 
@@ -58,32 +58,44 @@ class Engine:
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
         reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
         state = _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
-        state.abstain_shift = self._abstain_shift(state)
+        state.calibration = self._calibrate(state)
         state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
         return state
 
-    def evidence_logit(self, question: str, state: _Loaded | None = None) -> float:
-        """The evidence logit of ``question`` asked alone, before any corpus shift (see :func:`coverage_logit`)."""
-        state = state or self._state
+    def _evidence(self, question: str, state: _Loaded) -> tuple[Any, Any]:
+        """The evidence for ``question`` asked alone, and how it was read."""
         read = state.reader.read(question.strip())
         vectors = self.embedder.encode(state.retriever.query_texts(read, None))
         _, evidence = state.retriever.search(read, self.settings.top_k, None, vectors)
-        return coverage_logit(evidence, question, read.advice, len(read.unknown_names))
+        return evidence, read
 
-    def _abstain_shift(self, state: _Loaded) -> float:
-        """How far this corpus's everyday-question level stands above ``Settings.abstain_probe_level``."""
+    def evidence_logit(self, question: str, state: _Loaded | None = None, calibration: Calibration | None = None) -> float:
+        """The evidence logit of ``question`` asked alone, read with ``calibration`` (default: the fixed one), unshifted."""
+        state = state or self._state
+        evidence, read = self._evidence(question, state)
+        cal = calibration or Calibration()
+        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
+                              cal.passage_centre, cal.rare_bonus)
+
+    def _calibrate(self, state: _Loaded) -> Calibration:
+        """How this corpus's evidence is read, from the everyday probe questions (rsiqa.search.calibration)."""
         if self.settings.abstain_probe_level is None:
-            return 0.0
-        logits = probe_logits(lambda question: self.evidence_logit(question, state))
-        shift = corpus_shift(logits, self.settings.abstain_probe_level, PROBE_QUANTILE)
-        log.info("abstention: probe logits median %.2f, q%.0f %.2f: shift %.2f", float(np.median(logits)),
-                 PROBE_QUANTILE * 100, float(np.quantile(logits, PROBE_QUANTILE)), shift)
-        return shift
+            return Calibration()
+        probes = [(question, *self._evidence(question, state)) for question in PROBES]
+
+        def logits(cal: Calibration) -> list[float]:
+            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
+                                   cal.passage_centre, cal.rare_bonus) for question, evidence, read in probes]
+
+        calibration = corpus_calibration([e.top_sentence for _, e, _ in probes], [e.top_passage for _, e, _ in probes],
+                                         [e.rare_match for _, e, _ in probes], logits, self.settings.abstain_probe_level)
+        log.info("abstention calibrated on %d probes: %s", len(probes), calibration)
+        return calibration
 
     @property
-    def abstain_shift(self) -> float:
-        """How much this index's corpus lowers every question's evidence logit (see rsiqa.search.calibration)."""
-        return self._state.abstain_shift
+    def calibration(self) -> Calibration:
+        """How this index's corpus's evidence is read (see rsiqa.search.calibration)."""
+        return self._state.calibration
 
     @property
     def data(self) -> IndexData:
@@ -124,7 +136,7 @@ class Engine:
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
-                                shift=state.abstain_shift)
+                                calibration=state.calibration)
         if answer.abstained:
             answer.answer = state.decline or answer.answer
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
