@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     sections_with_mark = sum(1 for p in passages if p.source.section and "¶" in p.source.section)
     text_with_mark = sum(1 for p in passages if "¶" in p.text)
     anchored = sum(1 for p in passages if p.source.url and "#" in p.source.url)
+    import re
+
+    leaders = sum(1 for p in passages if re.search(r"(?:\s?\.\s?){6,}\s*\d+", p.text))
+    split_words = sum(len(re.findall(r"[a-z]- [a-z]", p.text)) for p in passages)
+    page_sections = sum(1 for p in passages if re.fullmatch(r"page \d+", p.source.section or ""))
 
     pages = [rel for rel in by_path if rel.endswith((".html", ".htm"))]
     checked = intact = 0
@@ -175,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "sections_with_pilcrow": sections_with_mark,
         "passages_with_pilcrow": text_with_mark,
         "passages_with_anchor": anchored / max(len(passages), 1),
+        "dot_leader_passages": leaders, "hyphen_split_words": split_words,
+        "page_n_sections": page_sections / max(len(passages), 1),
         "code_pages_checked": checked, "code_pages_intact": intact,
         "load_seconds": round(load_seconds, 1),
     }

@@ -32,8 +32,8 @@ class _Loaded:
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
-    #: How this corpus's evidence is read (rsiqa.search.calibration): centres, rare-word bonus, shift.
-    calibration: Calibration = Calibration()
+    #: How this corpus's evidence is read (rsiqa.search.calibration); measured at the first question, not at load.
+    calibration: Calibration | None = None
     #: The answer to a question the material does not cover (names this index's corpus, see Settings.decline_for_index).
     decline: str = ""
 
@@ -46,6 +46,7 @@ class Engine:
         self.index_dir = Path(index_dir or settings.index_dir)
         self.embedder = embedder or embedder_for(settings)
         self._lock = threading.Lock()
+        self._calibration_lock = threading.Lock()
         self._state = self._load()
 
     def _load(self) -> _Loaded:
@@ -58,7 +59,6 @@ class Engine:
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
         reader = QueryReader([passage_context(p) for p in data.passages] + list(KIND_LABELS.values()))
         state = _Loaded(data, Retriever(data, self.embedder, self.settings), questions, vectors, mtime, reader)
-        state.calibration = self._calibrate(state)
         state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
         return state
 
@@ -95,7 +95,15 @@ class Engine:
     @property
     def calibration(self) -> Calibration:
         """How this index's corpus's evidence is read (see rsiqa.search.calibration)."""
-        return self._state.calibration
+        return self._calibration(self._state)
+
+    def _calibration(self, state: _Loaded) -> Calibration:
+        """The state's calibration, measured once (24 probe queries) at its first question: start-up does not wait."""
+        if state.calibration is None:
+            with self._calibration_lock:
+                if state.calibration is None:
+                    state.calibration = self._calibrate(state)
+        return state.calibration
 
     @property
     def data(self) -> IndexData:
@@ -136,7 +144,7 @@ class Engine:
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
-                                calibration=state.calibration)
+                                calibration=self._calibration(state))
         if answer.abstained:
             answer.answer = state.decline or answer.answer
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
