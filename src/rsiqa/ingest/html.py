@@ -112,23 +112,22 @@ def _link_dense(tag) -> bool:
 
 
 def strip_furniture(soup) -> None:
-    """Remove page furniture from ``soup`` in place (see the module docstring)."""
-    from bs4 import Comment
+    """Remove page furniture from ``soup`` in place (see the module docstring); each element is visited once."""
+    from bs4 import Comment, Tag
 
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
-    for tag in soup.find_all(True):
-        if tag.decomposed if hasattr(tag, "decomposed") else False:
-            continue
-        if tag.parent is None and tag.name != "[document]":
-            continue  # inside an element already removed
-        if _is_furniture(tag):
-            tag.decompose()
-    for tag in soup.find_all(["ul", "ol", "table", "dl"]):
-        if getattr(tag, "decomposed", False) or tag.parent is None:
-            continue
-        if _link_dense(tag):
-            tag.decompose()
+
+    def prune(tag) -> None:
+        for child in list(tag.children):
+            if not isinstance(child, Tag):
+                continue
+            if _is_furniture(child) or (child.name in ("ul", "ol", "table", "dl") and _link_dense(child)):
+                child.decompose()
+            else:
+                prune(child)
+
+    prune(soup)
 
 
 def main_element(soup):
