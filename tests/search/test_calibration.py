@@ -99,3 +99,17 @@ def test_the_debate_keeps_its_abstention(real_engine) -> None:
     assert real_engine.calibration == Calibration()
     logits = [real_engine.evidence_logit(question) for question in PROBES]
     assert float(np.quantile(logits, 0.9)) < -4.0
+
+
+def test_the_probes_are_asked_once_per_index_at_its_first_question(settings, fake_embedder) -> None:
+    (settings.corpus_dir / "stews.md").write_text("# Stews\n\nA stew simmers meat and vegetables slowly in stock.\n",
+                                                  encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    engine = Engine(settings, embedder=fake_embedder)
+    loaded = fake_embedder.calls
+    engine.ask("How long does a stew simmer?")
+    first = fake_embedder.calls - loaded
+    engine.ask("How long does a stew simmer?")
+    second = fake_embedder.calls - loaded - first
+    assert first >= second + len(PROBES)  # start-up did not wait for them; the second question does not repeat them
+    assert engine.calibration is engine.calibration
