@@ -156,7 +156,7 @@ def _inline_text(tag) -> str:
     for node in tag.descendants:
         if isinstance(node, NavigableString):
             parts.append(str(node))
-        elif node.name in ("br", "img") and node.name == "br":
+        elif node.name == "br":
             parts.append(" ")
     return "".join(parts)
 
