@@ -438,7 +438,8 @@ def measure_product(args: argparse.Namespace, settings: Any, env: dict[str, str]
 
     if settings.embedding_backend == "onnx":
         t = time.perf_counter()
-        ensure_onnx_model(settings.model, env["RSIQA_MODEL_CACHE_DIR"], settings.embedding_precision)
+        for precision in {settings.embedding_precision, settings.index_precision}:
+            ensure_onnx_model(settings.model, env["RSIQA_MODEL_CACHE_DIR"], precision)
         results["onnx_export_seconds_if_missing"] = time.perf_counter() - t
 
     log("build: first (cold) `rsiqa build`")
@@ -480,10 +481,10 @@ def measure_product(args: argparse.Namespace, settings: Any, env: dict[str, str]
         stop_process(server)
 
     # -- build throughput ------------------------------------------------------------------------
-    from rsiqa.settings import Settings
+    from rsiqa.settings import Settings, index_settings
 
     build_settings = Settings(corpus_dir=corpus, model_cache_dir=Path(env["RSIQA_MODEL_CACHE_DIR"]))
-    embedder = embedder_for(build_settings)
+    embedder = embedder_for(index_settings(build_settings))
     embedder.encode(["warm up"])
     build_rates: list[float] = []
     torch_rates: list[float] = []

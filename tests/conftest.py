@@ -168,12 +168,19 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
-def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
-    """The default corpus built into a real FAISS index on disk with the real model (once per session)."""
+def real_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default corpus built into a real FAISS index on disk with the real model (once per session).
+
+    Built as `rsiqa build` builds it: vectors at the default index precision (fp32), searched by
+    questions at the default query precision (int8, :func:`real_embedder`).
+    """
     from rsiqa.index.build import build_index
+    from rsiqa.index.embedding import embedder_for
+    from rsiqa.settings import index_settings
 
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    build_index(Settings(corpus_dir=DEFAULT_CORPUS, index_dir=index_dir), real_embedder, progress=False)
+    settings = Settings(corpus_dir=DEFAULT_CORPUS, index_dir=index_dir)
+    build_index(settings, embedder_for(index_settings(settings)), progress=False)
     return index_dir
 
 

@@ -124,16 +124,14 @@ def test_precision_change_reembeds_and_is_recorded(settings: Settings, fake_embe
     manifest = load_index(settings.index_dir).manifest
     assert manifest["embedding"]["precision"] == "int8-w7"  # the quantisation scheme, not just "int8"
     assert "7 bits" in manifest["embedding"]["quantization"]
-    check_precision(manifest, "int8-w7", settings.index_dir)
-    with pytest.raises(IndexError_, match="int8-w7.*RSIQA_EMBEDDING_PRECISION=int8"):
-        check_precision(manifest, "fp32", settings.index_dir)
+    check_precision(manifest, settings.index_dir)  # searched by questions of either precision
 
 
 def test_an_index_of_the_old_8_bit_quantisation_is_not_served_or_reused(settings: Settings, fake_embedder) -> None:
     """Indexes of earlier versions hold 8-bit int8 vectors ("int8"), which AVX2-only CPUs computed differently."""
     write_corpus(settings.corpus_dir)
     packaged = settings.model_copy(update={"model": "all-MiniLM-L6-v2", "embedding_backend": "onnx",
-                                           "embedding_precision": "int8"})  # a model the ONNX backend runs
+                                           "index_precision": "int8"})  # a model the ONNX backend runs
     build_index(packaged, Int8Fake(fake_embedder), progress=False)
     assert index_is_current(packaged)
     manifest_path = settings.index_dir / "manifest.json"
@@ -141,7 +139,7 @@ def test_an_index_of_the_old_8_bit_quantisation_is_not_served_or_reused(settings
     manifest["embedding"] = {"backend": "onnx", "precision": "int8"}
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexError_, match="holds int8 vectors.*rebuild with `rsiqa build`$"):
-        check_precision(manifest, "int8-w7", settings.index_dir)
+        check_precision(manifest, settings.index_dir)
     assert not index_is_current(packaged)
     fake_embedder.calls = 0
     report = build_index(packaged, Int8Fake(fake_embedder), progress=False)
@@ -153,12 +151,24 @@ def test_index_is_current_follows_precision(settings: Settings, fake_embedder) -
     write_corpus(settings.corpus_dir)
     packaged = settings.model_copy(update={"model": "all-MiniLM-L6-v2"})  # a model the ONNX backend runs
     build_index(packaged, fake_embedder, progress=False)  # fp32 vectors (the fake's)
-    as_fp32 = packaged.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "fp32"})
-    as_int8 = packaged.model_copy(update={"embedding_backend": "onnx", "embedding_precision": "int8"})
-    as_torch = packaged.model_copy(update={"embedding_backend": "torch", "embedding_precision": "int8"})
+    as_fp32 = packaged.model_copy(update={"embedding_backend": "onnx", "index_precision": "fp32"})
+    as_int8 = packaged.model_copy(update={"embedding_backend": "onnx", "index_precision": "int8"})
+    as_torch = packaged.model_copy(update={"embedding_backend": "torch", "index_precision": "int8"})
+    int8_questions = as_fp32.model_copy(update={"embedding_precision": "int8"})
     assert index_is_current(as_fp32)
     assert index_is_current(as_torch)  # torch ignores the ONNX precision: fp32
+    assert index_is_current(int8_questions)  # the questions' precision is not the index's
     assert not index_is_current(as_int8)
+
+
+def test_by_default_the_index_is_fp32_and_questions_int8() -> None:
+    """fp32 stored vectors searched by int8 questions: torch's rankings at int8 question speed (docs/performance.md)."""
+    from rsiqa.settings import index_settings
+
+    defaults = Settings()
+    assert (defaults.index_precision, defaults.embedding_precision) == ("fp32", "int8")
+    assert index_settings(defaults).embedding_precision == "fp32"
+    assert index_settings(defaults.model_copy(update={"index_precision": "int8"})).embedding_precision == "int8"
 
 
 def test_models_the_onnx_backend_cannot_run_expect_fp32(settings: Settings) -> None:

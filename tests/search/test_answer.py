@@ -5,6 +5,7 @@ import numpy as np
 from rsiqa.search.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability
 from rsiqa.search.retrieval import Evidence
 from rsiqa.search.schema import SourceOut
+from rsiqa.settings import Settings
 
 
 def evidence(sentence: float, passage: float, coverage: float, together: float | None = None) -> Evidence:
@@ -98,3 +99,42 @@ def test_a_label_line_does_not_run_into_the_next_sentence():
     sentences = ["Epistemic status: pondering aloud a bit", "I'd speculate that strange loops are missing."]
     assert answer_unit(sentences, 1, target=20) == (
         "Epistemic status: pondering aloud a bit. I'd speculate that strange loops are missing.")
+
+
+def _two_passage_index(first: list[str], second: list[str]):
+    import numpy as np
+
+    from rsiqa.ingest.documents import Passage, Source
+    from rsiqa.index.store import IndexData
+
+    passages = [Passage(" ".join(s), Source(title=t, path=f"{t}.md", kind="linked_post"))
+                for s, t in ((first, "One"), (second, "Two"))]
+    n = len(first) + len(second)
+    vectors = np.eye(2, 8, dtype=np.float32)
+    return IndexData(manifest={}, passages=passages, vectors=vectors, sentences=[first, second],
+                     sentence_vectors=np.eye(n, 8, dtype=np.float32))
+
+
+def _hit(row: int, cosine: float):
+    from rsiqa.search.retrieval import Hit
+
+    return Hit(row=row, fused=1.0 - row, dense=0.0, lexical=0.0, best_sentence=0, sentence_cosine=cosine)
+
+
+def test_a_passage_that_answers_alone_is_quoted_at_more_length():
+    """No second passage close enough: the lead quotes about 90 words of its passage instead of 60."""
+    from rsiqa.search.answer import composed_answer
+
+    sentence = "Recursive self-improvement needs a model to change parts of its own design in a useful way."
+    first = [f"{sentence} Point {i}." for i in range(8)]  # 8 sentences of 18 words
+    data = _two_passage_index(first, ["An unrelated remark about something else entirely, far from the question."])
+    alone = composed_answer([_hit(0, 0.8), _hit(1, 0.2)], data, Settings())
+    quoted = alone.split(": ", 1)[1].rsplit(" [1]", 1)[0]
+    assert alone.startswith("The post “One” argues: ") and "[2]" not in alone
+    assert 85 <= len(quoted.split()) <= 105  # 5 sentences; the lead alone was 60-ish words (4 sentences)
+    assert quoted.startswith(first[0])
+
+    data = _two_passage_index(first, [f"{sentence} Another view {i}." for i in range(3)])
+    shared = composed_answer([_hit(0, 0.8), _hit(1, 0.78)], data, Settings())
+    assert "[2]" in shared  # a second passage almost as close: two parts, the lead not lengthened
+    assert len(shared.split(": ", 1)[1].split(" [1]")[0].split()) < 85

@@ -39,6 +39,11 @@ def test_build_reports_and_skips_a_corrupt_pdf(tmp_path):
     assert "Indexed" in result.stdout and "bad.pdf:" in result.stdout
     again = rsiqa("build", "--if-stale", "--corpus", str(corpus), "--index", str(tmp_path / "index"))
     assert "up to date" in again.stdout
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["embedding"]["precision"] == "fp32"  # stored vectors at the default index precision
+    asked = rsiqa("ask", "--json", "--index", str(tmp_path / "index"), "Who contests recursive self-improvement?")
+    assert asked.returncode == 0, asked.stderr  # int8 questions search the fp32 index
+    assert json.loads(asked.stdout)["citations"][0]["source"]["path"] == "a.md"
 
 
 ESCAPES = "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\\x9b31m"

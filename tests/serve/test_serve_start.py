@@ -32,7 +32,7 @@ if _release.read_text() == "fail":
 if _release.read_text() == "fail-once":  # as when the server has no file descriptor left for a moment
     _release.write_text("go")
     raise OSError(24, "Too many open files")
-_here = Path(__file__).resolve().parents[1]  # the held/ folder on PYTHONPATH
+_here = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != _here]
 del sys.modules["gradio"]
 sys.modules["gradio"] = importlib.import_module("gradio")  # a module may replace itself while imported

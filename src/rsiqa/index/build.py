@@ -30,7 +30,7 @@ from rsiqa.index.store import (
 from rsiqa.index.target import check_build_target
 from rsiqa.ingest.loaders import ExtractionLimits, entry_digest, iter_corpus_files, load_corpus
 from rsiqa.index.onnx_export import INT8_SCHEME
-from rsiqa.settings import Settings
+from rsiqa.settings import Settings, index_settings
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,9 @@ def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_d
 
 
 def settings_precision(settings: Settings) -> str:
-    """The vector precision ``settings`` produce: int8 only with the ONNX backend set to int8 (and a model it runs)."""
-    return expected_precision(settings)
+    """The precision of the vectors a build with ``settings`` stores (:attr:`Settings.index_precision`;
+    int8 only with the ONNX backend and a model it runs)."""
+    return expected_precision(index_settings(settings))
 
 
 def embedding_record(embedder: Embedder) -> dict[str, str]:

@@ -256,14 +256,16 @@ def embedder_for(settings: object, lazy: bool = False) -> Embedder:
 
 
 def prepare_model(settings: object) -> Path | None:
-    """Export the ONNX model now if the settings use it and it is missing (cheap when present).
+    """Export the ONNX models now (the build's and the questions' precision) if missing (cheap when present).
 
     ``rsiqa build`` calls this even when nothing needs embedding, so that the first ``rsiqa serve``
     afterwards starts without the one-time export. None when the ONNX backend is not in use.
     """
     if settings.embedding_backend != "onnx" or not onnx_supported(settings.model):  # type: ignore[attr-defined]
         return None
-    return ensure_onnx_model(settings.model, settings.model_cache_dir, settings.embedding_precision)  # type: ignore[attr-defined]
+    for precision in dict.fromkeys((settings.index_precision, settings.embedding_precision)):  # type: ignore[attr-defined]
+        path = ensure_onnx_model(settings.model, settings.model_cache_dir, precision)  # type: ignore[attr-defined]
+    return path
 
 
 def onnx_supported(model: str) -> bool:

@@ -107,21 +107,27 @@ def make_faiss_index(vectors: np.ndarray, ann_threshold: int | None = None, hnsw
     return index
 
 
+VECTOR_SCHEMES = ("fp32", INT8_SCHEME)  # what a build of this version stores
+
+
 def index_precision(manifest: dict[str, Any]) -> str:
     """``fp32`` or ``int8-w7``: the vectors an index was built with (older indexes: fp32, or ``int8``
     for the 8-bit quantisation of earlier versions)."""
     return str((manifest.get("embedding") or {}).get("precision", "fp32"))
 
 
-def check_precision(manifest: dict[str, Any], precision: str, index_dir: Path) -> None:
-    """:class:`IndexError_` when the index's vectors and the query embedder's differ (fp32, int8 schemes)."""
+def check_precision(manifest: dict[str, Any], index_dir: Path) -> None:
+    """:class:`IndexError_` when the index's vectors are of a scheme this version no longer searches.
+
+    Questions may be embedded at another precision than the stored vectors (int8 questions against
+    fp32 passages is the default): one model, one vector space. Only the 8-bit int8 vectors of
+    earlier versions (``int8``), which AVX2-only CPUs computed differently, need a rebuild.
+    """
     built = index_precision(manifest)
-    if built != precision:
-        setting = {"fp32": "fp32", INT8_SCHEME: "int8"}.get(built)  # an older int8 scheme needs a rebuild
-        hint = f" or set RSIQA_EMBEDDING_PRECISION={setting}" if setting else ""
+    if built not in VECTOR_SCHEMES:
         raise IndexError_(
-            f"the index in '{index_dir}' holds {built} vectors, but queries would be embedded as {precision}: "
-            f"rebuild with `rsiqa build`{hint}"
+            f"the index in '{index_dir}' holds {built} vectors, which this version no longer searches: "
+            f"rebuild with `rsiqa build`"
         )
 
 

@@ -142,6 +142,8 @@ _DANGLING = re.compile(
 _UNIT_WORDS = 40
 _LEAD_WORDS = 60
 _UNIT_MAX_WORDS = 90
+#: Target, in words, of the quote when one passage answers alone (no second passage close enough).
+_ALONE_WORDS = 90
 #: The whole answer stays within this many words (attributions included).
 _ANSWER_MAX_WORDS = 120
 
@@ -202,11 +204,12 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
     return list(range(lo, hi + 1))
 
 
-def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS) -> str:
+def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
+                cap: int = _UNIT_MAX_WORDS) -> str:
     """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
     emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
     pondering aloud") gets a full stop, so that it does not run into the next sentence."""
-    parts = [_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target)]
+    parts = [_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target, cap)]
     return " ".join(p if i == len(parts) - 1 or _ENDS.search(p) else f"{p}." for i, p in enumerate(parts))
 
 
@@ -245,9 +248,11 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     second passage follows when it matches almost as well (within 0.08 cosine of the lead, and
     at least 0.5) or, for a question about a contrast or a debate, when it comes from another
     source (the other side): then the strongest such passage among the top five is quoted,
-    whatever its score. Every word outside the attributions is verbatim from a cited passage.
+    whatever its score. When no second passage qualifies, the lead quotes more of its passage
+    (about 90 words). Every word outside the attributions is verbatim from a cited passage.
     """
     lead = hits[0].sentence_cosine
+    lead_unit: tuple[str, list[str], int, np.ndarray | None, int] | None = None  # the first part, to lengthen
     parts: list[str] = []
     used_sources: set[tuple[str, str | None, str]] = set()
     total = 0
@@ -271,7 +276,13 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         part = f"{intro}: {text} [{n}]"
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
+        if not parts:
+            lead_unit = (intro, sentences, hit.best_sentence, cosines, n)
         parts.append(part)
         used_sources.add(key)
         total += _words(part)
+    if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
+        # One passage answers alone: quote more of it, within the answer's budget.
+        intro, sentences, best, cosines, n = lead_unit
+        parts = [f"{intro}: {answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15)} [{n}]"]
     return " ".join(parts)

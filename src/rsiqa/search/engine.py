@@ -14,7 +14,7 @@ from rsiqa.search.answer import compose_answer, coverage_logit
 from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
 from rsiqa.search.conversation import read_history
 from rsiqa.ingest.documents import KIND_LABELS, passage_context
-from rsiqa.index.embedding import Embedder, embedder_for, embedding_precision
+from rsiqa.index.embedding import Embedder, embedder_for
 from rsiqa.search.followups import CorpusQuestion, corpus_questions, suggest_followups
 from rsiqa.index.store import MANIFEST, IndexData, check_precision, load_index
 from rsiqa.search.query import QueryReader
@@ -52,7 +52,7 @@ class Engine:
     def _load(self) -> _Loaded:
         mtime = (self.index_dir / MANIFEST).stat().st_mtime if (self.index_dir / MANIFEST).exists() else 0.0
         data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
-        check_precision(data.manifest, embedding_precision(self.embedder), self.index_dir)
+        check_precision(data.manifest, self.index_dir)
         questions = corpus_questions(data)
         texts = [q.text for q in questions]
         vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)

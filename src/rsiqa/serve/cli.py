@@ -89,6 +89,7 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
     """
     from rsiqa.index.build import build_index, index_is_current
     from rsiqa.index.embedding import embedder_for, prepare_model
+    from rsiqa.settings import index_settings
     from rsiqa.index.target import check_build_target
     from rsiqa.ingest.loaders import check_corpus_dir
     from rsiqa.serve.terminal import visible
@@ -101,7 +102,7 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
         click.echo(f"Index in {visible(str(settings.index_dir))} is up to date with {visible(str(settings.corpus_dir))}; "
                    "nothing to do.")
         return
-    embedder = embedder_for(settings, lazy=True)  # loaded only if some text is new
+    embedder = embedder_for(index_settings(settings), lazy=True)  # loaded only if some text is new
     report = build_index(settings, embedder, progress=not quiet)
     click.echo(
         f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
