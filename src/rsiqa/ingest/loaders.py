@@ -194,68 +194,44 @@ def load_text(data: bytes, rel: str) -> LoadedDocument:
     return doc
 
 
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "svg", "iframe", "object"]
-_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_BLOCK_TAGS = set(_HEADINGS) | {
-    "p", "li", "blockquote", "pre", "div", "td", "th", "dd", "dt", "section", "article", "main", "body",
-    "figcaption", "caption", "address", "header", "aside", "table", "tr", "ul", "ol", "dl", "form", "details",
-}
-
-
-def _html_lines(soup) -> list[str]:
-    """Visible text of an HTML page, one line per block element in page order; headings as '#'."""
-    from bs4 import NavigableString
-    from bs4.element import PreformattedString
-
-    order: list[object] = []
-    parts: dict[int, list[str]] = {}
-    for string in soup.find_all(string=True):
-        if not isinstance(string, NavigableString) or isinstance(string, PreformattedString) or not string.strip():
-            continue
-        block = next((parent for parent in string.parents if parent.name in _BLOCK_TAGS), None)
-        if block is None:  # <head>, <title> and the like
-            continue
-        if id(block) not in parts:
-            parts[id(block)] = []
-            order.append(block)
-        parts[id(block)].append(string.strip())
-    lines: list[str] = []
-    for block in order:
-        text = " ".join(" ".join(parts[id(block)]).split())
-        if text:
-            level = _HEADINGS.get(block.name)
-            lines.append(f"{'#' * level} {text}" if level else text)
-    return lines
+#: Sections of an HTML page or PDF shorter than this are merged with the ones after them.
+SECTION_MIN_WORDS = 80
 
 
 def load_html(data: bytes, rel: str) -> LoadedDocument:
-    """HTML: visible text of its block elements; title, canonical URL; scripts, styles and menus dropped.
+    """HTML: the page's main content in sections from its headings, code verbatim (:mod:`rsiqa.ingest.html`).
 
-    The encoding comes from the page itself (byte-order mark or ``<meta charset>``) when declared.
+    Title from ``<title>`` without its site-name suffix; URL from ``<link rel="canonical">`` or
+    ``og:url`` (http(s) only), else the file's path, with each section's ``#anchor``. The
+    encoding comes from the page itself (byte-order mark or ``<meta charset>``) when declared.
     """
     from bs4 import BeautifulSoup
+
+    from rsiqa.ingest import html
 
     if not data.strip():
         raise SkipFile("empty file")
     if _looks_binary(data) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SkipFile("binary data, not text")
     soup = BeautifulSoup(data, "lxml")
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    title_tag = soup.find("title") or soup.find("h1")
-    title = single_line(title_tag.get_text(" ", strip=True) if title_tag else "") or _title_for(rel)
     url = None
     for selector, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         found = soup.select_one(selector)
         if found is not None and str(found.get(attr) or "").strip():
             url = safe_url(str(found.get(attr)))  # http(s) only: never a javascript: or data: link
             break
-    doc = parse_text("\n\n".join(_html_lines(soup)), rel, title, linked_posts=False)
-    if url:
-        for block in doc.blocks:
-            if block.source.url is None:
-                block.source = Source(**{**block.source.to_dict(), "url": url})
-    return doc
+    site = soup.select_one('meta[property="og:site_name"]')
+    site_name = str(site.get("content") or "") if site is not None else None
+    title_tag = soup.find("title")
+    raw_title = title_tag.get_text(" ", strip=True) if title_tag is not None else ""
+    html.strip_furniture(soup)
+    main = html.main_element(soup)
+    h1 = main.find("h1") if main is not None else None
+    h1_text = " ".join(h1.get_text().split()) if h1 is not None else None
+    title = single_line(html.clean_title(raw_title, h1_text, site_name)) \
+        or single_line(h1_text or "") or _title_for(rel)
+    sections = html.merge_small_sections(html.page_sections(main), SECTION_MIN_WORDS)
+    return LoadedDocument(path=rel, title=title, blocks=html.sections_to_blocks(sections, title, rel, url))
 
 
 @contextmanager
@@ -291,8 +267,9 @@ def _open_pdf(data: bytes):
 
 
 def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits()) -> LoadedDocument:
-    """PDF through pypdf, one section per page; password-protected or unreadable PDFs are skipped.
+    """PDF through pypdf, in sections from its outline (else one per page); see :mod:`rsiqa.ingest.pdf`.
 
+    Password-protected or unreadable PDFs are skipped.
     A PDF encrypted with an empty user password (it opens without one) is read. A page that
     fails to parse is left out; the file is skipped only when no page can be read. A PDF over
     any of ``limits`` (pages, extracted characters, seconds) is skipped with the reason.
@@ -311,7 +288,9 @@ def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits(
         if count > limits.pages:
             raise SkipFile(f"too many pages ({count} > max_pdf_pages {limits.pages}; raise RSIQA_MAX_PDF_PAGES to "
                            "index it)")
-        blocks: list[Block] = []
+        from rsiqa.ingest import html, pdf
+
+        pages: list[str] = []
         failures: list[str] = []
         chars = 0
         for number in range(1, count + 1):
@@ -322,16 +301,16 @@ def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits(
                 text = (reader.pages[number - 1].extract_text() or "").strip()
             except Exception as exc:  # noqa: BLE001
                 failures.append(f"page {number}: {type(exc).__name__}")
+                pages.append("")
                 continue
             chars += len(text)
             if chars > limits.chars:
                 raise SkipFile(f"too much text (over {limits.chars:,} characters by page {number} of {count}; "
                                "raise RSIQA_MAX_EXTRACTED_CHARS to index it)")
-            if not text:
-                continue
-            for block in parse_text(text, rel, title, linked_posts=False).blocks:
-                source = Source(title=title, path=rel, kind="document", section=f"page {number}")
-                blocks.append(Block(source=source, paragraphs=block.paragraphs))
+            pages.append(text)
+        sections = html.merge_small_sections(pdf.page_sections(pages, pdf.outline_entries(reader)), SECTION_MIN_WORDS)
+    blocks = [Block(source=Source(title=title, path=rel, kind="document", section=s.name), paragraphs=s.paragraphs)
+              for s in sections if s.paragraphs]
     if failures and not blocks:
         raise SkipFile(f"unreadable PDF ({'; '.join(failures[:3])})")
     if failures:

@@ -371,11 +371,30 @@ def _is_question(item: str) -> bool:
     return item.rstrip().endswith(("?", "...", "…"))
 
 
+#: A Markdown code fence: ``` or ~~~ (three or more) opening a line, up to the same fence closing one.
+_CODE_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.S | re.M)
+_CODE_HOLDER = re.compile("^\ue020(\\d+)\ue021$")
+
+
+def _hold_code(text: str) -> tuple[str, list[str]]:
+    """``text`` with each fenced code block replaced by a placeholder paragraph, and the blocks (fenced, verbatim)."""
+    blocks: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        lines = match.group(2).rstrip("\n").split("\n")
+        blocks.append("```\n" + "\n".join(line.rstrip() for line in lines) + "\n```")
+        return f"\n\ue020{len(blocks) - 1}\ue021\n"
+
+    return _CODE_FENCE.sub(hold, text), blocks
+
+
 def parse_text(text: str, path: str, title: str, linked_posts: bool = True) -> LoadedDocument:
     """Parse text or Markdown into blocks with sources, following the rules in the module docstring.
 
     ``linked_posts=False`` (HTML, PDF) treats a URL on its own line as text, not as a new post.
+    A fenced code block is one paragraph, verbatim (fenced with ```), never a heading.
     """
+    text, code = _hold_code(text)
     lines, notes = clean_lines(text)
     paras = [p for p in (clean_paragraph(para, notes) for para in _paragraphs("\n".join(lines))) if p]
     spelling: Spelling | None = None
@@ -396,6 +415,10 @@ def parse_text(text: str, path: str, title: str, linked_posts: bool = True) -> L
         current = Block(source=source)
 
     for para in paras:
+        held = _CODE_HOLDER.match(para.strip())
+        if held:
+            current.paragraphs.append(code[int(held.group(1))])
+            continue
         key = para.strip().lower().rstrip(":")
         url = _URL_LINE.match(para) if linked_posts else None
         heading = _MD_HEADING.match(para)

@@ -10,6 +10,8 @@ import numpy as np
 from rsiqa.ingest.documents import KIND_LABELS
 from rsiqa.index.store import IndexData
 from rsiqa.search.query import ReadQuestion
+from rsiqa.search.calibration import RARE_MATCH as _RARE_MATCH
+from rsiqa.search.calibration import Calibration
 from rsiqa.search.retrieval import Evidence, Hit
 from rsiqa.search.schema import Answer, Citation, SourceOut
 from rsiqa.settings import DEFAULT_DECLINE, Settings
@@ -20,7 +22,7 @@ DECLINE_MESSAGE = DEFAULT_DECLINE
 
 
 #: Evidence for a question whose rarest words (in at most two passages) are in the first hit ("KANSI meaning").
-RARE_MATCH = 2.0
+RARE_MATCH = _RARE_MATCH
 
 #: A question with this many content words or fewer is short: its cosines are weaker evidence.
 _SHORT_TERMS = 3
@@ -29,8 +31,23 @@ _SHORT_TERMS = 3
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
-def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0) -> float:
+def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
+                         calibration: Calibration | None = None) -> float:
     """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
+
+    The logistic of :func:`coverage_logit` with the corpus's ``calibration`` (its centres and
+    rare-word bonus, lowered by its shift; :mod:`rsiqa.search.calibration`). Without one, or on
+    a corpus where everyday questions score low (the debate), the fixed centres below.
+    """
+    cal = calibration or Calibration()
+    logit = coverage_logit(evidence, question, advice, unknown_names, cal.sentence_centre, cal.passage_centre,
+                           cal.rare_bonus) - cal.shift
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+
+
+def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
+                   sentence_centre: float = 0.40, passage_centre: float = 0.30, rare_bonus: float = RARE_MATCH) -> float:
+    """The evidence that the material covers the question, as a logit (0 is a probability of 0.5).
 
     A logistic score over independent kinds of evidence, each scaled so that one unit means
     "clearly more/less evidence" for the packaged MiniLM:
@@ -67,25 +84,25 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
     floor = -1.5 if evidence.content_terms <= _SHORT_TERMS else -3.0
     known = evidence.coverage if evidence.soft_coverage is None else evidence.soft_coverage
     logit = (
-        min(max((evidence.top_sentence - 0.40) / 0.05, floor), 3.0)
-        + min(max((evidence.top_passage - 0.30) / 0.05, floor), 3.0)
+        min(max((evidence.top_sentence - sentence_centre) / 0.05, floor), 3.0)
+        + min(max((evidence.top_passage - passage_centre) / 0.05, floor), 3.0)
         + 4.0 * (evidence.coverage - 0.5)
         - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
-        + (RARE_MATCH if evidence.rare_match else 0.0)
+        + (rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
     )
-    return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+    return logit
 
 
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
                    followups: list[str], read: ReadQuestion | None = None,
-                   question_vector: np.ndarray | None = None) -> Answer:
-    """Turn ranked hits into the answer object (or a polite decline)."""
+                   question_vector: np.ndarray | None = None, calibration: Calibration | None = None) -> Answer:
+    """Turn ranked hits into the answer object (or a polite decline); ``calibration``: see :func:`coverage_probability`."""
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
-    if not hits or coverage_probability(evidence, question, advice, names) < settings.abstain_threshold:
+    if not hits or coverage_probability(evidence, question, advice, names, calibration) < settings.abstain_threshold:
         return Answer(question=question, answer=settings.decline_message, abstained=True, citations=[], followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from rsiqa.search.answer import compose_answer
+from rsiqa.search.answer import compose_answer, coverage_logit
+from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
 from rsiqa.search.conversation import read_history
 from rsiqa.ingest.documents import KIND_LABELS, passage_context
 from rsiqa.index.embedding import Embedder, embedder_for
@@ -32,6 +33,10 @@ class _Loaded:
     manifest_mtime: float
     reader: QueryReader
     store: Any = None  # rsiqa.index.stores: None with FAISS (the vectors are in ``data``)
+    #: How this corpus's evidence is read (rsiqa.search.calibration); measured at the first question, not at load.
+    calibration: Calibration | None = None
+    #: The answer to a question the material does not cover (names this index's corpus, see Settings.decline_for_index).
+    decline: str = ""
 
 
 class Engine:
@@ -42,6 +47,7 @@ class Engine:
         self.index_dir = Path(index_dir or settings.index_dir)
         self.embedder = embedder or embedder_for(settings)
         self._lock = threading.Lock()
+        self._calibration_lock = threading.Lock()
         self._state = self._load()
 
     def _load(self) -> _Loaded:
@@ -62,7 +68,53 @@ class Engine:
             reader = QueryReader([], counts=data.spelling)
         else:
             reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]))
-        return _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader, store)
+        state = _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader,
+                        store)
+        state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
+        return state
+
+    def _evidence(self, question: str, state: _Loaded) -> tuple[Any, Any]:
+        """The evidence for ``question`` asked alone, and how it was read."""
+        read = state.reader.read(question.strip())
+        vectors = self.embedder.encode(state.retriever.query_texts(read, None))
+        _, evidence = state.retriever.search(read, self.settings.top_k, None, vectors)
+        return evidence, read
+
+    def evidence_logit(self, question: str, state: _Loaded | None = None, calibration: Calibration | None = None) -> float:
+        """The evidence logit of ``question`` asked alone, read with ``calibration`` (default: the fixed one), unshifted."""
+        state = state or self._state
+        evidence, read = self._evidence(question, state)
+        cal = calibration or Calibration()
+        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
+                              cal.passage_centre, cal.rare_bonus)
+
+    def _calibrate(self, state: _Loaded) -> Calibration:
+        """How this corpus's evidence is read, from the everyday probe questions (rsiqa.search.calibration)."""
+        if self.settings.abstain_probe_level is None:
+            return Calibration()
+        probes = [(question, *self._evidence(question, state)) for question in PROBES]
+
+        def logits(cal: Calibration) -> list[float]:
+            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
+                                   cal.passage_centre, cal.rare_bonus) for question, evidence, read in probes]
+
+        calibration = corpus_calibration([e.top_sentence for _, e, _ in probes], [e.top_passage for _, e, _ in probes],
+                                         [e.rare_match for _, e, _ in probes], logits, self.settings.abstain_probe_level)
+        log.info("abstention calibrated on %d probes: %s", len(probes), calibration)
+        return calibration
+
+    @property
+    def calibration(self) -> Calibration:
+        """How this index's corpus's evidence is read (see rsiqa.search.calibration)."""
+        return self._calibration(self._state)
+
+    def _calibration(self, state: _Loaded) -> Calibration:
+        """The state's calibration, measured once (24 probe queries) at its first question: start-up does not wait."""
+        if state.calibration is None:
+            with self._calibration_lock:
+                if state.calibration is None:
+                    state.calibration = self._calibrate(state)
+        return state.calibration
 
     @property
     def data(self) -> IndexData:
@@ -103,7 +155,10 @@ class Engine:
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
-        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by)
+        answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
+                                calibration=self._calibration(state))
+        if answer.abstained:
+            answer.answer = state.decline or answer.answer
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
