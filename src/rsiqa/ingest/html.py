@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rsiqa.ingest.chunking import is_code  # noqa: F401 - the test of a fenced paragraph, for callers
 from rsiqa.ingest.documents import Block, Source
 
 #: A code paragraph is fenced: "```" + newline + the code verbatim + newline + "```".

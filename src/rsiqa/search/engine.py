@@ -13,7 +13,7 @@ import numpy as np
 from rsiqa.search.answer import compose_answer, coverage_logit
 from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
 from rsiqa.search.conversation import read_history
-from rsiqa.ingest.documents import KIND_LABELS, passage_context
+from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder, embedder_for
 from rsiqa.search.followups import CorpusQuestion, corpus_questions, suggest_followups
 from rsiqa.index.store import MANIFEST, IndexData, check_precision, load_index
