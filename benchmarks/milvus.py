@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from processes import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "eval"
@@ -65,16 +65,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
             key, value = line.split(":", 1)
             fields[key] = int(value.split()[0]) / 1024
     return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class Milvus:
@@ -109,7 +99,7 @@ class Milvus:
 
     def close(self) -> None:
         if self.process is not None:
-            stop(self.process)
+            stop_process(self.process, timeout=20)
 
 
 def settings_for(milvus: Milvus, index_dir: Path, prefix: str, **extra: Any):
@@ -300,7 +290,7 @@ def serve_and_time(settings: Any, questions: list[str], repeat: int = 1) -> dict
         rss, hwm = rss_mb(proc.pid)
         client.close()
     finally:
-        stop(proc)
+        stop_process(proc, timeout=20)
     times.sort()
     return {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
             "queries": len(times), "rss_mb": round(rss), "peak_mb": round(hwm), "start_s": round(health_s, 1)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from processes import stop_process
 
 MILVUS_LITE = str(Path(sys.executable).parent / "milvus-lite")
 
@@ -66,12 +66,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory):
         yield uri, None
     finally:
         if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process(process, timeout=10)
         log.close()
         shutil.rmtree(data, ignore_errors=True)
 
