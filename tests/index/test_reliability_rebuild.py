@@ -127,10 +127,11 @@ def wait_for(marker: Path, proc: subprocess.Popen, timeout: float = 120) -> None
         time.sleep(0.01)
 
 
-def sigkill(proc: subprocess.Popen) -> None:
+def sigkill(proc: subprocess.Popen, may_have_finished: bool = False) -> None:
+    """SIGKILL the build; ``may_have_finished``: it may have ended by itself just before the signal."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL or (may_have_finished and proc.returncode == 0), proc.returncode
 
 
 @pytest.mark.parametrize("point", ["loading", "embedding", "writing", "before-swap", "after-swap"])
@@ -183,7 +184,7 @@ def test_sigkill_at_spread_out_moments_never_breaks_the_index(tmp_path: Path) ->
         wait_for(marker, proc)
         time.sleep(delay)
         if proc.poll() is None:
-            sigkill(proc)
+            sigkill(proc, may_have_finished=True)  # it can finish between the poll and the signal
         fingerprint = load_index(settings.index_dir, model=FakeEmbedder.name).manifest["corpus_fingerprint"]
         assert fingerprint in (old_fingerprint, new_fingerprint)
         seen.append(fingerprint)

@@ -272,13 +272,18 @@ def unchanged_index(settings: Settings, corpus_dir: Path, index_dir: Path, preci
     """The manifest of the index in ``index_dir`` when a build would write it again unchanged, else None.
 
     That is: the same corpus files and settings (the corpus fingerprint), the same vector
-    precision, the current index format, the same rsiqa code (:func:`code_version`), and every
-    data file still the one its build wrote (the checksums). Reads no file of the corpus twice
+    precision, the current index format, the same rsiqa code (:func:`code_version`), every
+    data file still the one its build wrote (the checksums), and the FAISS store both then and
+    now (a Milvus build does its own incremental writes). Reads no file of the corpus twice
     and parses nothing.
     """
+    if settings.store != "faiss":  # Milvus: its build writes only what changed in the collections (incremental)
+        return None
     try:
         manifest = check_manifest(index_dir, model=settings.model)
         if index_precision(manifest) != precision or manifest.get("code") != code_version():
+            return None
+        if manifest.get("milvus"):  # built for the Milvus store: the FAISS files were not written
             return None
         if manifest.get("corpus_fingerprint") != corpus_fingerprint(settings, corpus_dir):
             return None

@@ -70,7 +70,7 @@ PROBES: tuple[str, ...] = (
     "What is the plot of the novel Pride and Prejudice?",
     "Which wine goes well with grilled salmon?",
     "How do I treat a bee sting?",
-    "What is the tallest mountain in Africa?",
+    "What is the deepest lake in the world?",
     "How often should I water a cactus?",
     "Who directed the film Jaws?",
     "What are the rules of cricket?",
