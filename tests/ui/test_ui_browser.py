@@ -452,8 +452,12 @@ def test_copy_reload_export_and_the_locked_question_box(browser: WebDriver, seed
     assert exported.startswith("# Seed AI field notes\n")
     assert exported.count("**Question:**") == 2 and "[^1.1]:" in exported and "[^2.1]:" in exported
     browser.save_screenshot(str(tmp_path / "restored.png"))
+    saved = browser.execute_script("return localStorage.getItem('rsiqa-conversation')")
     browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
     WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))
+    # The empty conversation is saved by a second step after the reset: reload only once it is stored.
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return localStorage.getItem('rsiqa-conversation')") != saved)
     browser.refresh()
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
     time.sleep(1.5)
