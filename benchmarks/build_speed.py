@@ -32,13 +32,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from processes import free_port, status_kb  # benchmarks/ is on sys.path when run as a script
 
 RSIQA = str(Path(sys.executable).parent / "rsiqa")
 DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html")
@@ -107,19 +108,9 @@ def killed_and_resumed(corpus: Path, work: Path, env: dict[str, str], total: int
             "time_overhead_vs_full": round((killed_seconds + resume_seconds - full_seconds) / full_seconds, 3)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def memory_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-            fields[key] = int(value.split()[0])
-    return fields
+    return status_kb(pid, ("VmRSS", "RssAnon", "RssFile", "RssShmem"))
 
 
 def serve_figures(index: Path, work: Path, env: dict[str, str], passages: int, seconds: float) -> dict:

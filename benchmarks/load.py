@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from processes import stop_process  # benchmarks/ is on sys.path when run as a script
+from processes import free_port, stop_process  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,11 +175,6 @@ def render(figures: dict[str, Any]) -> str:
     lines += [f"FAILED     {failure}" for failure in figures["failures"]]
     return "\n".join(lines)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

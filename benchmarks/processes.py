@@ -10,6 +10,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def status_kb(pid: int, keys: tuple[str, ...]) -> dict[str, int]:
+    """Fields of ``/proc/PID/status`` given in kB (``VmRSS``, ``VmHWM``, ``RssAnon`` ...), those of ``keys`` present."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return {key: int(fields[key].split()[0]) for key in keys if key in fields}
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
     """Ask a child to stop (SIGTERM), and kill it if it has not stopped within ``timeout`` seconds."""
     process.terminate()

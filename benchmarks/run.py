@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from processes import stop_process  # benchmarks/ is on sys.path when run as a script
+from processes import free_port, stop_process  # benchmarks/ is on sys.path when run as a script
 from torch_ref import vmhwm_mb  # benchmarks/ is on sys.path when run as a script; torch_ref imports torch lazily
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,11 +92,6 @@ def loaded_libraries(pid: int) -> dict[str, bool]:
         return {}
     return {"torch": "libtorch" in maps, "onnxruntime": "onnxruntime" in maps}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p50(values: list[float]) -> float:

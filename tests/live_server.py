@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,16 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from processes import stop_process, wait_until_ready  # benchmarks/processes.py (pytest's pythonpath)
+from processes import free_port, stop_process, wait_until_ready  # benchmarks/processes.py (pytest's pythonpath)
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(work_dir: Path, **settings: str) -> dict[str, str]:

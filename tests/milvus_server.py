@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from processes import stop_process
+from processes import free_port, stop_process
 
 MILVUS_LITE = str(Path(sys.executable).parent / "milvus-lite")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_ready(uri: str, token: str | None, process: subprocess.Popen | None, seconds: float = 60) -> None:
@@ -56,7 +50,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory):
         yield uri, token
         return
     data = tmp_path_factory.mktemp("milvus-data")
-    port = _free_port()
+    port = free_port()
     log = (data.parent / f"milvus-lite-{port}.log").open("wb")
     process = subprocess.Popen([MILVUS_LITE, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)

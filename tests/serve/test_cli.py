@@ -28,11 +28,17 @@ def test_ask_json_prints_the_rest_answer_object(real_index_dir):
     assert set(citation["source"]) >= {"title", "url", "section", "kind", "path"}
 
 
-@pytest.mark.slow
-def test_build_reports_and_skips_a_corrupt_pdf(tmp_path):
+
+def _one_note_corpus(tmp_path):
+    """A corpus folder holding one short Markdown note; tests add the file they are about."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.md").write_text("# A\n\nRecursive self-improvement is contested by skeptics.", encoding="utf-8")
+    return corpus
+
+@pytest.mark.slow
+def test_build_reports_and_skips_a_corrupt_pdf(tmp_path):
+    corpus = _one_note_corpus(tmp_path)
     (corpus / "bad.pdf").write_bytes(b"%PDF-1.7 garbage")
     result = rsiqa("build", "--quiet", "--corpus", str(corpus), "--index", str(tmp_path / "index"))
     assert result.returncode == 0, result.stderr
@@ -77,9 +83,7 @@ def test_ask_prints_no_escape_sequences_from_the_corpus(tmp_path, real_embedder)
 
 @pytest.mark.slow
 def test_build_lists_a_file_name_with_a_newline_on_one_line(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# A\n\nRecursive self-improvement is contested by skeptics.", encoding="utf-8")
+    corpus = _one_note_corpus(tmp_path)
     (corpus / "bad\nname\x1b[2J.pptx").write_bytes(b"PK\x03\x04")
     result = rsiqa("build", "--quiet", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -91,9 +95,7 @@ def test_build_lists_a_file_name_with_a_newline_on_one_line(tmp_path):
 def test_build_shows_each_file_and_skips_a_pdf_that_would_take_hours(tmp_path):
     from conftest import write_pdf_bomb
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# A\n\nRecursive self-improvement is contested by skeptics.", encoding="utf-8")
+    corpus = _one_note_corpus(tmp_path)
     write_pdf_bomb(corpus / "bomb.pdf")  # 32,768 pages drawing one 200 KB stream: hours of pypdf without limits
     result = rsiqa("build", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr

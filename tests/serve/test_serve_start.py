@@ -39,6 +39,16 @@ sys.modules["gradio"] = importlib.import_module("gradio")  # a module may replac
 '''
 
 
+def _held_gradio(tmp_path: Path, release_text: str | None) -> tuple[Path, dict[str, str]]:
+    """The stand-in gradio package on a PYTHONPATH, and its release file (written now when ``release_text``)."""
+    (tmp_path / "held" / "gradio").mkdir(parents=True)
+    (tmp_path / "held" / "gradio" / "__init__.py").write_text(HELD_GRADIO)
+    release = tmp_path / "release"
+    if release_text is not None:
+        release.write_text(release_text)
+    return release, {"PYTHONPATH": str(tmp_path / "held"), "HELD_GRADIO_RELEASE_FILE": str(release)}
+
+
 def _page_served(url: str, timeout: float = 120) -> httpx.Response:
     """Poll ``/`` until it is the chat page; every answer meanwhile must be the 503 stand-in."""
     deadline = time.monotonic() + timeout
@@ -69,10 +79,7 @@ def test_serve_answers_the_api_first_then_serves_the_chat_page(real_index_dir: P
 
 
 def test_api_answers_while_the_chat_page_is_held_back(real_index_dir: Path, tmp_path: Path) -> None:
-    (tmp_path / "held" / "gradio").mkdir(parents=True)
-    (tmp_path / "held" / "gradio" / "__init__.py").write_text(HELD_GRADIO)
-    release = tmp_path / "release"
-    env = {"PYTHONPATH": str(tmp_path / "held"), "HELD_GRADIO_RELEASE_FILE": str(release)}
+    release, env = _held_gradio(tmp_path, None)
     with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, env=env) as url:
         _api_works(url)
         starting = httpx.get(f"{url}/", timeout=10)
@@ -85,11 +92,7 @@ def test_api_answers_while_the_chat_page_is_held_back(real_index_dir: Path, tmp_
 
 
 def test_api_keeps_serving_when_the_chat_page_cannot_start(real_index_dir: Path, tmp_path: Path) -> None:
-    (tmp_path / "held" / "gradio").mkdir(parents=True)
-    (tmp_path / "held" / "gradio" / "__init__.py").write_text(HELD_GRADIO)
-    release = tmp_path / "release"
-    release.write_text("fail")
-    env = {"PYTHONPATH": str(tmp_path / "held"), "HELD_GRADIO_RELEASE_FILE": str(release)}
+    release, env = _held_gradio(tmp_path, "fail")
     with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, env=env) as url:
         deadline = time.monotonic() + 60
         while "could not be started" not in (page := httpx.get(f"{url}/", timeout=10)).text:
@@ -105,11 +108,7 @@ def test_api_keeps_serving_when_the_chat_page_cannot_start(real_index_dir: Path,
 
 def test_the_chat_page_start_is_tried_again(real_index_dir: Path, tmp_path: Path) -> None:
     """A start that fails once (no file descriptor left, say) is retried: the page is served, health says so."""
-    (tmp_path / "held" / "gradio").mkdir(parents=True)
-    (tmp_path / "held" / "gradio" / "__init__.py").write_text(HELD_GRADIO)
-    release = tmp_path / "release"
-    release.write_text("fail-once")
-    env = {"PYTHONPATH": str(tmp_path / "held"), "HELD_GRADIO_RELEASE_FILE": str(release)}
+    release, env = _held_gradio(tmp_path, "fail-once")
     with rsiqa_server(real_index_dir, tmp_path / "run", wait_for_page=False, env=env) as url:
         assert httpx.get(f"{url}/api/health", timeout=10).json()["chat_page"] in ("starting", "ok")
         page = _page_served(url)
