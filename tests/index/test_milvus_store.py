@@ -62,11 +62,16 @@ def test_keys_and_bm25_split_give_the_retrievers_scores(settings, fake_embedder)
         np.testing.assert_allclose(inner, retriever._bm25_scores(question), rtol=1e-5, atol=1e-6)
 
 
+
+def _built(settings, embedder) -> dict:
+    """Write the small corpus, build it into Milvus and return the manifest's Milvus record."""
+    _write(settings.corpus_dir)
+    build_index(settings, embedder, progress=False)
+    return read_manifest(settings.index_dir)["milvus"]
+
 @pytest.mark.slow  # starts a milvus-lite server
 def test_a_build_writes_collections_and_the_alias_and_the_store_serves_the_same_vectors(small, fake_embedder):
-    _write(small.corpus_dir)
-    build_index(small, fake_embedder, progress=False)
-    record = read_manifest(small.index_dir)["milvus"]
+    record = _built(small, fake_embedder)
     client = _client(small)
     assert client.describe_alias(alias=f"{small.milvus_collection_prefix}passages")["collection_name"] == record["passages"]
     faiss_data = load_index(small.index_dir)
@@ -139,9 +144,7 @@ def test_a_failed_build_leaves_the_served_alias_and_collections_untouched(small,
 
 @pytest.mark.slow  # starts a milvus-lite server
 def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fake_embedder):
-    _write(small.corpus_dir)
-    build_index(small, fake_embedder, progress=False)
-    first = read_manifest(small.index_dir)["milvus"]
+    first = _built(small, fake_embedder)
     changed = dict(TOPICS, **{"go.md": ["Go play went from amateur to superhuman after a simpler architecture.",
                                         "MuZero then learned the rules of the game too."]})
     _write(small.corpus_dir, changed)
@@ -170,9 +173,7 @@ def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fa
 
 @pytest.mark.slow  # starts a milvus-lite server
 def test_the_store_reloads_collections_after_a_reopen(small, fake_embedder):
-    _write(small.corpus_dir)
-    build_index(small, fake_embedder, progress=False)
-    record = read_manifest(small.index_dir)["milvus"]
+    record = _built(small, fake_embedder)
     client = _client(small)
     client.release_collection(record["passages"])
     client.release_collection(record["sentences"])
@@ -216,16 +217,14 @@ def test_without_aliases_the_index_folder_names_the_collections_served(small, fa
 
     for method in ("list_aliases", "describe_alias", "create_alias", "alter_alias"):
         monkeypatch.setattr(MilvusClient, method, no_aliases)
-    _write(small.corpus_dir)
-    build_index(small, fake_embedder, progress=False)
-    first = read_manifest(small.index_dir)["milvus"]
+    first = _built(small, fake_embedder)
     engine = Engine(small.model_copy(update={"reload_check_seconds": 0.0}), embedder=fake_embedder)
-    assert engine._state.store.passages == first["passages"] and engine._state.store.alias_target() is None
+    assert engine._state.retriever.store.passages == first["passages"] and engine._state.retriever.store.alias_target() is None
     build_index(small.model_copy(update={"milvus_incremental": False}), fake_embedder, progress=False)
     second = read_manifest(small.index_dir)["milvus"]
     assert second["passages"] != first["passages"]
     assert engine.reload_if_changed() is True
-    assert engine._state.store.passages == second["passages"]
+    assert engine._state.retriever.store.passages == second["passages"]
     hits, _ = engine._state.retriever.search("What is KANSI?", k=1)
     assert engine.data.passages[hits[0].row].source.path == "kansi.md"
 

@@ -35,7 +35,7 @@ def test_build_query_rebuild_and_hot_reload_against_milvus(milvus_settings, fake
         (settings.corpus_dir / name).write_text(text, encoding="utf-8")
     build_index(settings, fake_embedder, progress=False)
     engine = Engine(settings, embedder=fake_embedder)
-    store = engine._state.store
+    store = engine._state.retriever.store
     assert isinstance(store, MilvusStore) and engine.data.vectors.size == 0  # the vectors stay in Milvus
     client = TestClient(create_app(settings, engine, chat_page=False))
     body = _ask(client, "Is a compiler that compiles itself smarter?")
@@ -51,7 +51,7 @@ def test_build_query_rebuild_and_hot_reload_against_milvus(milvus_settings, fake
     assert record["write"]["mode"] == "incremental" and record["write"]["passages_written"] == 1
     body = _ask(client, "Does bootstrapping make a compiler wiser?")
     assert "never wiser" in body["citations"][0]["text"]
-    assert engine._state.store is not store
+    assert engine._state.retriever.store is not store
 
     # A full rebuild (new collection, alias switched): served after the reload, the old collection kept one build.
     full = settings.model_copy(update={"milvus_incremental": False})
@@ -60,17 +60,17 @@ def test_build_query_rebuild_and_hot_reload_against_milvus(milvus_settings, fake
     assert second["passages"] != record["passages"]
     body = _ask(client, "What is a seed AI?")
     assert body["citations"][0]["source"]["path"] == "seed.md"
-    assert engine._state.store.passages == second["passages"]
+    assert engine._state.retriever.store.passages == second["passages"]
 
     # Another build elsewhere moves the alias: the server reloads once (its index folder still names its collection).
     other = full.model_copy(update={"index_dir": tmp_path / "other-index"})
     build_index(other, fake_embedder, progress=False)
-    served = engine._state.store
+    served = engine._state.retriever.store
     assert served.alias_moved()
     assert engine.reload_if_changed() is True
     assert engine.reload_if_changed() is False  # no reload loop
-    assert engine._state.store.passages == second["passages"]
+    assert engine._state.retriever.store.passages == second["passages"]
     hits, _ = engine._state.retriever.search("seed AI stall", k=1)
     assert engine.data.passages[hits[0].row].source.path == "seed.md"
-    vectors = engine._state.store.passage_vectors(np.arange(len(engine.data.passages)))
+    vectors = engine._state.retriever.store.passage_vectors(np.arange(len(engine.data.passages)))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -32,7 +32,6 @@ class _Loaded:
     question_vectors: np.ndarray
     manifest_mtime: float
     reader: QueryReader
-    store: Any = None  # rsiqa.index.stores: None with FAISS (the vectors are in ``data``)
     #: How this corpus's evidence is read (rsiqa.search.calibration); measured at the first question, not at load.
     calibration: Calibration | None = None
     #: The answer to a question the material does not cover (names this index's corpus, see Settings.decline_for_index).
@@ -68,8 +67,7 @@ class Engine:
             reader = QueryReader([], counts=data.spelling)
         else:
             reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]))
-        state = _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader,
-                        store)
+        state = _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader)
         state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
         return state
 
@@ -135,8 +133,8 @@ class Engine:
             mtime = path.stat().st_mtime
         except OSError:
             return False
-        store = self._state.store
-        if mtime == self._state.manifest_mtime and not (store is not None and store.alias_moved()):
+        alias_moved = getattr(self._state.retriever.store, "alias_moved", None)  # Milvus: served through an alias
+        if mtime == self._state.manifest_mtime and not (alias_moved is not None and alias_moved()):
             return False  # neither a new index folder nor (Milvus) the alias moved to another build's collection
         try:
             return self.reload()

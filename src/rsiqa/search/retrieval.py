@@ -27,7 +27,6 @@ knows.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,11 +37,11 @@ from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
+from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
 from rsiqa.search.query import FILLERS, ReadQuestion
 from rsiqa.settings import Settings
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -82,7 +81,7 @@ class Retriever:
 
     def __init__(self, data: IndexData, embedder: Embedder, settings: Settings, store: VectorStore | None = None) -> None:
         self.data = data
-        self.store = store  # rsiqa.index.stores: None, the vectors of ``data`` (FAISS); else where they live (Milvus)
+        self.store: VectorStore = store or FaissStore(data)  # where the vectors live (rsiqa.index.stores)
         self.embedder = embedder
         self.settings = settings
         # The BM25 index a build saved (memory-mapped); built here only for an IndexData made in memory.
@@ -144,19 +143,17 @@ class Retriever:
         k = min(self.settings.candidates, n)
         if k >= n:
             return None
-        if self.store is not None:  # the store's dense and sparse (BM25 weights incl. expansion) top k
+        if self.store.searches_sparse:  # the store's sparse top k (BM25 weights incl. expansion)
             idf = {t: float(self._idf[self._vocab[t]]) for w in weights or [] for t in w if t in self._vocab}
-            return self.store.candidates(vectors, [query_sparse(w, idf) for w in weights or []], k)
-        _, ids = self.data.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
-        found = [ids[ids >= 0].ravel()]
-        found += [np.argpartition(-scores, k - 1)[:k] for scores in bm25 if scores.any()]
-        rows = np.unique(np.concatenate(found)).astype(np.int64)
+            rows = self.store.candidates(vectors, [query_sparse(w, idf) for w in weights or []], k)
+        else:  # the BM25 top k scored here
+            rows = self.store.candidates(vectors, [], k, [np.argpartition(-s, k - 1)[:k] for s in bm25 if s.any()])
         return None if len(rows) == n else rows
 
     def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""
-        if rows is None and self.store is not None:
-            rows = np.arange(len(self.data.passages))  # the store has every vector, this process none
+        if rows is None and len(self.data.vectors) != len(self.data.passages):
+            rows = np.arange(len(self.data.passages))  # the store (Milvus) has every vector, this process none
         if rows is None:
             passage_cos = self.data.vectors @ vector
             sentence_cos = self.data.sentence_vectors @ vector
@@ -164,13 +161,8 @@ class Retriever:
         else:
             lengths = self._lengths[rows]
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            if self.store is not None:
-                passage_cos = self.store.passage_vectors(rows) @ vector
-                sentence_cos = self.store.sentence_vectors(rows) @ vector
-            else:
-                passage_cos = self.data.vectors[rows] @ vector
-                sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
-                sentence_cos = self.data.sentence_vectors[sentence_rows] @ vector
+            passage_cos = self.store.passage_vectors(rows) @ vector
+            sentence_cos = self.store.sentence_vectors(rows) @ vector
             owner = np.repeat(np.arange(len(rows)), lengths)
         best = np.maximum.reduceat(sentence_cos, starts)
         at_best = np.flatnonzero(sentence_cos == best[owner])

@@ -42,9 +42,14 @@ class VectorStore(Protocol):
     """What retrieval needs from where the vectors live (see the module docstring)."""
 
     name: str
+    #: Whether the store searches the sparse (BM25) queries itself; else the caller's in-memory BM25
+    #: top rows (``lexical_top``) join its dense ones.
+    searches_sparse: bool
 
-    def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
-        """Sorted unique rows: the ``k`` nearest passages to each of ``vectors`` and the ``k`` best by each sparse query."""
+    def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
+                   lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
+        """Sorted unique rows: the ``k`` nearest passages to each of ``vectors`` and the ``k`` best by each
+        sparse query (or the given ``lexical_top`` rows)."""
         ...
 
     def passage_vectors(self, rows: np.ndarray) -> np.ndarray:

@@ -15,9 +15,11 @@ class FaissStore:
     """
 
     name = "faiss"
+    searches_sparse = False
 
     def __init__(self, data: IndexData) -> None:
         self.data = data
+        self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
@@ -29,7 +31,7 @@ class FaissStore:
         return self.data.vectors[rows]
 
     def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
-        lengths = np.array([len(self.data.sentences[r]) for r in rows], dtype=np.int64)
+        lengths = self._lengths[rows]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
         return self.data.sentence_vectors[sentence_rows]

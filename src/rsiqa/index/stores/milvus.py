@@ -339,6 +339,7 @@ class MilvusStore:
     """:class:`rsiqa.index.stores.VectorStore` over a build's Milvus collections; keeps no vectors but a few recent fetches."""
 
     name = "milvus"
+    searches_sparse = True
 
     def __init__(self, client: Any, record: dict[str, Any], keys: np.ndarray, lengths: np.ndarray,
                  settings: Settings) -> None:
@@ -384,7 +385,8 @@ class MilvusStore:
         known = self._sorted[at] == keys if len(self._sorted) else np.zeros(len(keys), bool)
         return self._order[at[known]]
 
-    def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
+    def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
+                   lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
         ef = max(self.settings.hnsw_ef_search, k)
         dense = self._pool.submit(self.client.search, self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
                                   anns_field="vector", limit=k, output_fields=["id"],
