@@ -53,7 +53,6 @@ class EmbeddingJournal:
         self.path = Path(folder) / f"embeddings-{tag}.f32"
         self._handle: Any = None
         self._dimension: int | None = None
-        self.written = 0
 
     def read(self) -> dict[bytes, np.ndarray]:
         """Every whole record of the journal (empty when there is none or it is unreadable)."""
@@ -102,7 +101,6 @@ class EmbeddingJournal:
         records[:, _KEY_BYTES:] = vectors.view(np.uint8)
         self._handle.write(records.tobytes())
         self._handle.flush()
-        self.written += len(keys)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -118,29 +116,28 @@ class EmbeddingJournal:
             pass
 
 
-@lru_cache(maxsize=1)
-def ingest_code_version() -> str:
-    """A hash of the source of :mod:`rsiqa.ingest`: parsed files are cached per version of the loaders."""
-    import rsiqa.ingest as ingest
-
+@lru_cache(maxsize=2)
+def _source_hash(folder: Path) -> str:
+    """A hash of the Python source below ``folder`` (names and contents)."""
     digest = hashlib.sha256()
-    folder = Path(ingest.__file__).parent
     for path in sorted(folder.rglob("*.py")):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\x00" + path.read_bytes() + b"\x00")
     return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=1)
+def ingest_code_version() -> str:
+    """A hash of the source of :mod:`rsiqa.ingest`: parsed files are cached per version of the loaders."""
+    import rsiqa.ingest as ingest
+
+    return _source_hash(Path(ingest.__file__).parent)
+
+
 def code_version() -> str:
     """A hash of rsiqa's own source (every module of the package): an index is only left in place by a
     build of the same code (see :func:`rsiqa.index.build.unchanged_index`)."""
     import rsiqa
 
-    digest = hashlib.sha256()
-    folder = Path(rsiqa.__file__).parent
-    for path in sorted(folder.rglob("*.py")):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\x00" + path.read_bytes() + b"\x00")
-    return digest.hexdigest()[:16]
+    return _source_hash(Path(rsiqa.__file__).parent)
 
 
 def _document_to_dict(doc: LoadedDocument) -> dict[str, Any]:
@@ -160,7 +157,6 @@ class ParseCache:
         self.folder = Path(folder) / "parsed"
         self._salt = f"{ingest_code_version()}\x1f{limits!r}"
         self.used: set[str] = set()
-        self.hits = 0
         self.misses = 0
 
     def key(self, digest: str, rel: str) -> str:
@@ -175,7 +171,6 @@ class ParseCache:
         except (OSError, ValueError, KeyError, TypeError):
             self.misses += 1
             return None
-        self.hits += 1
         return doc
 
     def put(self, digest: str, rel: str, doc: LoadedDocument) -> None:

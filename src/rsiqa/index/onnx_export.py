@@ -103,13 +103,9 @@ def model_fingerprint(model_dir: Path) -> str:
 
 def file_record(path: Path) -> dict[str, Any]:
     """Size and SHA-256 of a model file, as ``export.json`` records them."""
-    import hashlib
+    from rsiqa.index.integrity import file_digest
 
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return file_digest(path)
 
 
 def verify_model_file(folder: Path, name: str) -> str | None:

@@ -43,6 +43,7 @@ from rsiqa.ingest.documents import Passage
 from rsiqa.index.onnx_export import INT8_SCHEME
 from rsiqa.index.integrity import check_arrays, folder_checksums, validate_manifest, verify_checksums
 from rsiqa.index.target import (
+    KEPT_FILES,
     MANIFEST,
     IndexTargetError,
     check_free_space,
@@ -398,7 +399,7 @@ def _swap_in(new: Path, target: Path) -> None:
     Afterwards ``new`` is gone or holds the previous index, for the caller to delete.
     """
     if target.exists():
-        for keep in (".gitkeep", ".gitignore"):
+        for keep in KEPT_FILES:
             if (target / keep).exists():
                 shutil.copy2(target / keep, new / keep)
         if not _exchange(new, target):

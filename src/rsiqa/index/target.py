@@ -14,12 +14,11 @@ import os
 import shutil
 from pathlib import Path
 
+from rsiqa.index.integrity import DATA_FILES, DATA_FILES_V3
+
 MANIFEST = "manifest.json"
 #: Every file a build writes into an index folder.
-INDEX_FILES = frozenset({MANIFEST, MANIFEST + ".tmp", "passages.jsonl", "sentences.jsonl", "vectors.npy",
-                         "sentence_vectors.npy", "words.json", "word_vectors.npy", "index.faiss",
-                         "bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json",
-                         "bm25.params.json", "spelling.json"})
+INDEX_FILES = frozenset({MANIFEST, MANIFEST + ".tmp", *DATA_FILES, *DATA_FILES_V3})
 #: Files a user may keep in an index folder; a build carries them over to the new one.
 KEPT_FILES = (".gitkeep", ".gitignore")
 #: Room kept free on the disk besides the new index's own size.

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 
 from rsiqa.ingest.documents import Block, Source
+from rsiqa.ingest.structure import single_line
 
 #: A code paragraph is fenced: "```" + newline + the code verbatim + newline + "```".
 CODE_FENCE = "```"
@@ -160,10 +161,6 @@ def _inline_text(tag) -> str:
     return "".join(parts)
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _anchor(heading) -> str | None:
     """The fragment a link to this heading uses: its id, its section's, or an empty anchor's before it."""
     if heading.get("id"):
@@ -187,7 +184,7 @@ class _Walker:
         self._pending_item = False  # the next paragraph starts a list item
 
     def _add(self, text: str) -> None:
-        text = _fold(text)
+        text = single_line(text)
         if not text:
             return
         if self._pending_item:
@@ -215,7 +212,7 @@ class _Walker:
             elif name in _HEADINGS:
                 flush()
                 self._pending_item = False
-                text = _fold(_inline_text(child))
+                text = single_line(_inline_text(child))
                 if text:
                     self.sections.append(Section(level=_HEADINGS[name], name=text, anchor=_anchor(child)))
             elif name == "pre":
@@ -226,7 +223,7 @@ class _Walker:
                     self.sections[-1].paragraphs.append(fence(code))
             elif name == "tr":
                 flush()
-                cells = [_fold(_inline_text(cell)) for cell in child.find_all(["td", "th"], recursive=False)]
+                cells = [single_line(_inline_text(cell)) for cell in child.find_all(["td", "th"], recursive=False)]
                 self._add(" | ".join(c for c in cells if c))
             elif name == "li":
                 flush()
@@ -254,15 +251,15 @@ def clean_title(title: str, h1: str | None, site_name: str | None) -> str:
     The suffix goes when the part before it is the page's first heading, when it is the
     site's name (``og:site_name``), or when it names documentation.
     """
-    title = _fold(title)
+    title = single_line(title)
     for separator in _TITLE_SEPARATORS:
         if separator not in title:
             continue
         head, tail = title.rsplit(separator, 1)
         if not head.strip():
             continue
-        if (h1 and _fold(h1).rstrip("¶ ").lower() == head.strip().lower()) \
-                or (site_name and _fold(site_name).lower() == tail.strip().lower()) \
+        if (h1 and single_line(h1).rstrip("¶ ").lower() == head.strip().lower()) \
+                or (site_name and single_line(site_name).lower() == tail.strip().lower()) \
                 or re.search(r"\b(documentation|docs|manual|wiki)\b", tail, re.I):
             return head.strip()
     return title
@@ -308,7 +305,7 @@ def sections_to_blocks(sections: list[Section], title: str, path: str, url: str 
     base = url or path
     for section in sections:
         name = section.name
-        if name is not None and section.level <= 1 and _fold(name).lower() == title.lower():
+        if name is not None and section.level <= 1 and single_line(name).lower() == title.lower():
             name = None  # the page's own heading: the title says it already
         link = f"{base.split('#', 1)[0]}#{section.anchor}" if section.anchor else base
         source = Source(title=title, path=path, kind="document", section=name, url=link if url or section.anchor else url)

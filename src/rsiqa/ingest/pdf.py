@@ -20,6 +20,7 @@ import statistics
 from collections import Counter
 
 from rsiqa.ingest.html import Section
+from rsiqa.ingest.structure import single_line
 
 #: "Introduction ........ 3", "2.1 Scope . . . . . 17", "Index …… iv": a table-of-contents line.
 _DOT_LEADER = re.compile(r"^.*\S.*?(?:\s?[.·…•]\s?){4,}\s*(?:\d+|[ivxlcdm]+)\s*$", re.I)
@@ -97,7 +98,7 @@ def paragraphs(lines: list[str], keep_hyphens: Counter[str] | None = None) -> li
 
 
 def _fold(text: str) -> str:
-    return " ".join(text.split()).lower()
+    return single_line(text).lower()
 
 
 def _heading_at(lines: list[str], title: str, start: int) -> int | None:

@@ -98,12 +98,15 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
 
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
                    followups: list[str], read: ReadQuestion | None = None,
-                   question_vector: np.ndarray | None = None, calibration: Calibration | None = None) -> Answer:
-    """Turn ranked hits into the answer object (or a polite decline); ``calibration``: see :func:`coverage_probability`."""
+                   question_vector: np.ndarray | None = None, calibration: Calibration | None = None,
+                   decline: str | None = None) -> Answer:
+    """Turn ranked hits into the answer object (or a polite decline: ``decline``, by default
+    ``settings.decline_message``); ``calibration``: see :func:`coverage_probability`."""
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
     if not hits or coverage_probability(evidence, question, advice, names, calibration) < settings.abstain_threshold:
-        return Answer(question=question, answer=settings.decline_message, abstained=True, citations=[], followups=followups)
+        return Answer(question=question, answer=decline or settings.decline_message, abstained=True, citations=[],
+                      followups=followups)
     citations: list[Citation] = []
     for n, hit in enumerate(hits, start=1):
         passage = data.passages[hit.row]

@@ -119,6 +119,11 @@ class Engine:
         """The index currently served."""
         return self._state.data
 
+    @property
+    def questions(self) -> list[str]:
+        """The full questions the served material asks (found once per loaded index)."""
+        return [q.text for q in self._state.questions]
+
     def reload(self) -> bool:
         """Load the index again; the old one keeps serving if the new one fails to load."""
         with self._lock:
@@ -154,9 +159,7 @@ class Engine:
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
-                                calibration=self._calibration(state))
-        if answer.abstained:
-            answer.answer = state.decline or answer.answer
+                                calibration=self._calibration(state), decline=state.decline)
         cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,

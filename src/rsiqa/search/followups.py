@@ -109,12 +109,13 @@ def suggest_followups(question_vector: np.ndarray, cited: list[int], data: Index
         return []
     seen = {_normal(q) for q in asked}
     chosen: list[str] = []
+    structure = structure_followups(cited, data)
     if len(candidates):
         sims = candidate_vectors @ question_vector
         scores = sims + _NEAR_ANSWER * np.array([_near(c.row, cited, data) for c in candidates])
         for i in np.argsort(-scores, kind="stable"):
             text = candidates[int(i)].text
-            if scores[int(i)] < _RELATED and (chosen or structure_followups(cited, data)):
+            if scores[int(i)] < _RELATED and (chosen or structure):
                 break  # unrelated: only as a last resort, when nothing else would be suggested
             if _normal(text) in seen or sims[int(i)] > _REPEATS:
                 continue
@@ -122,7 +123,7 @@ def suggest_followups(question_vector: np.ndarray, cited: list[int], data: Index
             seen.add(_normal(text))
             if len(chosen) == max(limit - 1, 1):
                 break
-    for text in structure_followups(cited, data):
+    for text in structure:
         if len(chosen) < limit and _normal(text) not in seen:
             chosen.append(text)
     return chosen[:limit]

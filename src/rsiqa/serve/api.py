@@ -416,9 +416,7 @@ class PageAsk:
 
     def material_questions(self) -> list[str]:
         """Full questions the served material asks (the page's default examples)."""
-        from rsiqa.search.followups import corpus_questions
-
-        return [q.text for q in corpus_questions(self.service.current().data)]
+        return self.service.current().questions
 
     def feedback(self, rating: Literal["up", "down"], question: str, answer: str, citations: list[str]) -> int:
         """Store the page's vote on an answer (as ``POST /api/feedback`` does); returns its id."""

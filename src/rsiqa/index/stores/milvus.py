@@ -44,7 +44,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rsiqa.index.store import BM25_FILES, IndexData, IndexError_, _read_jsonl, check_manifest, load_bm25
+from rsiqa.index.store import BM25_FILES, IndexData, IndexError_, _read_jsonl, check_manifest, index_precision, load_bm25
 from rsiqa.index.stores import (
     BM25_B,
     BM25_K1,
@@ -95,14 +95,14 @@ def alias_names(settings: Settings) -> tuple[str, str]:
     return f"{prefix}passages", f"{prefix}sentences"
 
 
-def collections_present(manifest: dict[str, Any], settings: Settings) -> bool:
+def collections_present(manifest: dict[str, Any], settings: Settings, client: Any = None) -> bool:
     """True when ``manifest`` was built for this Milvus and prefix and its collections exist there (False when
-    Milvus is unreachable: a build then says why)."""
+    Milvus is unreachable: a build then says why). ``client``: an open one (else one is connected)."""
     record = manifest.get("milvus") or {}
     if record.get("uri") != settings.milvus_uri or record.get("prefix") != settings.milvus_collection_prefix:
         return False
     try:
-        names = set(connect(settings).list_collections())
+        names = set((client or connect(settings)).list_collections())
     except Exception:  # noqa: BLE001
         return False
     return record.get("passages") in names and record.get("sentences") in names
@@ -181,15 +181,12 @@ class MilvusBuild:
         except IndexError_:
             return {}
         record = manifest.get("milvus") or {}
-        if not record or (manifest.get("embedding") or {}).get("precision", "fp32") != precision:
+        if not record or index_precision(manifest) != precision:
             return {}
         self._previous = record
         if not self.settings.milvus_incremental or record.get("settings_key") != settings_key:
             return {}
-        if record.get("uri") != self.settings.milvus_uri or record.get("prefix") != self.settings.milvus_collection_prefix:
-            return {}
-        collections = set(self.client.list_collections())
-        if record.get("passages") not in collections or record.get("sentences") not in collections:
+        if not collections_present(manifest, self.settings, self.client):
             return {}
         return {**record, "corpus_hashes": manifest.get("corpus_hashes") or {}}
 
@@ -273,12 +270,12 @@ class MilvusBuild:
         self.client.flush(names["sentences"])
         return {"passages_written": n_passages, "sentences_written": n_sentences}
 
-    def _check_count(self, names: dict[str, str], expected: int) -> bool:
+    def _check_count(self, names: dict[str, str], expected: int) -> None:
+        """RuntimeError unless the passages collection holds ``expected`` rows."""
         got = self.client.query(names["passages"], filter="", output_fields=["count(*)"], consistency_level="Strong")
         count = int(got[0]["count(*)"])
         if count != expected:
             raise RuntimeError(f"Milvus collection {names['passages']} holds {count} passages, the build wrote {expected}")
-        return True
 
     def _write_files(self, previous: dict[str, Any], passages: list[Passage], sentences: list[list[str]],
                      vectors: np.ndarray, sentence_vectors: np.ndarray, keys: np.ndarray, lengths: np.ndarray,
