@@ -19,8 +19,6 @@ from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir, code_version
 from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision, pool_spans, token_encoder
 from rsiqa.search.expansion import corpus_words
-from rsiqa.search.lexical import build_bm25
-from rsiqa.search.query import spelling_texts, word_counts
 from rsiqa.index.integrity import verify_checksums
 from rsiqa.index.store import (
     FORMAT_VERSION,
@@ -374,11 +372,9 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     faiss_index = make_faiss_index(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
                                    settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(faiss_index, vectors)
-    bm25 = build_bm25(contexts)  # saved in the index: a server loads it instead of tokenising every passage
-    spelling = dict(word_counts(spelling_texts(contexts)))  # the same: counted here, not at every start
     data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
-                     bm25=bm25, spelling=spelling)
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors,
+                     faiss_index=faiss_index)  # write_index adds the BM25 index and spelling counts it saves
     milvus = None
     if settings.store == "milvus":  # rsiqa.index.stores.milvus: collections first, the index folder, the aliases last
         from rsiqa.index.stores.milvus import MilvusBuild

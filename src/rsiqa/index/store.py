@@ -313,16 +313,16 @@ def write_index(index_dir: Path, data: IndexData) -> None:
     """
     index_dir = index_dir.resolve()
     check_replaceable(index_dir)
-    if data.bm25 is None:
+    if data.bm25 is None or data.spelling is None:  # saved so that a server loads them instead of counting
         from rsiqa.ingest.documents import passage_context
         from rsiqa.search.lexical import build_bm25
-
-        data.bm25 = build_bm25([passage_context(p) for p in data.passages])
-    if data.spelling is None:
-        from rsiqa.ingest.documents import passage_context
         from rsiqa.search.query import spelling_texts, word_counts
 
-        data.spelling = dict(word_counts(spelling_texts([passage_context(p) for p in data.passages])))
+        contexts = [passage_context(p) for p in data.passages]
+        if data.bm25 is None:
+            data.bm25 = build_bm25(contexts)
+        if data.spelling is None:
+            data.spelling = dict(word_counts(spelling_texts(contexts)))
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(index_dir.parent):
         check_replaceable(index_dir)  # again, now that no other build can change it
