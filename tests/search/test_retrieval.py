@@ -7,7 +7,7 @@ from rsiqa.index.build import build_index
 from rsiqa.index.store import load_index
 from rsiqa.search.lexical import query_tokens
 from rsiqa.search.conversation import Conversation
-from rsiqa.search.query import ReadQuestion
+from rsiqa.search.query import QueryReader, ReadQuestion
 from rsiqa.search.retrieval import Retriever, _zscore
 
 
@@ -39,6 +39,16 @@ def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever
     assert len({h.row for h in hits}) == len(hits)
     assert hits[0].lexical == pytest.approx(1.0)
     assert evidence.coverage == 1.0 and evidence.content_terms == 1
+
+
+def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever):
+    read = QueryReader([]).read
+    _, dated = retriever.search(read("What year did Chollet argue that self-improving systems cannot go exponential?"), k=2)
+    assert not dated.lacks_quantity  # "... in 2017 ..."
+    _, undated = retriever.search(read("How many people does KANSI pivotal AI need?"), k=2)
+    assert undated.lacks_quantity  # the KANSI sentence holds no number
+    _, plain = retriever.search(read("What is KANSI?"), k=2)
+    assert not plain.lacks_quantity  # asks for no figure
 
 
 def test_unknown_words_lower_coverage(retriever):

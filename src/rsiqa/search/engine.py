@@ -82,9 +82,7 @@ class Engine:
         """The evidence logit of ``question`` asked alone, read with ``calibration`` (default: the fixed one), unshifted."""
         state = state or self._state
         evidence, read = self._evidence(question, state)
-        cal = calibration or Calibration()
-        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
-                              cal.passage_centre, cal.rare_bonus)
+        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), calibration)
 
     def _calibrate(self, state: _Loaded) -> Calibration:
         """How this corpus's evidence is read, from the everyday probe questions (rsiqa.search.calibration)."""
@@ -93,8 +91,8 @@ class Engine:
         probes = [(question, *self._evidence(question, state)) for question in PROBES]
 
         def logits(cal: Calibration) -> list[float]:
-            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
-                                   cal.passage_centre, cal.rare_bonus) for question, evidence, read in probes]
+            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal)
+                    for question, evidence, read in probes]
 
         calibration = corpus_calibration([e.top_sentence for _, e, _ in probes], [e.top_passage for _, e, _ in probes],
                                          [e.rare_match for _, e, _ in probes], logits, self.settings.abstain_probe_level)

@@ -39,7 +39,7 @@ from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
-from rsiqa.search.query import FILLERS, ReadQuestion
+from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
 from rsiqa.settings import Settings
 
 
@@ -74,6 +74,7 @@ class Evidence:
     content_terms: int  # how many content words the question has
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
+    lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
 
 
 class Retriever:
@@ -308,6 +309,9 @@ class Retriever:
             first = int(order[0] if rows is None else rows[order[0]])
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
+            if question.quantity:  # "How many ...?": the sentence that answers holds a number
+                sentences = self.data.sentences[first]
+                evidence.lacks_quantity = not (sentences and holds_quantity(sentences[int(best_index[order[0]])]))
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
