@@ -158,8 +158,8 @@ class Engine:
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 calibration=self._calibration(state), decline=state.decline)
-        cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
-        answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
-                                             state.question_vectors, asked, self.settings.max_followups)
+        cited_rows = [hits[c.n - 1].row for c in answer.cited()]
+        answer.followups = suggest_followups(vectors[0], cited_rows, state.data, state.questions, state.question_vectors,
+                                             asked, self.settings.max_followups)
         return answer
