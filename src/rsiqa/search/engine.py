@@ -89,6 +89,10 @@ class Engine:
         if self.settings.abstain_probe_level is None:
             return Calibration()
         probes = [(question, *self._evidence(question, state)) for question in PROBES]
+        for _, evidence, _ in probes:
+            # The probes measure how close everyday questions come in meaning and words; a probe that asks
+            # for a figure ("How many calories ...") would lower that level by the answer-type term.
+            evidence.lacks_quantity = False
 
         def logits(cal: Calibration) -> list[float]:
             return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal)
