@@ -52,13 +52,26 @@ def stem(words: list[str]) -> list[str]:
     return _STEMMER.stemWords(words)
 
 
+#: A hyphenated word with a one-letter part ("f-strings", "e-mail", "x-risk"): the token pattern drops that part.
+_LETTER_COMPOUND = re.compile(r"(?<![\w-])(?:[^\W\d_]-[^\W_]{2,}|[^\W_]{2,}-[^\W\d_])(?![\w-])")
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, accent-folded, stop-word-free, stemmed word tokens (the BM25 vocabulary).
 
     The same steps as ``bm25s.tokenize`` with these stop words and stemmer, done directly: it
     runs several times per question, and bm25s's version costs more than the rest of BM25.
+    A hyphenated word with a one-letter part is also a token of its own, joined ("f-strings" ->
+    "fstring" besides "string"): its letter is what tells it apart, and words of one letter are
+    not tokens. A question that writes it apart ("f strings") joins it too (:func:`query_tokens`).
     """
-    return [stem(content_words(text)) for text in texts]
+    out = []
+    for text in texts:
+        words = content_words(text)
+        if "-" in text:
+            words += [w.replace("-", "") for w in _LETTER_COMPOUND.findall(fold_accents(text).lower())]
+        out.append(stem(words))
+    return out
 
 
 def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
