@@ -130,3 +130,13 @@ def test_a_question_pointing_at_a_kind_of_source_favours_it(settings, fake_embed
         scores[weight] = {data.passages[h.row].source.kind: h.fused for h in hits}
     assert scores[0.3]["comment"] - scores[0.0]["comment"] == pytest.approx(0.3)
     assert scores[0.3]["linked_post"] == pytest.approx(scores[0.0]["linked_post"])
+
+
+def test_keywords_count_more_for_a_question_that_embeds_poorly(retriever):
+    usual, weak = retriever.settings.lexical_weight, retriever.settings.weak_lexical_weight
+    low = retriever.settings.weak_dense_cosine
+    assert weak > usual
+    assert retriever.lexical_weight(0.8) == usual  # a passage close in meaning: the usual mix
+    assert retriever.lexical_weight(low + 0.1) == pytest.approx(usual)
+    assert retriever.lexical_weight(low + 0.05) == pytest.approx((usual + weak) / 2)  # linear in between
+    assert retriever.lexical_weight(low) == pytest.approx(weak) == retriever.lexical_weight(0.05)

@@ -11,8 +11,9 @@ on one scale whatever their raw ranges:
   the question's words expanded to the corpus words nearest in meaning (:mod:`rsiqa.search.expansion`).
 
 ``fused = (1 - L) * ((1 - S) * z(passage) + S * z(sentence)) + L * z(lexical)`` with
-``L = Settings.lexical_weight`` and ``S = Settings.sentence_weight``. On the development set
-this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
+``L = Settings.lexical_weight`` (more, up to ``Settings.weak_lexical_weight``, for a question
+whose best passage cosine is low: :meth:`Retriever.lexical_weight`) and ``S = Settings.sentence_weight``.
+On the development set this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
 index) and raw-score mixing (0.87 vs 0.83, averaged over eight chunk sizes); see the README.
 
 Only candidates are scored (and standardised), at every corpus size: the FAISS index's top
@@ -178,9 +179,21 @@ class Retriever:
         lexical = bm25 if rows is None else bm25[rows]
         top = float(lexical.max(initial=0.0))
         lexical = lexical / top if top > 0 else lexical
-        lw = self.settings.lexical_weight
+        lw = self.lexical_weight(float(passage.max(initial=-1.0)))
         evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
+
+    def lexical_weight(self, top_passage: float) -> float:
+        """The weight of BM25 in the fused score, given the question's best passage cosine.
+
+        A question the model embeds poorly ("What do skeptics say?": no passage above 0.13) has
+        dense scores that are mostly noise, while its words may still find the passage: at or
+        below ``weak_dense_cosine`` the keywords get ``weak_lexical_weight``, from
+        ``weak_dense_cosine + 0.1`` up the usual ``lexical_weight``, linearly in between.
+        """
+        usual, weak = self.settings.lexical_weight, max(self.settings.lexical_weight, self.settings.weak_lexical_weight)
+        low = self.settings.weak_dense_cosine
+        return usual + (weak - usual) * min(1.0, max(0.0, (low + 0.1 - top_passage) / 0.1))
 
     def known_share(self, text: str, besides: str = "") -> float | None:
         """Share of ``text``'s content words that the corpus knows, leaving out words of ``besides``.
