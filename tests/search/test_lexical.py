@@ -38,3 +38,8 @@ def test_the_f_string_passage_is_found_by_its_name(settings, fake_embedder):
     hits, _ = retriever.search("f-strings", k=3)
     assert max(hits, key=lambda h: h.lexical).row == next(
         i for i, p in enumerate(retriever.data.passages) if p.source.path == "format.md")
+
+
+def test_indefinite_pronouns_are_not_content():
+    assert tokenize(["Did anyone respond to Chollet?"])[0] == ["respond", "chollet"]
+    assert content_words("Has somebody said something about everything?") == ["said"]

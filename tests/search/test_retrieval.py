@@ -140,3 +140,18 @@ def test_keywords_count_more_for_a_question_that_embeds_poorly(retriever):
     assert retriever.lexical_weight(low + 0.1) == pytest.approx(usual)
     assert retriever.lexical_weight(low + 0.05) == pytest.approx((usual + weak) / 2)  # linear in between
     assert retriever.lexical_weight(low) == pytest.approx(weak) == retriever.lexical_weight(0.05)
+
+
+def test_a_word_the_corpus_has_in_another_form_counts_as_known(settings, fake_embedder):
+    (settings.corpus_dir / "faq.md").write_text(
+        "A common response to this objection is that compilers improve themselves only up to a point.",
+        encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    assert retriever._variant("respond") == "respons"  # Snowball: "respond" vs "response"
+    assert retriever._variant("compil") is None  # the corpus has it as it is
+    assert retriever._variant("complex") is None  # shares only "comp"
+    assert retriever._variant("objectivist") is None  # "object" + 5 more letters: another word
+    assert retriever._variant("improvis") is None  # "improvise" is not "improve" ("improv")
+    assert retriever._coverage("respond")[0] == 1.0
+    assert retriever._coverage("recipe")[0] == 0.0

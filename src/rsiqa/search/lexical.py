@@ -9,10 +9,13 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 _STEMMER = Stemmer.Stemmer("english")
-# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions)
-# and the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...").
+# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions),
+# the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...")
+# and the indefinite pronouns it lacks ("Did anyone respond to ...?").
 STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
-                                             "tell", "explain", "describe", "please"})
+                                             "tell", "explain", "describe", "please",
+                                             "anyone", "anybody", "someone", "somebody", "everyone", "everybody",
+                                             "anything", "something", "everything", "nobody", "whoever", "whatever"})
 _STOPSET = frozenset(STOPWORDS)
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
 

@@ -28,7 +28,10 @@ knows.
 
 from __future__ import annotations
 
+import bisect
+import os
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,6 +46,9 @@ from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_t
 from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
 from rsiqa.settings import Settings
 
+
+#: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
+_VARIANT_LETTERS = 6
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -219,10 +225,41 @@ class Retriever:
                 known += bool(self._expander.neighbours_of(word))
         return known / len(pairs)
 
+    @cached_property
+    def _sorted_vocab(self) -> list[str]:
+        """The corpus tokens in order, for :meth:`_variant` (sorted at the first unknown word, not at start)."""
+        return sorted(self._vocab)
+
+    def _variant(self, token: str) -> str | None:
+        """A corpus token that is ``token`` in another form, when the corpus lacks ``token`` itself.
+
+        Snowball leaves some forms of one word apart ("respond" and "response" stem to "respond"
+        and "respons"): a corpus token of six letters or more, at most one letter longer or shorter,
+        that shares all but the last letter of the shorter of the two counts as the same word (the
+        longest such prefix wins); "improv" and "improvis" stay apart.
+        """
+        if token in self._vocab or len(token) < _VARIANT_LETTERS:
+            return None
+        vocab = self._sorted_vocab
+        best: tuple[int, str] | None = None
+        at = bisect.bisect_left(vocab, token[:_VARIANT_LETTERS - 1])
+        while at < len(vocab) and vocab[at].startswith(token[:_VARIANT_LETTERS - 1]):
+            other = vocab[at]
+            shared = len(os.path.commonprefix([other, token]))
+            if (len(other) >= _VARIANT_LETTERS and abs(len(other) - len(token)) <= 1
+                    and shared >= min(len(other), len(token)) - 1 and (best is None or shared > best[0])):
+                best = (shared, other)
+            at += 1
+        return best[1] if best else None
+
     def _coverage(self, text: str) -> tuple[float, float]:
-        """IDF-weighted share of the text's content words found in the corpus, and in its best single passage."""
+        """IDF-weighted share of the text's content words found in the corpus, and in its best single passage.
+
+        A word the corpus has in another form (:meth:`_variant`) counts as found, as that form.
+        """
         weights: dict[str, float] = {}
         for token in tokenize([text])[0]:
+            token = self._variant(token) or token
             weights[token] = float(self._idf[self._vocab[token]]) if token in self._vocab else self._unseen_idf
         total = sum(weights.values())
         if not total:
