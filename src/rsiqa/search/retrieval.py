@@ -12,9 +12,10 @@ on one scale whatever their raw ranges:
 
 ``fused = (1 - L) * ((1 - S) * z(passage) + S * z(sentence)) + L * z(lexical)`` with
 ``L = Settings.lexical_weight`` (more, up to ``Settings.weak_lexical_weight``, for a question
-whose best passage cosine is low: :meth:`Retriever.lexical_weight`) and ``S = Settings.sentence_weight``.
-On the development set this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
-index) and raw-score mixing (0.87 vs 0.83, averaged over eight chunk sizes); see the README.
+whose best passage cosine is low: :meth:`Retriever.lexical_weight`) and
+``S = Settings.sentence_weight``. On the development set this convex combination of z-scores
+beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one index) and raw-score mixing (0.87 vs
+0.83, averaged over eight chunk sizes); see the README.
 
 Only candidates are scored (and standardised), at every corpus size: the FAISS index's top
 ``Settings.candidates`` (exact below ``Settings.ann_threshold`` passages, HNSW from there) and
@@ -45,7 +46,6 @@ from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
 from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
 from rsiqa.settings import Settings
-
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
