@@ -28,6 +28,19 @@ the candidates of each search and fetches the vectors of those candidates only.
 Where an engine has no aliases (Milvus Lite 2.5), the manifest's collection names are the
 switch: the index folder, swapped atomically, names the collections to serve, and the aliases are
 skipped (recorded as ``null``).
+
+With ``RSIQA_MILVUS_SEARCH=native`` (or ``native-weighted``) Milvus does the keyword side itself: the
+passages collection has no ``sparse`` field but ``tokens`` (rsiqa's BM25 tokens of the passage - stemmed,
+stop words out - as space-separated text, under the ``standard`` analyzer) and ``bm25``, the output of
+Milvus's built-in BM25 function on it (``SPARSE_INVERTED_INDEX``, metric ``BM25``, rsiqa's ``k1``/``b``).
+A search is one ``hybrid_search`` per question: a dense request with every query vector and a BM25
+request with each reading's own tokens (the query expansion's weighted tokens cannot be passed: Milvus
+weighs a query token by its count), fused by ``RRFRanker`` (``native``) or ``WeightedRanker``
+(``native-weighted``) into the top ``RSIQA_CANDIDATES`` of each reading. rsiqa's fusion and abstention
+then score those candidates as always. Tokens rather than raw text go to the analyzer so that the
+words match rsiqa's on every engine: Milvus Lite 3.x has only the ``standard`` (no stemming) and
+``jieba`` analyzers. The manifest's record says which schema a build wrote (``search``); a change of
+schema writes new collections, and a server serves what its collections hold.
 """
 
 from __future__ import annotations
@@ -67,6 +80,15 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+#: The collection schema of each RSIQA_MILVUS_SEARCH value: rsiqa's sparse vectors, or Milvus's BM25 function.
+SCHEMAS = {"rsiqa": "rsiqa", "native": "native", "native-weighted": "native"}
+
+
+def schema_of(settings: Settings) -> str:
+    """The passages schema a build with ``settings`` writes: ``rsiqa`` (field ``sparse``) or ``native`` (``bm25``)."""
+    return SCHEMAS[settings.milvus_search]
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
@@ -101,6 +123,8 @@ def collections_present(manifest: dict[str, Any], settings: Settings, client: An
     record = manifest.get("milvus") or {}
     if record.get("uri") != settings.milvus_uri or record.get("prefix") != settings.milvus_collection_prefix:
         return False
+    if record.get("search", "rsiqa") != schema_of(settings):  # RSIQA_MILVUS_SEARCH changed the schema
+        return False
     try:
         names = set((client or connect(settings)).list_collections())
     except Exception:  # noqa: BLE001
@@ -118,8 +142,9 @@ def alias_target(client: Any, alias: str) -> str | None:
 
 
 def _create_collections(client: Any, passages: str, sentences: str, dimension: int, settings: Settings) -> None:
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
 
+    native = schema_of(settings) == "native"
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("file", DataType.VARCHAR, max_length=4096)
@@ -127,11 +152,22 @@ def _create_collections(client: Any, passages: str, sentences: str, dimension: i
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     schema.add_field("source", DataType.VARCHAR, max_length=65535)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    if native:  # Milvus's BM25 function over rsiqa's tokens (see the module docstring)
+        schema.add_field("tokens", DataType.VARCHAR, max_length=65535, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("bm25", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["tokens"],
+                                     output_field_names=["bm25"]))
+    else:
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
                     params={"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction})
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    if native:
+        index.add_index(field_name="bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                        params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+    else:
+        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     index.add_index(field_name="file", index_type="INVERTED")
     client.create_collection(passages, schema=schema, index_params=index, consistency_level="Strong")
 
@@ -153,14 +189,19 @@ def _text_bytes(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
-def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray, sparse: dict[int, dict[int, float]],
-                  keys: np.ndarray) -> list[dict[str, Any]]:
+def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray, sparse: dict[int, dict[int, float]] | None,
+                  keys: np.ndarray, tokens: list[list[str]] | None = None) -> list[dict[str, Any]]:
+    """Passage entities: with ``sparse`` (rsiqa's weights per row), else ``tokens`` for Milvus's BM25 function."""
     out = []
     for row in rows:
         p = passages[row]
-        out.append({"id": int(keys[row]), "file": p.source.path, "chunk_id": p.chunk_id, "text": _text_bytes(p.text),
-                    "source": _text_bytes(json.dumps(p.source.to_dict(), ensure_ascii=False)),
-                    "vector": vectors[row].tolist(), "sparse": sparse[row] or {0: 1e-9}})
+        entity = {"id": int(keys[row]), "file": p.source.path, "chunk_id": p.chunk_id, "text": _text_bytes(p.text),
+                  "source": _text_bytes(json.dumps(p.source.to_dict(), ensure_ascii=False)), "vector": vectors[row].tolist()}
+        if sparse is not None:
+            entity["sparse"] = sparse[row] or {0: 1e-9}
+        else:
+            entity["tokens"] = _text_bytes(" ".join(tokens[row])) if tokens is not None else ""
+        out.append(entity)
     return out
 
 
@@ -185,6 +226,8 @@ class MilvusBuild:
             return {}
         self._previous = record
         if not self.settings.milvus_incremental or record.get("settings_key") != settings_key:
+            return {}
+        if record.get("search", "rsiqa") != schema_of(self.settings):  # another schema: new collections
             return {}
         if not collections_present(manifest, self.settings, self.client):
             return {}
@@ -233,7 +276,7 @@ class MilvusBuild:
                     pass
             raise
         self.record = {"uri": self.settings.milvus_uri, "prefix": prefix, **names, "settings_key": settings_key,
-                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B},
+                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B}, "search": schema_of(self.settings),
                        "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings))),
                        "write": {"mode": "full", **written, "seconds": round(time.perf_counter() - started, 2)}}
         return self.record
@@ -252,8 +295,9 @@ class MilvusBuild:
         n_passages = n_sentences = 0
         for at in range(0, len(unique), BATCH):
             batch = unique[at : at + BATCH]
-            sparse = {r: passage_sparse(tokens[r], avg) for r in batch}
-            entities = _passage_rows(passages, batch, vectors, sparse, keys)
+            native = schema_of(self.settings) == "native"
+            sparse = None if native else {r: passage_sparse(tokens[r], avg) for r in batch}
+            entities = _passage_rows(passages, batch, vectors, sparse, keys, tokens)
             self.client.insert(names["passages"], entities)
             n_passages += len(entities)
             skeys = sentence_keys(keys[batch], lengths[batch])
@@ -332,6 +376,13 @@ class MilvusBuild:
                     log.warning("old Milvus collection %s not dropped: %s", name, exc)
 
 
+def native_query_text(query: dict[int, float]) -> str:
+    """The text sent to Milvus's BM25 for a query: its own tokens (weight 1; the expansion's lower weights cannot be
+    expressed), space-separated; empty for a plain sparse vector without its tokens."""
+    tokens = getattr(query, "tokens", None) or {}
+    return " ".join(token for token, weight in tokens.items() if weight >= 1.0)
+
+
 class MilvusStore:
     """:class:`rsiqa.index.stores.VectorStore` over a build's Milvus collections; keeps no vectors but a few recent fetches."""
 
@@ -354,6 +405,13 @@ class MilvusStore:
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = _pool()  # concurrent Milvus calls (one pool per process: a reload opens a new store)
+        #: How candidates are found: what the collections hold decides (``search`` of the build's record).
+        self.search = record.get("search", "rsiqa")
+        if self.search != schema_of(settings):
+            log.warning("RSIQA_MILVUS_SEARCH=%s but the collections were built for %s candidates: serving those "
+                        "(rebuild to change)", settings.milvus_search, self.search)
+        #: The ranker of ``hybrid_search`` (native only): weighted when asked for, else reciprocal rank fusion.
+        self.ranker = "weighted" if settings.milvus_search == "native-weighted" else "rrf"
         for name in (self.passages, self.sentences):
             client.load_collection(name)  # again after a restart of Milvus (Lite) or of this process
         self.alias_at_load = self.alias_target()
@@ -384,6 +442,8 @@ class MilvusStore:
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
+        if self.search == "native":
+            return self._native_candidates(vectors, sparse_queries, k)
         ef = max(self.settings.hnsw_ef_search, k)
         dense = self._pool.submit(self.client.search, self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
                                   anns_field="vector", limit=k, output_fields=["id"],
@@ -395,6 +455,26 @@ class MilvusStore:
         if sparse is not None:
             found += [int(hit["id"]) for hits in sparse.result() for hit in hits]
         return np.unique(self.rows_of(np.array(found, dtype=np.int64))).astype(np.int64)
+
+    def _native_candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
+        """One ``hybrid_search``: per reading, the top ``k`` of its dense ANN and Milvus's BM25 over its own tokens
+        (the weight-1 tokens of its :class:`rsiqa.index.stores.SparseQuery`), fused by the ranker."""
+        from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+        vectors = np.asarray(vectors, np.float32)
+        if not len(vectors):
+            return np.zeros(0, dtype=np.int64)
+        texts = [native_query_text(q) for q in sparse_queries][: len(vectors)]
+        texts += [""] * (len(vectors) - len(texts))
+        ef = max(self.settings.hnsw_ef_search, k)
+        requests = [AnnSearchRequest(data=[v.tolist() for v in vectors], anns_field="vector", limit=k,
+                                     param={"metric_type": "IP", "params": {"ef": ef}})]
+        if any(texts):
+            requests.append(AnnSearchRequest(data=texts, anns_field="bm25", limit=k, param={"metric_type": "BM25"}))
+        ranker = WeightedRanker(0.5, 0.5) if self.ranker == "weighted" and len(requests) == 2 else RRFRanker(60)
+        found = self.client.hybrid_search(self.passages, requests, ranker, limit=k, output_fields=["id"])
+        keys = np.array([int(hit["id"]) for hits in found for hit in hits], dtype=np.int64)
+        return np.unique(self.rows_of(keys)).astype(np.int64)
 
     def _get(self, collection: str, keys: list[int]) -> dict[int, np.ndarray]:
         got: dict[int, np.ndarray] = {}
