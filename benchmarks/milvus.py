@@ -9,10 +9,15 @@ Milvus is a `milvus-lite server` started here in a temporary folder (killed by p
 the Milvus of ``RSIQA_MILVUS_URI`` (and ``RSIQA_MILVUS_TOKEN``).
 
 eval: the default corpus is built once with the real model and ``RSIQA_STORE=milvus`` (which
-writes the usual index folder too); the same questions then go through an engine on the folder's
-FAISS index and one on the Milvus collections, with the evaluation of ``rsiqa eval``. Twice: as
-served by default (below ``ann_threshold`` every passage is scored) and in candidate mode
-(``RSIQA_ANN_THRESHOLD=1``: FAISS-HNSW candidates against Milvus's dense HNSW + sparse BM25 ones).
+writes the usual index folder too), and once more with ``RSIQA_MILVUS_SEARCH=native`` (Milvus's
+built-in BM25 function; its own collections and index folder); the same questions then go through
+an engine on the folder's FAISS index, one on the Milvus collections with rsiqa's sparse vectors
+(``milvus``), and two on the native collections, hybrid_search with RRF (``native``) and with the
+weighted ranker (``native-weighted``), with the evaluation of ``rsiqa eval``. Twice: as served by
+default (below ``ann_threshold`` every passage is scored) and in candidate mode
+(``RSIQA_ANN_THRESHOLD=1``: FAISS-HNSW candidates against Milvus's dense HNSW + sparse BM25 ones, or
+the fused top k of hybrid_search). Per engine it also times each question (``ask``) and its
+candidate generation (the store's ``candidates``), after one warm-up question.
 
 scale and incremental: the 2 shared cores of this machine cannot embed a million texts, so the
 passages are SYNTHETIC: each copies a real passage of the default corpus with about a third of
@@ -104,7 +109,7 @@ def env_for(settings: Any) -> dict[str, str]:
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
                RSIQA_MODEL_CACHE_DIR=str((REPO / ".cache" / "models").resolve()), RSIQA_STORE=settings.store,
                RSIQA_MILVUS_URI=settings.milvus_uri, RSIQA_MILVUS_COLLECTION_PREFIX=settings.milvus_collection_prefix,
-               RSIQA_ANN_THRESHOLD=str(settings.ann_threshold))
+               RSIQA_ANN_THRESHOLD=str(settings.ann_threshold), RSIQA_MILVUS_SEARCH=settings.milvus_search)
     if settings.milvus_token:
         env["RSIQA_MILVUS_TOKEN"] = settings.milvus_token
     return env
@@ -119,28 +124,80 @@ def run_eval(milvus: Milvus, work: Path) -> dict[str, Any]:
 
     index_dir = work / "eval-index"
     settings = settings_for(milvus, index_dir, "bench_eval_")
+    native = settings_for(milvus, work / "eval-index-native", "bench_native_", milvus_search="native")
     from rsiqa.settings import index_settings
 
     embedder = embedder_for(settings)  # questions (int8 by default)
-    started = time.perf_counter()
-    build_index(settings, embedder_for(index_settings(settings)), progress=False)  # stored vectors, as `rsiqa build`
-    log(f"default corpus built (FAISS folder + Milvus) in {time.perf_counter() - started:.0f} s")
+    for configured in (settings, native):
+        started = time.perf_counter()
+        build_index(configured, embedder_for(index_settings(configured)), progress=False)  # stored vectors, as `rsiqa build`
+        log(f"default corpus built (FAISS folder + Milvus, search {configured.milvus_search}) in "
+            f"{time.perf_counter() - started:.0f} s")
     results: dict[str, Any] = {}
     # The default corpus has 45 passages: candidate mode takes 10 from each ranker, so that it is not every passage.
     for mode, threshold, k in (("default", settings.ann_threshold, settings.candidates), ("candidates", 1, 10)):
-        engines = {store: Engine(settings.model_copy(update={"store": store, "ann_threshold": threshold, "candidates": k}),
-                                 embedder=embedder) for store in ("faiss", "milvus")}
+        update = {"ann_threshold": threshold, "candidates": k}
+        configs = {"faiss": settings.model_copy(update={**update, "store": "faiss"}),
+                   "milvus": settings.model_copy(update=update),
+                   "native": native.model_copy(update=update),
+                   "native-weighted": native.model_copy(update={**update, "milvus_search": "native-weighted"})}
+        engines = {name: Engine(configured, embedder=embedder) for name, configured in configs.items()}
+        timers = {name: _timed(engine) for name, engine in engines.items()}
         for path in QUESTION_SETS:
             rows = load_questions(path)
-            for store, engine in engines.items():
+            for name, engine in engines.items():
+                timers[name].clear()
                 t = time.perf_counter()
-                report = evaluate(rows, lambda q, k, h, e=engine: e.ask(q, k, h).model_dump())
+                report = evaluate(rows, lambda q, k, h, e=engine, c=timers[name]: c.ask(e, q, k, h))
                 figures = report.figures()
                 figures.pop("styles", None)
-                results.setdefault(mode, {}).setdefault(path.name, {})[store] = {
-                    "questions": len(rows), "figures": figures, "seconds": round(time.perf_counter() - t, 1)}
-                log(f"eval {mode} {path.name} {store}: {time.perf_counter() - t:.0f} s")
+                results.setdefault(mode, {}).setdefault(path.name, {})[name] = {
+                    "questions": len(rows), "figures": figures, "seconds": round(time.perf_counter() - t, 1),
+                    **timers[name].summary()}
+                log(f"eval {mode} {path.name} {name}: {time.perf_counter() - t:.0f} s")
     return results
+
+
+class _Timer:
+    """Times an engine's questions (``ask``) and its store's candidate generation (``candidates``), in ms."""
+
+    def __init__(self, store: Any) -> None:
+        self.asks: list[float] = []
+        self.candidates: list[float] = []
+        inner = store.candidates
+
+        def candidates(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.candidates.append((time.perf_counter() - t) * 1000)
+
+        store.candidates = candidates
+
+    def clear(self) -> None:
+        self.asks.clear()
+        self.candidates.clear()
+
+    def ask(self, engine: Any, question: str, k: int, history: Any) -> dict[str, Any]:
+        t = time.perf_counter()
+        answer = engine.ask(question, k, history).model_dump()
+        self.asks.append((time.perf_counter() - t) * 1000)
+        return answer
+
+    def summary(self) -> dict[str, float | None]:
+        def p(values: list[float], q: float) -> float | None:
+            return round(float(np.percentile(values, q)), 2) if values else None
+
+        return {"ask_p50_ms": p(self.asks, 50), "ask_p95_ms": p(self.asks, 95),
+                "candidates_p50_ms": p(self.candidates, 50), "candidates_p95_ms": p(self.candidates, 95),
+                "candidate_calls": len(self.candidates)}
+
+
+def _timed(engine: Any) -> _Timer:
+    """A timer on ``engine`` after one warm-up question (index load, calibration probes, first Milvus calls)."""
+    engine.ask("What is recursive self-improvement?", 5, None)
+    return _Timer(engine._state.retriever.store)
 
 
 def counts(f: dict[str, Any]) -> dict[str, float]:
@@ -151,21 +208,27 @@ def counts(f: dict[str, Any]) -> dict[str, float]:
 
 
 def render_eval(results: dict[str, Any]) -> str:
-    """A table per mode; "same" when every count of Milvus is within one question of FAISS's (MRR: within 1/n)."""
+    """A table per mode; "same" when every count of Milvus is within one question of FAISS's (MRR: within 1/n);
+    "identical" when every figure is equal."""
     lines = []
     for mode, sets in results.items():
         title = "every passage scored (ann_threshold 50,000)" if mode == "default" else "candidates only (ann_threshold 1, 10 candidates per ranker and query text)"
         lines += [f"\n## {mode}: {title}",
-                  "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope | within one question |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope "
+                  "| vs FAISS | ask p50 / p95 ms | candidates p50 / p95 ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, stores in sets.items():
             base = counts(stores["faiss"]["figures"])
             for store, r in stores.items():
                 f, c = r["figures"], counts(r["figures"])
                 same = all(abs(c[k] - base[k]) <= 1 for k in c)
+                identical = f == stores["faiss"]["figures"]
+                verdict = "" if store == "faiss" else ("identical" if identical else "within one" if same else "NO")
+                timing = (f"{r.get('ask_p50_ms')} / {r.get('ask_p95_ms')} | "
+                          f"{r.get('candidates_p50_ms')} / {r.get('candidates_p95_ms')} ({r.get('candidate_calls')})")
                 lines.append(f"| {name} | {store} | {f['in_scope']} / {f['out_of_scope']} | {f['hit@1']:.3f} ({c['hit@1']}) | "
                              f"{f['hit@5']:.3f} ({c['hit@5']}) | {f['mrr@10']:.3f} | {c['declined_in']} | {c['declined_out']} | "
-                             f"{'' if store == 'faiss' else ('yes' if same else 'NO')} |")
+                             f"{verdict} | {timing} |")
     return "\n".join(lines)
 
 

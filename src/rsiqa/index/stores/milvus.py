@@ -25,9 +25,11 @@ the word table for query expansion). A server with this store reads those, not t
 (``vectors.npy``, ``sentence_vectors.npy``, ``index.faiss`` stay on disk): it asks Milvus for
 the candidates of each search and fetches the vectors of those candidates only.
 
-Where an engine has no aliases (Milvus Lite 2.5), the manifest's collection names are the
-switch: the index folder, swapped atomically, names the collections to serve, and the aliases are
-skipped (recorded as ``null``).
+Where an engine has no aliases (Milvus Lite 2.5.1: ``list_aliases`` is UNIMPLEMENTED), the manifest's
+collection names are the switch: the index folder, swapped atomically, names the collections to serve,
+and the aliases are skipped (recorded as ``null``; a server then has no alias to follow). Where it has
+no HNSW (Lite 2.5.1's local mode: FLAT, IVF_FLAT, AUTOINDEX), the passage vectors get FLAT, exact
+search (recorded as ``dense_index``).
 
 With ``RSIQA_MILVUS_SEARCH=native`` (or ``native-weighted``) Milvus does the keyword side itself: the
 passages collection has no ``sparse`` field but ``tokens`` (rsiqa's BM25 tokens of the passage - stemmed,
@@ -132,6 +134,15 @@ def collections_present(manifest: dict[str, Any], settings: Settings, client: An
     return record.get("passages") in names and record.get("sentences") in names
 
 
+def has_aliases(client: Any) -> bool:
+    """Whether the engine has aliases (Milvus Lite 2.5 answers ``list_aliases`` with UNIMPLEMENTED)."""
+    try:
+        client.list_aliases()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
 def alias_target(client: Any, alias: str) -> str | None:
     """The collection ``alias`` points at, None when there is no such alias (asked without an error logged)."""
     listed = client.list_aliases()
@@ -141,7 +152,33 @@ def alias_target(client: Any, alias: str) -> str | None:
     return client.describe_alias(alias=alias).get("collection_name")
 
 
-def _create_collections(client: Any, passages: str, sentences: str, dimension: int, settings: Settings) -> None:
+#: Dense index types in order of preference: HNSW, else FLAT (exact) where the engine has no HNSW (Milvus Lite 2.5's
+#: local mode: "only support FLAT IVF_FLAT AUTOINDEX").
+DENSE_INDEXES = ("HNSW", "FLAT")
+
+
+def _dense_search_params(index_type: str, ef: int) -> dict[str, Any]:
+    return {"metric_type": "IP", "params": {"ef": ef}} if index_type == "HNSW" else {"metric_type": "IP"}
+
+
+def _create_collections(client: Any, passages: str, sentences: str, dimension: int, settings: Settings) -> str:
+    """Create a build's two collections; returns the passages' dense index type (:data:`DENSE_INDEXES`)."""
+    for index_type in DENSE_INDEXES:
+        try:
+            _create_passages(client, passages, dimension, settings, index_type)
+            break
+        except Exception as exc:  # noqa: BLE001 - the engine's message names the index types it has
+            if index_type == DENSE_INDEXES[-1] or "index type" not in str(exc).lower():
+                raise
+            log.warning("Milvus has no %s index (%s): the passage vectors get the next one, %s", index_type, exc,
+                        DENSE_INDEXES[DENSE_INDEXES.index(index_type) + 1])
+            if client.has_collection(passages):  # created before its index failed
+                client.drop_collection(passages)
+    _create_sentences(client, sentences, dimension)
+    return index_type
+
+
+def _create_passages(client: Any, passages: str, dimension: int, settings: Settings, index_type: str) -> None:
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     native = schema_of(settings) == "native"
@@ -161,8 +198,9 @@ def _create_collections(client: Any, passages: str, sentences: str, dimension: i
     else:
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     index = client.prepare_index_params()
-    index.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
-                    params={"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction})
+    index.add_index(field_name="vector", index_type=index_type, metric_type="IP",
+                    params={"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction}
+                    if index_type == "HNSW" else {})
     if native:
         index.add_index(field_name="bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                         params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
@@ -170,6 +208,10 @@ def _create_collections(client: Any, passages: str, sentences: str, dimension: i
         index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     index.add_index(field_name="file", index_type="INVERTED")
     client.create_collection(passages, schema=schema, index_params=index, consistency_level="Strong")
+
+
+def _create_sentences(client: Any, sentences: str, dimension: int) -> None:
+    from pymilvus import DataType, MilvusClient
 
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
@@ -263,7 +305,7 @@ class MilvusBuild:
         prefix = self.settings.milvus_collection_prefix
         names = {"passages": f"{prefix}passages_{build}", "sentences": f"{prefix}sentences_{build}"}
         avg = average_length(tokens)
-        _create_collections(self.client, names["passages"], names["sentences"], dimension, self.settings)
+        dense_index = _create_collections(self.client, names["passages"], names["sentences"], dimension, self.settings)
         try:
             written = self._insert(names, passages, sentences, vectors, sentence_vectors, keys, lengths, tokens, avg,
                                    range(len(passages)))
@@ -277,7 +319,9 @@ class MilvusBuild:
             raise
         self.record = {"uri": self.settings.milvus_uri, "prefix": prefix, **names, "settings_key": settings_key,
                        "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B}, "search": schema_of(self.settings),
-                       "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings))),
+                       "dense_index": dense_index,
+                       "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings)))
+                       if has_aliases(self.client) else None,  # none: the index folder's manifest is the switch
                        "write": {"mode": "full", **written, "seconds": round(time.perf_counter() - started, 2)}}
         return self.record
 
@@ -347,8 +391,12 @@ class MilvusBuild:
         record = self.record
         if not record:
             return
-        aliases = dict(zip(("passages", "sentences"), alias_names(self.settings)))
         replaced: set[str] = set()
+        if not record.get("aliases"):  # an engine without aliases: the index folder (already swapped) is the switch
+            log.info("Milvus has no aliases: serving follows the index folder's manifest")
+            self._drop_old(replaced)
+            return
+        aliases = dict(zip(("passages", "sentences"), alias_names(self.settings)))
         for kind, alias in aliases.items():
             try:
                 current = alias_target(self.client, alias)
@@ -407,6 +455,7 @@ class MilvusStore:
         self._pool = _pool()  # concurrent Milvus calls (one pool per process: a reload opens a new store)
         #: How candidates are found: what the collections hold decides (``search`` of the build's record).
         self.search = record.get("search", "rsiqa")
+        self.dense_index = record.get("dense_index", "HNSW")
         if self.search != schema_of(settings):
             log.warning("RSIQA_MILVUS_SEARCH=%s but the collections were built for %s candidates: serving those "
                         "(rebuild to change)", settings.milvus_search, self.search)
@@ -447,7 +496,7 @@ class MilvusStore:
         ef = max(self.settings.hnsw_ef_search, k)
         dense = self._pool.submit(self.client.search, self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
                                   anns_field="vector", limit=k, output_fields=["id"],
-                                  search_params={"metric_type": "IP", "params": {"ef": ef}})
+                                  search_params=_dense_search_params(self.dense_index, ef))
         queries = [q for q in sparse_queries if q]
         sparse = self._pool.submit(self.client.search, self.passages, data=queries, anns_field="sparse", limit=k,
                                    output_fields=["id"], search_params={"metric_type": "IP"}) if queries else None
@@ -468,7 +517,7 @@ class MilvusStore:
         texts += [""] * (len(vectors) - len(texts))
         ef = max(self.settings.hnsw_ef_search, k)
         requests = [AnnSearchRequest(data=[v.tolist() for v in vectors], anns_field="vector", limit=k,
-                                     param={"metric_type": "IP", "params": {"ef": ef}})]
+                                     param=_dense_search_params(self.dense_index, ef))]
         if any(texts):
             requests.append(AnnSearchRequest(data=texts, anns_field="bm25", limit=k, param={"metric_type": "BM25"}))
         ranker = WeightedRanker(0.5, 0.5) if self.ranker == "weighted" and len(requests) == 2 else RRFRanker(60)
