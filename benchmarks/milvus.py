@@ -2,6 +2,7 @@
 
     python benchmarks/milvus.py eval                  # `rsiqa eval` figures, FAISS vs Milvus, every question set
     python benchmarks/milvus.py scale -n 100000       # REST p50/p95 FAISS-HNSW vs Milvus, server memory (synthetic)
+    python benchmarks/milvus.py scale -n 10000 --search rsiqa native   # ... and Milvus's BM25 + hybrid_search too
     python benchmarks/milvus.py incremental           # writes of a one-file change in a 10k-passage corpus
     python benchmarks/milvus.py all -n 100000
 
@@ -285,7 +286,7 @@ def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0)
 
 
 def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix: str, settings_extra: dict | None = None,
-                    data=None):
+                    data=None, search: str = "rsiqa"):
     """Write a synthetic corpus of ``n`` passages as an index folder (FAISS-HNSW) and, with ``milvus``, collections."""
     from rsiqa.index.build import corpus_fingerprint
     from rsiqa.index.store import IndexData, faiss_index_info, make_faiss_index, write_index
@@ -297,7 +298,7 @@ def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix
     hashes = {f: f"synthetic-{f}" for f in files}
     if data is not None and settings_extra and settings_extra.get("changed"):
         hashes.update({f: f"changed-{f}" for f in settings_extra["changed"]})
-    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1) if milvus
+    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search) if milvus
                 else Settings(index_dir=index_dir, ann_threshold=1))
     manifest = dict(base.manifest)
     manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
@@ -354,7 +355,9 @@ def eval_questions() -> list[str]:
     return [r["question"] for r in rows if not r.get("history")]
 
 
-def run_scale(milvus: Milvus, work: Path, n: int, query_count: int) -> dict[str, Any]:
+def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tuple[str, ...] = ("rsiqa",)) -> dict[str, Any]:
+    """FAISS-HNSW against Milvus at ``n`` synthetic passages; ``searches``: the RSIQA_MILVUS_SEARCH values served
+    (native ones from collections of their own, written from the same passages)."""
     base = base_index(milvus, work)
     index_dir = work / f"scale-{n}"
     t = time.perf_counter()
@@ -362,15 +365,26 @@ def run_scale(milvus: Milvus, work: Path, n: int, query_count: int) -> dict[str,
     log(f"{n} synthetic passages generated in {time.perf_counter() - t:.0f} s")
     settings, written, faiss_seconds, faiss_info = write_synthetic(base, n, index_dir, milvus, f"bench_scale_{n}_",
                                                                   data=data)
+    native_settings = native_written = None
+    if any(s != "rsiqa" for s in searches):
+        native_settings, native_written, _, _ = write_synthetic(base, n, work / f"scale-{n}-native", milvus,
+                                                                f"bench_scale_{n}_native_", data=data, search="native")
+        log(f"written: Milvus native (BM25 function) {native_written}")
     del data
     log(f"written: Milvus {written}, FAISS-HNSW folder {faiss_seconds} s")
     questions = eval_questions()[:query_count]
     out: dict[str, Any] = {"passages": n, "milvus_write": written, "faiss_write_s": faiss_seconds,
                            "faiss_recall_at_10": faiss_info.get("recall_at_10")}
-    for store in ("faiss", "milvus"):
-        log(f"serving {n} passages with {store}")
-        out[store] = serve_and_time(settings.model_copy(update={"store": store}), questions)
-        log(f"{store}: {out[store]}")
+    if native_written is not None:
+        out["milvus_native_write"] = native_written
+    serves = [("faiss", settings.model_copy(update={"store": "faiss"}))]
+    serves += [("milvus" if s == "rsiqa" else f"milvus-{s}",
+                (settings if s == "rsiqa" else native_settings).model_copy(update={"store": "milvus", "milvus_search": s}))
+               for s in searches]
+    for name, configured in serves:
+        log(f"serving {n} passages with {name}")
+        out[name] = serve_and_time(configured, questions)
+        log(f"{name}: {out[name]}")
     out["milvus_server_mb"] = milvus.memory()
     out["uptime"] = os.getloadavg()
     return out
@@ -409,6 +423,8 @@ def main() -> int:
     parser.add_argument("what", nargs="+", choices=["eval", "scale", "incremental", "all"])
     parser.add_argument("-n", "--passages", type=int, nargs="*", default=[100_000])
     parser.add_argument("--queries", type=int, default=60, help="questions timed through the REST API per store")
+    parser.add_argument("--search", nargs="+", default=["rsiqa"], choices=["rsiqa", "native", "native-weighted"],
+                        help="scale: the RSIQA_MILVUS_SEARCH values to serve Milvus with (default rsiqa)")
     parser.add_argument("--work", type=Path, default=None, help="keep the indexes and Milvus data here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -424,7 +440,7 @@ def main() -> int:
             results["incremental"] = run_incremental(milvus, work)
             print(json.dumps(results["incremental"], indent=1), flush=True)
         if {"scale", "all"} & set(args.what):
-            results["scale"] = [run_scale(milvus, work, n, args.queries) for n in args.passages]
+            results["scale"] = [run_scale(milvus, work, n, args.queries, tuple(args.search)) for n in args.passages]
             for r in results["scale"]:
                 print(json.dumps(r, indent=1), flush=True)
     finally:
