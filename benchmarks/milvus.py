@@ -165,20 +165,23 @@ class _Timer:
     def __init__(self, store: Any) -> None:
         self.asks: list[float] = []
         self.candidates: list[float] = []
+        self.found: list[int] = []  # candidates per call
+        self.readings: list[int] = []  # query readings per call
         inner = store.candidates
 
-        def candidates(*args: Any, **kwargs: Any) -> Any:
+        def candidates(vectors: Any, *args: Any, **kwargs: Any) -> Any:
             t = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self.candidates.append((time.perf_counter() - t) * 1000)
+            rows = inner(vectors, *args, **kwargs)
+            self.candidates.append((time.perf_counter() - t) * 1000)
+            self.found.append(len(rows))
+            self.readings.append(len(vectors))
+            return rows
 
         store.candidates = candidates
 
     def clear(self) -> None:
-        self.asks.clear()
-        self.candidates.clear()
+        for values in (self.asks, self.candidates, self.found, self.readings):
+            values.clear()
 
     def ask(self, engine: Any, question: str, k: int, history: Any) -> dict[str, Any]:
         t = time.perf_counter()
@@ -192,7 +195,9 @@ class _Timer:
 
         return {"ask_p50_ms": p(self.asks, 50), "ask_p95_ms": p(self.asks, 95),
                 "candidates_p50_ms": p(self.candidates, 50), "candidates_p95_ms": p(self.candidates, 95),
-                "candidate_calls": len(self.candidates)}
+                "candidate_calls": len(self.candidates),
+                "candidates_per_call": round(float(np.mean(self.found)), 1) if self.found else None,
+                "readings_per_call": round(float(np.mean(self.readings)), 2) if self.readings else None}
 
 
 def _timed(engine: Any) -> _Timer:
@@ -216,8 +221,8 @@ def render_eval(results: dict[str, Any]) -> str:
         title = "every passage scored (ann_threshold 50,000)" if mode == "default" else "candidates only (ann_threshold 1, 10 candidates per ranker and query text)"
         lines += [f"\n## {mode}: {title}",
                   "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope "
-                  "| vs FAISS | ask p50 / p95 ms | candidates p50 / p95 ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| vs FAISS | ask p50 / p95 ms | candidates p50 / p95 ms | candidates per search |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, stores in sets.items():
             base = counts(stores["faiss"]["figures"])
             for store, r in stores.items():
@@ -226,7 +231,7 @@ def render_eval(results: dict[str, Any]) -> str:
                 identical = f == stores["faiss"]["figures"]
                 verdict = "" if store == "faiss" else ("identical" if identical else "within one" if same else "NO")
                 timing = (f"{r.get('ask_p50_ms')} / {r.get('ask_p95_ms')} | "
-                          f"{r.get('candidates_p50_ms')} / {r.get('candidates_p95_ms')} ({r.get('candidate_calls')})")
+                          f"{r.get('candidates_p50_ms')} / {r.get('candidates_p95_ms')} | {r.get('candidates_per_call')}")
                 lines.append(f"| {name} | {store} | {f['in_scope']} / {f['out_of_scope']} | {f['hit@1']:.3f} ({c['hit@1']}) | "
                              f"{f['hit@5']:.3f} ({c['hit@5']}) | {f['mrr@10']:.3f} | {c['declined_in']} | {c['declined_out']} | "
                              f"{verdict} | {timing} |")
