@@ -172,9 +172,8 @@ class ChatSession:
     def _answered(self, question: str, answer: Answer, shown: list[Message], turns: list[Message]
                   ) -> tuple[list[Message], list[Message], list[str]]:
         shown = [*shown, {"role": "assistant", "content": answer_html(answer)}]
-        cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
         turns = [*turns, {"role": "user", "content": question},
-                 {"role": "assistant", "content": answer.answer, "citations": cited}]
+                 {"role": "assistant", "content": answer.answer, "citations": [c.chunk_id for c in answer.cited()]}]
         return self._bounded(shown), turns[-self.max_history_turns:], list(answer.followups)
 
     def _bounded(self, shown: list[Message]) -> list[Message]:

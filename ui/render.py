@@ -53,12 +53,6 @@ def marked_passage_html(text: str, highlight: str) -> str:
 PREVIEW_CHARS = 280
 
 
-def cited_numbers(answer: Answer) -> list[int]:
-    """The citation numbers the answer text uses (``[n]`` markers of citations it has), in citation order."""
-    used = {int(m) for m in _MARKER.findall(answer.answer)}
-    return [c.n for c in answer.citations if c.n in used]
-
-
 def message_key(answer: Answer) -> str:
     """A short key for the ids of one answer's sources (element ids must not repeat across messages)."""
     text = "\x1f".join([answer.question, answer.answer, *(c.chunk_id for c in answer.citations)])
@@ -122,7 +116,7 @@ def answer_markdown(answer: Answer) -> str:
     source (linked title, kind, section, author, date, and the sentence that matched)."""
     if answer.abstained:
         return answer.answer
-    cited = [c for c in answer.citations if c.n in set(cited_numbers(answer))]
+    cited = answer.cited()
     text = _MARKER.sub(lambda m: f"[^{m.group(1)}]" if int(m.group(1)) in {c.n for c in cited} else m.group(0),
                        answer.answer)
     notes = []
@@ -161,9 +155,8 @@ def answer_html(answer: Answer) -> str:
         return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
                 f"{text_html(answer.answer)}</p>{copy_html(answer)}</div>")
     key = message_key(answer)
-    used = set(cited_numbers(answer)) or {c.n for c in answer.citations}
-    cited = [c for c in answer.citations if c.n in used]
-    others = [c for c in answer.citations if c.n not in used]
+    cited = answer.cited() or answer.citations
+    others = [c for c in answer.citations if c not in cited]
     notes = "".join(citation_html(c, key) for c in cited)
     more = ""
     if others:

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=20, description="Citations returned by default.")
     candidates: int = Field(50, ge=5, description="Passages fetched from each ranker before fusion.")
     lexical_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of BM25 against dense scores in the fused score.")
+    weak_lexical_weight: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Weight of BM25 for a question that embeds poorly: its best passage cosine at or below "
+                    "weak_dense_cosine (rising linearly from lexical_weight at weak_dense_cosine + 0.1).")
+    weak_dense_cosine: float = Field(
+        0.30, ge=-1.0, le=1.0, description="Best passage cosine at or below which weak_lexical_weight applies in full.")
     sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
     kind_cue_weight: float = Field(

@@ -44,6 +44,14 @@ def test_a_first_person_request_for_advice_needs_more_evidence():
     assert coverage_probability(e, "Walk me through RLHF", advice=True) < 0.5
 
 
+def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
+    # "How many parameters does GPT-4 have?": the material names GPT-4, its best sentence holds no number.
+    strong = evidence(0.55, 0.45, 0.6)  # its words and a sentence close in meaning: answered
+    missing = evidence(0.55, 0.45, 0.6)
+    missing.lacks_quantity = True
+    assert coverage_probability(missing) < 0.5 < coverage_probability(strong)
+
+
 def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     sentences = ["Skeptics include:", "- Chollet, who argued in 2017.", "- Chiang, who compares AIs to compilers."]
     assert answer_unit(sentences, 0) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."

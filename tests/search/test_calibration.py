@@ -113,3 +113,22 @@ def test_the_probes_are_asked_once_per_index_at_its_first_question(settings, fak
     second = fake_embedder.calls - loaded - first
     assert first >= second + len(PROBES)  # start-up did not wait for them; the second question does not repeat them
     assert engine.calibration is engine.calibration
+
+
+def test_the_probes_level_leaves_out_the_answer_type_term(settings, fake_embedder, monkeypatch) -> None:
+    """A probe that asks for a figure ("How many calories are in a banana?") is read for its cosines and
+    words only: the answer-type term (rsiqa.search.answer._MISSING_QUANTITY) must not lower the corpus's level."""
+    import rsiqa.search.answer as answer
+    import rsiqa.search.calibration as calibration
+
+    assert any(question.startswith("How many") for question in PROBES)
+    (settings.corpus_dir / "stews.md").write_text("# Stews\n\nA stew simmers meat and vegetables slowly in stock.\n",
+                                                  encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    settings.abstain_probe_level = -100.0  # every probe stands above it: the shift is their level
+    monkeypatch.setattr(calibration, "PROBE_QUANTILE", 0.0)  # the level is the lowest probe's logit
+    shifts = []
+    for penalty in (0.0, 1000.0):
+        monkeypatch.setattr(answer, "_MISSING_QUANTITY", penalty)
+        shifts.append(Engine(settings, embedder=fake_embedder).calibration.shift)
+    assert shifts[0] == pytest.approx(shifts[1])

@@ -156,3 +156,9 @@ def test_followups_never_repeat_the_conversation(real_engine):
     asked = {question.lower(), "is recursive self-improvement relevant in the deep learning era?"}
     assert not {f.lower() for f in again.followups} & asked
     assert all(not f.endswith(("...", "…")) for f in again.followups)
+
+
+def test_did_anyone_respond_to_chollet_is_answered_with_his_footnote(real_engine):
+    answer = real_engine.ask("Did anyone respond to Chollet?")
+    assert not answer.abstained
+    assert "See also Eliezer Yudkowsky's rebuttal" in answer.answer and "Chollet" in answer.answer

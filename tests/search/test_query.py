@@ -1,6 +1,6 @@
 """Reading questions as readers type them: fillers, misspellings, the ask of a long question, intent."""
 
-from rsiqa.search.query import QueryReader, ask_part
+from rsiqa.search.query import QueryReader, ask_part, holds_quantity
 
 CORPUS = [
     "Recursive self-improvement and alignment: an AI improving itself until it reaches diminishing returns.",
@@ -42,3 +42,16 @@ def test_contrast_and_advice_intents():
     assert reader.read("Can you walk me through RLHF step by step?").advice
     assert reader.read("What GPU should I buy?").advice
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
+
+
+def test_a_question_that_asks_for_a_number_or_a_date():
+    reader = QueryReader(CORPUS)
+    assert reader.read("How many parameters does GPT-4 have?").quantity
+    assert reader.read("What year do forecasters expect AGI to arrive?").quantity
+    assert reader.read("who founded MIRI and when was it started").quantity  # the second clause asks
+    assert not reader.read("Who noticed how many people mind having their goals changed?").quantity  # not its ask
+    assert not reader.read("When will an AGI want to solve alignment?").quantity  # a when about the future: not a date
+    assert not reader.read("How much can an AI gain by improving itself?").quantity  # a degree, not a figure
+    assert holds_quantity("Chollet argued in 2017 that it cannot go exponential.")
+    assert holds_quantity("Trillions to quadrillions of parameter models")
+    assert not holds_quantity("The model was selected by search, not designed.")

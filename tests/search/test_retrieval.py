@@ -7,7 +7,7 @@ from rsiqa.index.build import build_index
 from rsiqa.index.store import load_index
 from rsiqa.search.lexical import query_tokens
 from rsiqa.search.conversation import Conversation
-from rsiqa.search.query import ReadQuestion
+from rsiqa.search.query import QueryReader, ReadQuestion
 from rsiqa.search.retrieval import Retriever, _zscore
 
 
@@ -39,6 +39,16 @@ def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever
     assert len({h.row for h in hits}) == len(hits)
     assert hits[0].lexical == pytest.approx(1.0)
     assert evidence.coverage == 1.0 and evidence.content_terms == 1
+
+
+def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever):
+    read = QueryReader([]).read
+    _, dated = retriever.search(read("What year did Chollet argue that self-improving systems cannot go exponential?"), k=2)
+    assert not dated.lacks_quantity  # "... in 2017 ..."
+    _, undated = retriever.search(read("How many people does KANSI pivotal AI need?"), k=2)
+    assert undated.lacks_quantity  # the KANSI sentence holds no number
+    _, plain = retriever.search(read("What is KANSI?"), k=2)
+    assert not plain.lacks_quantity  # asks for no figure
 
 
 def test_unknown_words_lower_coverage(retriever):
@@ -120,3 +130,28 @@ def test_a_question_pointing_at_a_kind_of_source_favours_it(settings, fake_embed
         scores[weight] = {data.passages[h.row].source.kind: h.fused for h in hits}
     assert scores[0.3]["comment"] - scores[0.0]["comment"] == pytest.approx(0.3)
     assert scores[0.3]["linked_post"] == pytest.approx(scores[0.0]["linked_post"])
+
+
+def test_keywords_count_more_for_a_question_that_embeds_poorly(retriever):
+    usual, weak = retriever.settings.lexical_weight, retriever.settings.weak_lexical_weight
+    low = retriever.settings.weak_dense_cosine
+    assert weak > usual
+    assert retriever.lexical_weight(0.8) == usual  # a passage close in meaning: the usual mix
+    assert retriever.lexical_weight(low + 0.1) == pytest.approx(usual)
+    assert retriever.lexical_weight(low + 0.05) == pytest.approx((usual + weak) / 2)  # linear in between
+    assert retriever.lexical_weight(low) == pytest.approx(weak) == retriever.lexical_weight(0.05)
+
+
+def test_a_word_the_corpus_has_in_another_form_counts_as_known(settings, fake_embedder):
+    (settings.corpus_dir / "faq.md").write_text(
+        "A common response to this objection is that compilers improve themselves only up to a point.",
+        encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    assert retriever._variant("respond") == "respons"  # Snowball: "respond" vs "response"
+    assert retriever._variant("compil") is None  # the corpus has it as it is
+    assert retriever._variant("complex") is None  # shares only "comp"
+    assert retriever._variant("objectivist") is None  # "object" + 5 more letters: another word
+    assert retriever._variant("improvis") is None  # "improvise" is not "improve" ("improv")
+    assert retriever._coverage("respond")[0] == 1.0
+    assert retriever._coverage("recipe")[0] == 0.0

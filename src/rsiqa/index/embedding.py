@@ -118,7 +118,9 @@ class OnnxEmbedder:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
-    def _new_session(self):
+    @staticmethod
+    def _session_for(model: str | bytes):
+        """An ONNX Runtime session of ``model`` (a file path or a serialised graph) on one thread."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -126,14 +128,29 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        return ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-    def _run(self, ids: list[int]) -> np.ndarray:
+    def _new_session(self):
+        return self._session_for(str(self.model_file))
+
+    def _feed(self, ids: list[int]) -> dict[str, np.ndarray]:
+        """The graph's inputs for one unpadded text."""
         row = np.asarray([ids], dtype=np.int64)
         feed = {"input_ids": row, "attention_mask": np.ones_like(row)}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(row)
-        return self._session.run(None, feed)[0][0]
+        return feed
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The pool that runs texts side by side (made at first use)."""
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rsiqa-onnx")
+        return self._pool
+
+    def _run(self, ids: list[int]) -> np.ndarray:
+        return self._session.run(None, self._feed(ids))[0][0]
 
     def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed texts as normalised float32 rows.
@@ -152,12 +169,8 @@ class OnnxEmbedder:
             for row, one in enumerate(ids):
                 out[row] = self._run(one)
             return out
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rsiqa-onnx")
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: the threads finish together
-        for row, vector in zip(order, self._pool.map(lambda i: self._run(ids[i]), order)):
+        for row, vector in zip(order, self._threads().map(lambda i: self._run(ids[i]), order)):
             out[row] = vector
         return out
 
@@ -168,7 +181,6 @@ class OnnxEmbedder:
         (the token vectors the mean pooling averages). The file and its quantisation are unchanged."""
         if getattr(self, "_tokens_session", None) is None:
             import onnx
-            import onnxruntime as ort
 
             model = onnx.load(str(self.model_file))
             pooled = [n for n in model.graph.node if n.op_type == "ReduceSum"]
@@ -177,31 +189,17 @@ class OnnxEmbedder:
             multiply = next(n for n in model.graph.node if pooled[-1].input[0] in n.output)
             hidden = next(i for i in multiply.input if "LayerNorm" in i or "last_hidden" in i)
             model.graph.output.append(onnx.helper.make_tensor_value_info(hidden, onnx.TensorProto.FLOAT, None))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3
-            self._tokens_session = ort.InferenceSession(model.SerializeToString(), options,
-                                                        providers=["CPUExecutionProvider"])
+            self._tokens_session = self._session_for(model.SerializeToString())
         return self._tokens_session
 
     def _run_tokens(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        row = np.asarray([ids], dtype=np.int64)
-        feed = {"input_ids": row, "attention_mask": np.ones_like(row)}
-        if "token_type_ids" in self._inputs:
-            feed["token_type_ids"] = np.zeros_like(row)
-        vector, tokens = self._token_session().run(None, feed)
+        vector, tokens = self._token_session().run(None, self._feed(ids))
         return vector[0], tokens[0]
 
     def encode_tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
         """Per text: its vector, its token vectors (tokens x dimension) and each token's character span."""
         encodings = self._tokenizer.encode_batch(list(texts))
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rsiqa-onnx")
-        runs = list(self._pool.map(lambda e: self._run_tokens(e.ids), encodings))
+        runs = list(self._threads().map(lambda e: self._run_tokens(e.ids), encodings))
         return [(vector, tokens, list(e.offsets)) for (vector, tokens), e in zip(runs, encodings)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rsiqa.ingest.documents import Block, Passage
+from rsiqa.ingest.documents import Block, Passage, fence_code, is_code
 from rsiqa.ingest.structure import LIST_ITEM
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis, which stay
@@ -82,16 +82,6 @@ def _group_lists(paragraphs: list[str]) -> list[str]:
         else:
             grouped.append(paragraph)
     return grouped
-
-
-def is_code(paragraph: str) -> bool:
-    """True for a fenced code paragraph ("```" line, code, "```" line), as the HTML loader writes them."""
-    return paragraph.startswith("```\n") and paragraph.endswith("\n```")
-
-
-def fence_code(lines: list[str]) -> str:
-    """Code lines as a fenced paragraph."""
-    return "```\n" + "\n".join(lines) + "\n```"
 
 
 def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:

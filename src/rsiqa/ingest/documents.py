@@ -15,6 +15,19 @@ KIND_LABELS: dict[str, str] = {
     "document": "document",
 }
 
+#: How a Block holds code (HTML ``<pre>``, Markdown fences): one paragraph, "```" line, the code verbatim, "```" line.
+CODE_FENCE = "```"
+
+
+def fence_code(lines: list[str]) -> str:
+    """Code lines as one fenced paragraph (each line's trailing white space dropped, nothing else changed)."""
+    return f"{CODE_FENCE}\n" + "\n".join(line.rstrip() for line in lines) + f"\n{CODE_FENCE}"
+
+
+def is_code(paragraph: str) -> bool:
+    """True for a fenced code paragraph (:func:`fence_code`)."""
+    return paragraph.startswith(f"{CODE_FENCE}\n") and paragraph.endswith(f"\n{CODE_FENCE}")
+
 
 @dataclass(frozen=True)
 class Source:

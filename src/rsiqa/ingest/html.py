@@ -18,7 +18,7 @@ when the page has one (else ``<body>``):
 * text of a block element as one paragraph, its inline parts joined as the page shows them
   (``operator.lt(a, b)``, not ``operator. lt ( a , b )``); list items start with "- ";
   table rows join their cells with " | ";
-* ``<pre>`` as a fenced code paragraph, character for character (see :data:`CODE_FENCE`).
+* ``<pre>`` as a fenced code paragraph, character for character (see :func:`rsiqa.ingest.documents.fence_code`).
 
 Small sections are merged with the ones that follow until they reach a passage's size
 (:func:`merge_small_sections`): a heading is then a line of the merged text, and the merged
@@ -30,11 +30,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rsiqa.ingest.documents import Block, Source
+from rsiqa.ingest.documents import Block, Source, fence_code
 from rsiqa.ingest.structure import single_line
-
-#: A code paragraph is fenced: "```" + newline + the code verbatim + newline + "```".
-CODE_FENCE = "```"
 
 _DROP_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "svg", "iframe", "object", "form",
               "button", "input", "select", "textarea", "head", "canvas", "audio", "video", "map"]
@@ -75,7 +72,7 @@ def fence(code: str) -> str:
         lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
-    return f"{CODE_FENCE}\n" + "\n".join(line.rstrip() for line in lines) + f"\n{CODE_FENCE}"
+    return fence_code(lines)
 
 
 def _classes(tag) -> set[str]:

@@ -40,7 +40,7 @@ from collections import Counter, defaultdict
 from itertools import islice
 from urllib.parse import urlparse
 
-from rsiqa.ingest.documents import Block, LoadedDocument, Source
+from rsiqa.ingest.documents import Block, LoadedDocument, Source, fence_code
 
 _URL_LINE = re.compile(r"^\s*<?(https?://\S+?)>?\s*$")
 #: A list item's marker: "- ", "* ", "• ", "+ " or "3. ".
@@ -382,7 +382,7 @@ def _hold_code(text: str) -> tuple[str, list[str]]:
 
     def hold(match: re.Match[str]) -> str:
         lines = match.group(2).rstrip("\n").split("\n")
-        blocks.append("```\n" + "\n".join(line.rstrip() for line in lines) + "\n```")
+        blocks.append(fence_code(lines))
         return f"\n\ue020{len(blocks) - 1}\ue021\n"
 
     return _CODE_FENCE.sub(hold, text), blocks

@@ -10,7 +10,6 @@ import numpy as np
 from rsiqa.ingest.documents import KIND_LABELS
 from rsiqa.index.store import IndexData
 from rsiqa.search.query import ReadQuestion
-from rsiqa.search.calibration import RARE_MATCH as _RARE_MATCH
 from rsiqa.search.calibration import Calibration
 from rsiqa.search.retrieval import Evidence, Hit
 from rsiqa.search.schema import Answer, Citation, SourceOut
@@ -20,12 +19,12 @@ from rsiqa.ingest.structure import LIST_ITEM, strip_list_marker
 #: The default decline (``Settings.decline_message``, ``RSIQA_DECLINE_MESSAGE``).
 DECLINE_MESSAGE = DEFAULT_DECLINE
 
-
-#: Evidence for a question whose rarest words (in at most two passages) are in the first hit ("KANSI meaning").
-RARE_MATCH = _RARE_MATCH
-
 #: A question with this many content words or fewer is short: its cosines are weaker evidence.
 _SHORT_TERMS = 3
+
+#: Evidence against a question that asks for a number or a date ("How many parameters does GPT-4 have?",
+#: "What year ...") when the sentence that matches it best holds none: the material names the thing, not the figure.
+_MISSING_QUANTITY = 8.0
 
 #: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
@@ -40,13 +39,12 @@ def coverage_probability(evidence: Evidence, question: str = "", advice: bool = 
     a corpus where everyday questions score low (the debate), the fixed centres below.
     """
     cal = calibration or Calibration()
-    logit = coverage_logit(evidence, question, advice, unknown_names, cal.sentence_centre, cal.passage_centre,
-                           cal.rare_bonus) - cal.shift
+    logit = coverage_logit(evidence, question, advice, unknown_names, cal) - cal.shift
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
 
 def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
-                   sentence_centre: float = 0.40, passage_centre: float = 0.30, rare_bonus: float = RARE_MATCH) -> float:
+                   calibration: Calibration | None = None) -> float:
     """The evidence that the material covers the question, as a logit (0 is a probability of 0.5).
 
     A logistic score over independent kinds of evidence, each scaled so that one unit means
@@ -74,24 +72,29 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
     * names: each name the question asks about that the corpus never mentions ("the EU AI Act",
       "Anthropic", "Hinton"; see :meth:`rsiqa.search.query.QueryReader.unknown_names`) counts -2, for
       at most two: a question about an organisation, a law or a person the material does not
-      discuss is outside it however close its other words are.
+      discuss is outside it however close its other words are;
+    * answer type: a question that asks for a number or a date ("How many ...", "What year ...",
+      "When was ... founded?") whose best-matching sentence holds no number counts -8: the
+      material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for.
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
     short in-scope questions about names); ``Settings.abstain_threshold`` (default 0.5) is the
     cut-off.
     """
+    cal = calibration or Calibration()
     floor = -1.5 if evidence.content_terms <= _SHORT_TERMS else -3.0
     known = evidence.coverage if evidence.soft_coverage is None else evidence.soft_coverage
     logit = (
-        min(max((evidence.top_sentence - sentence_centre) / 0.05, floor), 3.0)
-        + min(max((evidence.top_passage - passage_centre) / 0.05, floor), 3.0)
+        min(max((evidence.top_sentence - cal.sentence_centre) / 0.05, floor), 3.0)
+        + min(max((evidence.top_passage - cal.passage_centre) / 0.05, floor), 3.0)
         + 4.0 * (evidence.coverage - 0.5)
         - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
-        + (rare_bonus if evidence.rare_match else 0.0)
+        + (cal.rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
+        - (_MISSING_QUANTITY if evidence.lacks_quantity else 0.0)
     )
     return logit
 

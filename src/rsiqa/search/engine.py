@@ -82,19 +82,21 @@ class Engine:
         """The evidence logit of ``question`` asked alone, read with ``calibration`` (default: the fixed one), unshifted."""
         state = state or self._state
         evidence, read = self._evidence(question, state)
-        cal = calibration or Calibration()
-        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
-                              cal.passage_centre, cal.rare_bonus)
+        return coverage_logit(evidence, question, read.advice, len(read.unknown_names), calibration)
 
     def _calibrate(self, state: _Loaded) -> Calibration:
         """How this corpus's evidence is read, from the everyday probe questions (rsiqa.search.calibration)."""
         if self.settings.abstain_probe_level is None:
             return Calibration()
         probes = [(question, *self._evidence(question, state)) for question in PROBES]
+        for _, evidence, _ in probes:
+            # The probes measure how close everyday questions come in meaning and words; a probe that asks
+            # for a figure ("How many calories ...") would lower that level by the answer-type term.
+            evidence.lacks_quantity = False
 
         def logits(cal: Calibration) -> list[float]:
-            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal.sentence_centre,
-                                   cal.passage_centre, cal.rare_bonus) for question, evidence, read in probes]
+            return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal)
+                    for question, evidence, read in probes]
 
         calibration = corpus_calibration([e.top_sentence for _, e, _ in probes], [e.top_passage for _, e, _ in probes],
                                          [e.rare_match for _, e, _ in probes], logits, self.settings.abstain_probe_level)
@@ -160,8 +162,8 @@ class Engine:
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 calibration=self._calibration(state), decline=state.decline)
-        cited = [c.n - 1 for c in answer.citations if f"[{c.n}]" in answer.answer]
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
-        answer.followups = suggest_followups(vectors[0], [hits[i].row for i in cited], state.data, state.questions,
-                                             state.question_vectors, asked, self.settings.max_followups)
+        cited_rows = [hits[c.n - 1].row for c in answer.cited()]
+        answer.followups = suggest_followups(vectors[0], cited_rows, state.data, state.questions, state.question_vectors,
+                                             asked, self.settings.max_followups)
         return answer

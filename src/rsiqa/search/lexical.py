@@ -9,10 +9,13 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 _STEMMER = Stemmer.Stemmer("english")
-# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions)
-# and the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...").
+# bm25s's NLTK-derived English list, plus the modal verbs it lacks (they open most questions),
+# the words that only phrase a request to a chatbot ("Tell me about ...", "Please explain ...")
+# and the indefinite pronouns it lacks ("Did anyone respond to ...?").
 STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
-                                             "tell", "explain", "describe", "please"})
+                                             "tell", "explain", "describe", "please",
+                                             "anyone", "anybody", "someone", "somebody", "everyone", "everybody",
+                                             "anything", "something", "everything", "nobody", "whoever", "whatever"})
 _STOPSET = frozenset(STOPWORDS)
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
 
@@ -52,13 +55,26 @@ def stem(words: list[str]) -> list[str]:
     return _STEMMER.stemWords(words)
 
 
+#: A hyphenated word with a one-letter part ("f-strings", "e-mail", "x-risk"): the token pattern drops that part.
+_LETTER_COMPOUND = re.compile(r"(?<![\w-])(?:[^\W\d_]-[^\W_]{2,}|[^\W_]{2,}-[^\W\d_])(?![\w-])")
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, accent-folded, stop-word-free, stemmed word tokens (the BM25 vocabulary).
 
     The same steps as ``bm25s.tokenize`` with these stop words and stemmer, done directly: it
     runs several times per question, and bm25s's version costs more than the rest of BM25.
+    A hyphenated word with a one-letter part is also a token of its own, joined ("f-strings" ->
+    "fstring" besides "string"): its letter is what tells it apart, and words of one letter are
+    not tokens. A question that writes it apart ("f strings") joins it too (:func:`query_tokens`).
     """
-    return [stem(content_words(text)) for text in texts]
+    out = []
+    for text in texts:
+        words = content_words(text)
+        if "-" in text:
+            words += [w.replace("-", "") for w in _LETTER_COMPOUND.findall(fold_accents(text).lower())]
+        out.append(stem(words))
+    return out
 
 
 def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:

@@ -13,8 +13,9 @@ retriever and the abstention should look at:
 * **the ask** of a long question: the sentences that ask (a question mark, or an interrogative
   or imperative opening) when the question also holds background;
 * **the source it points at**: "the commenter", "the author's post", "the FAQ", "the notes";
-* **intent**: a contrast ("how do X and Y differ", "what do both sides say") or a request for
-  instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold.
+* **intent**: a contrast ("how do X and Y differ", "what do both sides say"), a request for
+  instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold,
+  or a question whose answer is a number or a date ("How many parameters ...", "What year ...").
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ _ADVICE = re.compile(
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
+#: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?"
+#: (at the start of the question or of one of its clauses).
+_ASKS_QUANTITY = re.compile(
+    r"(?:^|[,;]\s*|\band\s+)(how many|what year|which year|in what year|when (?:was|were|did))\b", re.IGNORECASE)
+
+#: A numeral or a number word: what a sentence that answers "how many" or "what year" holds.
+_QUANTITY = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|quadrillions?|dozens?)\b", re.IGNORECASE)
+
+
+def holds_quantity(sentence: str) -> bool:
+    """Whether ``sentence`` holds a number (digits or a number word)."""
+    return bool(_QUANTITY.search(sentence))
+
+
 #: Words with which readers point at a kind of source in the material ("the commenter", "the
 #: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.ingest.documents.KIND_LABELS`.
 _KIND_CUES = {
@@ -83,6 +100,7 @@ class ReadQuestion:
     corrections: tuple[tuple[str, str], ...] = ()  # (typed, corrected) pairs
     unknown_names: tuple[str, ...] = ()  # names the question asks about that the corpus never mentions
     kinds: tuple[str, ...] = ()  # kinds of source the question points at ("the commenter" -> comment)
+    quantity: bool = False  # asks for a number or a date ("How many ...", "What year ...", "When was ...")
 
 
 @lru_cache(maxsize=1)
@@ -170,7 +188,8 @@ class QueryReader:
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
                             corrections=tuple(corrections), unknown_names=self.unknown_names(question),
-                            kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)))
+                            kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
+                            quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

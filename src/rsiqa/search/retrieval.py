@@ -11,8 +11,9 @@ on one scale whatever their raw ranges:
   the question's words expanded to the corpus words nearest in meaning (:mod:`rsiqa.search.expansion`).
 
 ``fused = (1 - L) * ((1 - S) * z(passage) + S * z(sentence)) + L * z(lexical)`` with
-``L = Settings.lexical_weight`` and ``S = Settings.sentence_weight``. On the development set
-this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
+``L = Settings.lexical_weight`` (more, up to ``Settings.weak_lexical_weight``, for a question
+whose best passage cosine is low: :meth:`Retriever.lexical_weight`) and ``S = Settings.sentence_weight``.
+On the development set this convex combination of z-scores beat reciprocal-rank fusion (hit@1 0.76 vs 0.68 on one
 index) and raw-score mixing (0.87 vs 0.83, averaged over eight chunk sizes); see the README.
 
 Only candidates are scored (and standardised), at every corpus size: the FAISS index's top
@@ -27,7 +28,10 @@ knows.
 
 from __future__ import annotations
 
+import bisect
+import os
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,9 +43,12 @@ from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
-from rsiqa.search.query import FILLERS, ReadQuestion
+from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
 from rsiqa.settings import Settings
 
+
+#: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
+_VARIANT_LETTERS = 6
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -74,6 +81,7 @@ class Evidence:
     content_terms: int  # how many content words the question has
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
+    lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
 
 
 class Retriever:
@@ -177,9 +185,21 @@ class Retriever:
         lexical = bm25 if rows is None else bm25[rows]
         top = float(lexical.max(initial=0.0))
         lexical = lexical / top if top > 0 else lexical
-        lw = self.settings.lexical_weight
+        lw = self.lexical_weight(float(passage.max(initial=-1.0)))
         evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
         return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
+
+    def lexical_weight(self, top_passage: float) -> float:
+        """The weight of BM25 in the fused score, given the question's best passage cosine.
+
+        A question the model embeds poorly ("What do skeptics say?": no passage above 0.13) has
+        dense scores that are mostly noise, while its words may still find the passage: at or
+        below ``weak_dense_cosine`` the keywords get ``weak_lexical_weight``, from
+        ``weak_dense_cosine + 0.1`` up the usual ``lexical_weight``, linearly in between.
+        """
+        usual, weak = self.settings.lexical_weight, max(self.settings.lexical_weight, self.settings.weak_lexical_weight)
+        low = self.settings.weak_dense_cosine
+        return usual + (weak - usual) * min(1.0, max(0.0, (low + 0.1 - top_passage) / 0.1))
 
     def known_share(self, text: str, besides: str = "") -> float | None:
         """Share of ``text``'s content words that the corpus knows, leaving out words of ``besides``.
@@ -205,10 +225,41 @@ class Retriever:
                 known += bool(self._expander.neighbours_of(word))
         return known / len(pairs)
 
+    @cached_property
+    def _sorted_vocab(self) -> list[str]:
+        """The corpus tokens in order, for :meth:`_variant` (sorted at the first unknown word, not at start)."""
+        return sorted(self._vocab)
+
+    def _variant(self, token: str) -> str | None:
+        """A corpus token that is ``token`` in another form, when the corpus lacks ``token`` itself.
+
+        Snowball leaves some forms of one word apart ("respond" and "response" stem to "respond"
+        and "respons"): a corpus token of six letters or more, at most one letter longer or shorter,
+        that shares all but the last letter of the shorter of the two counts as the same word (the
+        longest such prefix wins); "improv" and "improvis" stay apart.
+        """
+        if token in self._vocab or len(token) < _VARIANT_LETTERS:
+            return None
+        vocab = self._sorted_vocab
+        best: tuple[int, str] | None = None
+        at = bisect.bisect_left(vocab, token[:_VARIANT_LETTERS - 1])
+        while at < len(vocab) and vocab[at].startswith(token[:_VARIANT_LETTERS - 1]):
+            other = vocab[at]
+            shared = len(os.path.commonprefix([other, token]))
+            if (len(other) >= _VARIANT_LETTERS and abs(len(other) - len(token)) <= 1
+                    and shared >= min(len(other), len(token)) - 1 and (best is None or shared > best[0])):
+                best = (shared, other)
+            at += 1
+        return best[1] if best else None
+
     def _coverage(self, text: str) -> tuple[float, float]:
-        """IDF-weighted share of the text's content words found in the corpus, and in its best single passage."""
+        """IDF-weighted share of the text's content words found in the corpus, and in its best single passage.
+
+        A word the corpus has in another form (:meth:`_variant`) counts as found, as that form.
+        """
         weights: dict[str, float] = {}
         for token in tokenize([text])[0]:
+            token = self._variant(token) or token
             weights[token] = float(self._idf[self._vocab[token]]) if token in self._vocab else self._unseen_idf
         total = sum(weights.values())
         if not total:
@@ -308,6 +359,9 @@ class Retriever:
             first = int(order[0] if rows is None else rows[order[0]])
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
+            if question.quantity:  # "How many ...?": the sentence that answers holds a number
+                sentences = self.data.sentences[first]
+                evidence.lacks_quantity = not (sentences and holds_quantity(sentences[int(best_index[order[0]])]))
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))

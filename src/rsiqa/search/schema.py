@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Literal
 
@@ -45,6 +46,10 @@ class Turn(BaseModel):
                     "without them a follow-up maps an rsiqa answer back to its passages by its text.")
 
 
+#: A citation marker in an answer's text: ``[1]`` .. ``[99]``.
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
 class Answer(BaseModel):
     """The answer to a question: text with [n] markers (quoted, or written and checked), and its citations."""
 
@@ -59,6 +64,11 @@ class Answer(BaseModel):
     unsupported: list[str] = Field(
         default_factory=list, description="Sentences the model wrote that its cited passages do not support (left out)")
     notice: str | None = Field(None, description="Why a written answer was not served, or what was changed, in words")
+
+    def cited(self) -> list[Citation]:
+        """The citations the answer text uses (its ``[n]`` markers), in citation order."""
+        used = {int(m) for m in _MARKER.findall(self.answer)}
+        return [c for c in self.citations if c.n in used]
 
 
 def check_question(value: str) -> str:
