@@ -82,7 +82,11 @@ class Milvus:
         deadline = time.monotonic() + 60
         while True:
             try:
-                MilvusClient(uri=self.uri, token=self.token or "", timeout=2).list_collections()
+                # Closed after: pymilvus shares a connection per URI, and this one's default 10 s keepalive pings make
+                # `milvus-lite server` answer GOAWAY "too_many_pings" a minute later, failing the store's calls.
+                client = MilvusClient(uri=self.uri, token=self.token or "", timeout=2)
+                client.list_collections()
+                client.close()
                 break
             except Exception:  # noqa: BLE001 - starting
                 if time.monotonic() > deadline:
