@@ -2,6 +2,7 @@
 
     python benchmarks/milvus.py eval                  # `rsiqa eval` figures, FAISS vs Milvus, every question set
     python benchmarks/milvus.py scale -n 100000       # REST p50/p95 FAISS-HNSW vs Milvus, server memory (synthetic)
+    python benchmarks/milvus.py scale -n 10000 --search rsiqa native   # ... and Milvus's BM25 + hybrid_search too
     python benchmarks/milvus.py incremental           # writes of a one-file change in a 10k-passage corpus
     python benchmarks/milvus.py all -n 100000
 
@@ -9,10 +10,15 @@ Milvus is a `milvus-lite server` started here in a temporary folder (killed by p
 the Milvus of ``RSIQA_MILVUS_URI`` (and ``RSIQA_MILVUS_TOKEN``).
 
 eval: the default corpus is built once with the real model and ``RSIQA_STORE=milvus`` (which
-writes the usual index folder too); the same questions then go through an engine on the folder's
-FAISS index and one on the Milvus collections, with the evaluation of ``rsiqa eval``. Twice: as
-served by default (below ``ann_threshold`` every passage is scored) and in candidate mode
-(``RSIQA_ANN_THRESHOLD=1``: FAISS-HNSW candidates against Milvus's dense HNSW + sparse BM25 ones).
+writes the usual index folder too), and once more with ``RSIQA_MILVUS_SEARCH=native`` (Milvus's
+built-in BM25 function; its own collections and index folder); the same questions then go through
+an engine on the folder's FAISS index, one on the Milvus collections with rsiqa's sparse vectors
+(``milvus``), and two on the native collections, hybrid_search with RRF (``native``) and with the
+weighted ranker (``native-weighted``), with the evaluation of ``rsiqa eval``. Twice: as served by
+default (below ``ann_threshold`` every passage is scored) and in candidate mode
+(``RSIQA_ANN_THRESHOLD=1``: FAISS-HNSW candidates against Milvus's dense HNSW + sparse BM25 ones, or
+the fused top k of hybrid_search). Per engine it also times each question (``ask``) and its
+candidate generation (the store's ``candidates``), after one warm-up question.
 
 scale and incremental: the 2 shared cores of this machine cannot embed a million texts, so the
 passages are SYNTHETIC: each copies a real passage of the default corpus with about a third of
@@ -76,7 +82,11 @@ class Milvus:
         deadline = time.monotonic() + 60
         while True:
             try:
-                MilvusClient(uri=self.uri, token=self.token or "", timeout=2).list_collections()
+                # Closed after: pymilvus shares a connection per URI, and this one's default 10 s keepalive pings make
+                # `milvus-lite server` answer GOAWAY "too_many_pings" a minute later, failing the store's calls.
+                client = MilvusClient(uri=self.uri, token=self.token or "", timeout=2)
+                client.list_collections()
+                client.close()
                 break
             except Exception:  # noqa: BLE001 - starting
                 if time.monotonic() > deadline:
@@ -104,7 +114,7 @@ def env_for(settings: Any) -> dict[str, str]:
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
                RSIQA_MODEL_CACHE_DIR=str((REPO / ".cache" / "models").resolve()), RSIQA_STORE=settings.store,
                RSIQA_MILVUS_URI=settings.milvus_uri, RSIQA_MILVUS_COLLECTION_PREFIX=settings.milvus_collection_prefix,
-               RSIQA_ANN_THRESHOLD=str(settings.ann_threshold))
+               RSIQA_ANN_THRESHOLD=str(settings.ann_threshold), RSIQA_MILVUS_SEARCH=settings.milvus_search)
     if settings.milvus_token:
         env["RSIQA_MILVUS_TOKEN"] = settings.milvus_token
     return env
@@ -119,28 +129,85 @@ def run_eval(milvus: Milvus, work: Path) -> dict[str, Any]:
 
     index_dir = work / "eval-index"
     settings = settings_for(milvus, index_dir, "bench_eval_")
+    native = settings_for(milvus, work / "eval-index-native", "bench_native_", milvus_search="native")
     from rsiqa.settings import index_settings
 
     embedder = embedder_for(settings)  # questions (int8 by default)
-    started = time.perf_counter()
-    build_index(settings, embedder_for(index_settings(settings)), progress=False)  # stored vectors, as `rsiqa build`
-    log(f"default corpus built (FAISS folder + Milvus) in {time.perf_counter() - started:.0f} s")
+    for configured in (settings, native):
+        started = time.perf_counter()
+        build_index(configured, embedder_for(index_settings(configured)), progress=False)  # stored vectors, as `rsiqa build`
+        log(f"default corpus built (FAISS folder + Milvus, search {configured.milvus_search}) in "
+            f"{time.perf_counter() - started:.0f} s")
     results: dict[str, Any] = {}
     # The default corpus has 45 passages: candidate mode takes 10 from each ranker, so that it is not every passage.
     for mode, threshold, k in (("default", settings.ann_threshold, settings.candidates), ("candidates", 1, 10)):
-        engines = {store: Engine(settings.model_copy(update={"store": store, "ann_threshold": threshold, "candidates": k}),
-                                 embedder=embedder) for store in ("faiss", "milvus")}
+        update = {"ann_threshold": threshold, "candidates": k}
+        configs = {"faiss": settings.model_copy(update={**update, "store": "faiss"}),
+                   "milvus": settings.model_copy(update=update),
+                   "native": native.model_copy(update=update),
+                   "native-weighted": native.model_copy(update={**update, "milvus_search": "native-weighted"})}
+        engines = {name: Engine(configured, embedder=embedder) for name, configured in configs.items()}
+        timers = {name: _timed(engine) for name, engine in engines.items()}
         for path in QUESTION_SETS:
             rows = load_questions(path)
-            for store, engine in engines.items():
+            for name, engine in engines.items():
+                timers[name].clear()
                 t = time.perf_counter()
-                report = evaluate(rows, lambda q, k, h, e=engine: e.ask(q, k, h).model_dump())
+                report = evaluate(rows, lambda q, k, h, e=engine, c=timers[name]: c.ask(e, q, k, h))
                 figures = report.figures()
                 figures.pop("styles", None)
-                results.setdefault(mode, {}).setdefault(path.name, {})[store] = {
-                    "questions": len(rows), "figures": figures, "seconds": round(time.perf_counter() - t, 1)}
-                log(f"eval {mode} {path.name} {store}: {time.perf_counter() - t:.0f} s")
+                results.setdefault(mode, {}).setdefault(path.name, {})[name] = {
+                    "questions": len(rows), "figures": figures, "seconds": round(time.perf_counter() - t, 1),
+                    **timers[name].summary()}
+                log(f"eval {mode} {path.name} {name}: {time.perf_counter() - t:.0f} s")
     return results
+
+
+class _Timer:
+    """Times an engine's questions (``ask``) and its store's candidate generation (``candidates``), in ms."""
+
+    def __init__(self, store: Any) -> None:
+        self.asks: list[float] = []
+        self.candidates: list[float] = []
+        self.found: list[int] = []  # candidates per call
+        self.readings: list[int] = []  # query readings per call
+        inner = store.candidates
+
+        def candidates(vectors: Any, *args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            rows = inner(vectors, *args, **kwargs)
+            self.candidates.append((time.perf_counter() - t) * 1000)
+            self.found.append(len(rows))
+            self.readings.append(len(vectors))
+            return rows
+
+        store.candidates = candidates
+
+    def clear(self) -> None:
+        for values in (self.asks, self.candidates, self.found, self.readings):
+            values.clear()
+
+    def ask(self, engine: Any, question: str, k: int, history: Any) -> dict[str, Any]:
+        t = time.perf_counter()
+        answer = engine.ask(question, k, history).model_dump()
+        self.asks.append((time.perf_counter() - t) * 1000)
+        return answer
+
+    def summary(self) -> dict[str, float | None]:
+        def p(values: list[float], q: float) -> float | None:
+            return round(float(np.percentile(values, q)), 2) if values else None
+
+        return {"ask_p50_ms": p(self.asks, 50), "ask_p95_ms": p(self.asks, 95),
+                "candidates_p50_ms": p(self.candidates, 50), "candidates_p95_ms": p(self.candidates, 95),
+                "candidate_calls": len(self.candidates),
+                "candidates_per_call": round(float(np.mean(self.found)), 1) if self.found else None,
+                "readings_per_call": round(float(np.mean(self.readings)), 2) if self.readings else None}
+
+
+def _timed(engine: Any) -> _Timer:
+    """A timer on ``engine`` after one warm-up question (index load, calibration probes, first Milvus calls)."""
+    engine.ask("What is recursive self-improvement?", 5, None)
+    return _Timer(engine._state.retriever.store)
 
 
 def counts(f: dict[str, Any]) -> dict[str, float]:
@@ -151,21 +218,27 @@ def counts(f: dict[str, Any]) -> dict[str, float]:
 
 
 def render_eval(results: dict[str, Any]) -> str:
-    """A table per mode; "same" when every count of Milvus is within one question of FAISS's (MRR: within 1/n)."""
+    """A table per mode; "same" when every count of Milvus is within one question of FAISS's (MRR: within 1/n);
+    "identical" when every figure is equal."""
     lines = []
     for mode, sets in results.items():
         title = "every passage scored (ann_threshold 50,000)" if mode == "default" else "candidates only (ann_threshold 1, 10 candidates per ranker and query text)"
         lines += [f"\n## {mode}: {title}",
-                  "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope | within one question |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| question set | store | in scope / out | hit@1 | hit@5 | MRR@10 | declined in scope | declined out of scope "
+                  "| vs FAISS | ask p50 / p95 ms | candidates p50 / p95 ms | candidates per search |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, stores in sets.items():
             base = counts(stores["faiss"]["figures"])
             for store, r in stores.items():
                 f, c = r["figures"], counts(r["figures"])
                 same = all(abs(c[k] - base[k]) <= 1 for k in c)
+                identical = f == stores["faiss"]["figures"]
+                verdict = "" if store == "faiss" else ("identical" if identical else "within one" if same else "NO")
+                timing = (f"{r.get('ask_p50_ms')} / {r.get('ask_p95_ms')} | "
+                          f"{r.get('candidates_p50_ms')} / {r.get('candidates_p95_ms')} | {r.get('candidates_per_call')}")
                 lines.append(f"| {name} | {store} | {f['in_scope']} / {f['out_of_scope']} | {f['hit@1']:.3f} ({c['hit@1']}) | "
                              f"{f['hit@5']:.3f} ({c['hit@5']}) | {f['mrr@10']:.3f} | {c['declined_in']} | {c['declined_out']} | "
-                             f"{'' if store == 'faiss' else ('yes' if same else 'NO')} |")
+                             f"{verdict} | {timing} |")
     return "\n".join(lines)
 
 
@@ -222,7 +295,7 @@ def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0)
 
 
 def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix: str, settings_extra: dict | None = None,
-                    data=None):
+                    data=None, search: str = "rsiqa"):
     """Write a synthetic corpus of ``n`` passages as an index folder (FAISS-HNSW) and, with ``milvus``, collections."""
     from rsiqa.index.build import corpus_fingerprint
     from rsiqa.index.store import IndexData, faiss_index_info, make_faiss_index, write_index
@@ -234,7 +307,7 @@ def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix
     hashes = {f: f"synthetic-{f}" for f in files}
     if data is not None and settings_extra and settings_extra.get("changed"):
         hashes.update({f: f"changed-{f}" for f in settings_extra["changed"]})
-    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1) if milvus
+    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search) if milvus
                 else Settings(index_dir=index_dir, ann_threshold=1))
     manifest = dict(base.manifest)
     manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
@@ -291,7 +364,9 @@ def eval_questions() -> list[str]:
     return [r["question"] for r in rows if not r.get("history")]
 
 
-def run_scale(milvus: Milvus, work: Path, n: int, query_count: int) -> dict[str, Any]:
+def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tuple[str, ...] = ("rsiqa",)) -> dict[str, Any]:
+    """FAISS-HNSW against Milvus at ``n`` synthetic passages; ``searches``: the RSIQA_MILVUS_SEARCH values served
+    (native ones from collections of their own, written from the same passages)."""
     base = base_index(milvus, work)
     index_dir = work / f"scale-{n}"
     t = time.perf_counter()
@@ -299,15 +374,26 @@ def run_scale(milvus: Milvus, work: Path, n: int, query_count: int) -> dict[str,
     log(f"{n} synthetic passages generated in {time.perf_counter() - t:.0f} s")
     settings, written, faiss_seconds, faiss_info = write_synthetic(base, n, index_dir, milvus, f"bench_scale_{n}_",
                                                                   data=data)
+    native_settings = native_written = None
+    if any(s != "rsiqa" for s in searches):
+        native_settings, native_written, _, _ = write_synthetic(base, n, work / f"scale-{n}-native", milvus,
+                                                                f"bench_scale_{n}_native_", data=data, search="native")
+        log(f"written: Milvus native (BM25 function) {native_written}")
     del data
     log(f"written: Milvus {written}, FAISS-HNSW folder {faiss_seconds} s")
     questions = eval_questions()[:query_count]
     out: dict[str, Any] = {"passages": n, "milvus_write": written, "faiss_write_s": faiss_seconds,
                            "faiss_recall_at_10": faiss_info.get("recall_at_10")}
-    for store in ("faiss", "milvus"):
-        log(f"serving {n} passages with {store}")
-        out[store] = serve_and_time(settings.model_copy(update={"store": store}), questions)
-        log(f"{store}: {out[store]}")
+    if native_written is not None:
+        out["milvus_native_write"] = native_written
+    serves = [("faiss", settings.model_copy(update={"store": "faiss"}))]
+    serves += [("milvus" if s == "rsiqa" else f"milvus-{s}",
+                (settings if s == "rsiqa" else native_settings).model_copy(update={"store": "milvus", "milvus_search": s}))
+               for s in searches]
+    for name, configured in serves:
+        log(f"serving {n} passages with {name}")
+        out[name] = serve_and_time(configured, questions)
+        log(f"{name}: {out[name]}")
     out["milvus_server_mb"] = milvus.memory()
     out["uptime"] = os.getloadavg()
     return out
@@ -346,6 +432,8 @@ def main() -> int:
     parser.add_argument("what", nargs="+", choices=["eval", "scale", "incremental", "all"])
     parser.add_argument("-n", "--passages", type=int, nargs="*", default=[100_000])
     parser.add_argument("--queries", type=int, default=60, help="questions timed through the REST API per store")
+    parser.add_argument("--search", nargs="+", default=["rsiqa"], choices=["rsiqa", "native", "native-weighted"],
+                        help="scale: the RSIQA_MILVUS_SEARCH values to serve Milvus with (default rsiqa)")
     parser.add_argument("--work", type=Path, default=None, help="keep the indexes and Milvus data here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -361,7 +449,7 @@ def main() -> int:
             results["incremental"] = run_incremental(milvus, work)
             print(json.dumps(results["incremental"], indent=1), flush=True)
         if {"scale", "all"} & set(args.what):
-            results["scale"] = [run_scale(milvus, work, n, args.queries) for n in args.passages]
+            results["scale"] = [run_scale(milvus, work, n, args.queries, tuple(args.search)) for n in args.passages]
             for r in results["scale"]:
                 print(json.dumps(r, indent=1), flush=True)
     finally:

@@ -197,6 +197,12 @@ class Settings(BaseSettings):
     milvus_incremental: bool = Field(
         True, description="A rebuild with Milvus upserts and deletes the changed files' passages in the served collection "
                           "(false: every build writes a new collection and switches the alias).")
+    milvus_search: Literal["rsiqa", "native", "native-weighted"] = Field(
+        "rsiqa", description="Candidates from Milvus: rsiqa (default): dense HNSW + a sparse vector of rsiqa's own BM25 "
+                             "weights (query expansion included); native: Milvus's built-in BM25 function (over rsiqa's "
+                             "tokens) and hybrid_search with RRF; native-weighted: the same with a weighted ranker. "
+                             "Fusion and abstention are rsiqa's in every case. Changing rsiqa <-> native writes new "
+                             "collections.")
 
 
     @field_validator("decline_message")

@@ -82,9 +82,17 @@ def passage_sparse(tokens: list[str], avg_length: float, k1: float = BM25_K1, b:
     return out
 
 
-def query_sparse(weights: dict[str, float], idf: dict[str, float]) -> dict[int, float]:
+class SparseQuery(dict[int, float]):
+    """A query's sparse vector (dimension -> weight times IDF) that also keeps the token weights it was made from
+    (``tokens``): a store whose engine weighs tokens itself (Milvus's built-in BM25) reads those."""
+
+    tokens: dict[str, float]
+
+
+def query_sparse(weights: dict[str, float], idf: dict[str, float]) -> SparseQuery:
     """A query's sparse vector: each token's weight times its IDF, keyed by :func:`token_dimension`."""
-    out: dict[int, float] = {}
+    out = SparseQuery()
+    out.tokens = dict(weights)
     for token, weight in weights.items():
         value = float(weight) * float(idf.get(token, 0.0))
         if value > 0:

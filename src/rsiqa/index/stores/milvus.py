@@ -25,9 +25,24 @@ the word table for query expansion). A server with this store reads those, not t
 (``vectors.npy``, ``sentence_vectors.npy``, ``index.faiss`` stay on disk): it asks Milvus for
 the candidates of each search and fetches the vectors of those candidates only.
 
-Where an engine has no aliases (Milvus Lite 2.5), the manifest's collection names are the
-switch: the index folder, swapped atomically, names the collections to serve, and the aliases are
-skipped (recorded as ``null``).
+Where an engine has no aliases (Milvus Lite 2.5.1: ``list_aliases`` is UNIMPLEMENTED), the manifest's
+collection names are the switch: the index folder, swapped atomically, names the collections to serve,
+and the aliases are skipped (recorded as ``null``; a server then has no alias to follow). Where it has
+no HNSW (Lite 2.5.1's local mode: FLAT, IVF_FLAT, AUTOINDEX), the passage vectors get FLAT, exact
+search (recorded as ``dense_index``).
+
+With ``RSIQA_MILVUS_SEARCH=native`` (or ``native-weighted``) Milvus does the keyword side itself: the
+passages collection has no ``sparse`` field but ``tokens`` (rsiqa's BM25 tokens of the passage - stemmed,
+stop words out - as space-separated text, under the ``standard`` analyzer) and ``bm25``, the output of
+Milvus's built-in BM25 function on it (``SPARSE_INVERTED_INDEX``, metric ``BM25``, rsiqa's ``k1``/``b``).
+A search is one ``hybrid_search`` per question: a dense request with every query vector and a BM25
+request with each reading's own tokens (the query expansion's weighted tokens cannot be passed: Milvus
+weighs a query token by its count), fused by ``RRFRanker`` (``native``) or ``WeightedRanker``
+(``native-weighted``) into the top ``RSIQA_CANDIDATES`` of each reading. rsiqa's fusion and abstention
+then score those candidates as always. Tokens rather than raw text go to the analyzer so that the
+words match rsiqa's on every engine: Milvus Lite 3.x has only the ``standard`` (no stemming) and
+``jieba`` analyzers. The manifest's record says which schema a build wrote (``search``); a change of
+schema writes new collections, and a server serves what its collections hold.
 """
 
 from __future__ import annotations
@@ -67,6 +82,15 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+#: The collection schema of each RSIQA_MILVUS_SEARCH value: rsiqa's sparse vectors, or Milvus's BM25 function.
+SCHEMAS = {"rsiqa": "rsiqa", "native": "native", "native-weighted": "native"}
+
+
+def schema_of(settings: Settings) -> str:
+    """The passages schema a build with ``settings`` writes: ``rsiqa`` (field ``sparse``) or ``native`` (``bm25``)."""
+    return SCHEMAS[settings.milvus_search]
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
@@ -101,11 +125,22 @@ def collections_present(manifest: dict[str, Any], settings: Settings, client: An
     record = manifest.get("milvus") or {}
     if record.get("uri") != settings.milvus_uri or record.get("prefix") != settings.milvus_collection_prefix:
         return False
+    if record.get("search", "rsiqa") != schema_of(settings):  # RSIQA_MILVUS_SEARCH changed the schema
+        return False
     try:
         names = set((client or connect(settings)).list_collections())
     except Exception:  # noqa: BLE001
         return False
     return record.get("passages") in names and record.get("sentences") in names
+
+
+def has_aliases(client: Any) -> bool:
+    """Whether the engine has aliases (Milvus Lite 2.5 answers ``list_aliases`` with UNIMPLEMENTED)."""
+    try:
+        client.list_aliases()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def alias_target(client: Any, alias: str) -> str | None:
@@ -117,9 +152,36 @@ def alias_target(client: Any, alias: str) -> str | None:
     return client.describe_alias(alias=alias).get("collection_name")
 
 
-def _create_collections(client: Any, passages: str, sentences: str, dimension: int, settings: Settings) -> None:
-    from pymilvus import DataType, MilvusClient
+#: Dense index types in order of preference: HNSW, else FLAT (exact) where the engine has no HNSW (Milvus Lite 2.5's
+#: local mode: "only support FLAT IVF_FLAT AUTOINDEX").
+DENSE_INDEXES = ("HNSW", "FLAT")
 
+
+def _dense_search_params(index_type: str, ef: int) -> dict[str, Any]:
+    return {"metric_type": "IP", "params": {"ef": ef}} if index_type == "HNSW" else {"metric_type": "IP"}
+
+
+def _create_collections(client: Any, passages: str, sentences: str, dimension: int, settings: Settings) -> str:
+    """Create a build's two collections; returns the passages' dense index type (:data:`DENSE_INDEXES`)."""
+    for index_type in DENSE_INDEXES:
+        try:
+            _create_passages(client, passages, dimension, settings, index_type)
+            break
+        except Exception as exc:  # noqa: BLE001 - the engine's message names the index types it has
+            if index_type == DENSE_INDEXES[-1] or "index type" not in str(exc).lower():
+                raise
+            log.warning("Milvus has no %s index (%s): the passage vectors get the next one, %s", index_type, exc,
+                        DENSE_INDEXES[DENSE_INDEXES.index(index_type) + 1])
+            if client.has_collection(passages):  # created before its index failed
+                client.drop_collection(passages)
+    _create_sentences(client, sentences, dimension)
+    return index_type
+
+
+def _create_passages(client: Any, passages: str, dimension: int, settings: Settings, index_type: str) -> None:
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    native = schema_of(settings) == "native"
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("file", DataType.VARCHAR, max_length=4096)
@@ -127,13 +189,29 @@ def _create_collections(client: Any, passages: str, sentences: str, dimension: i
     schema.add_field("text", DataType.VARCHAR, max_length=65535)
     schema.add_field("source", DataType.VARCHAR, max_length=65535)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    if native:  # Milvus's BM25 function over rsiqa's tokens (see the module docstring)
+        schema.add_field("tokens", DataType.VARCHAR, max_length=65535, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("bm25", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["tokens"],
+                                     output_field_names=["bm25"]))
+    else:
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     index = client.prepare_index_params()
-    index.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
-                    params={"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction})
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    index.add_index(field_name="vector", index_type=index_type, metric_type="IP",
+                    params={"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction}
+                    if index_type == "HNSW" else {})
+    if native:
+        index.add_index(field_name="bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                        params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+    else:
+        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     index.add_index(field_name="file", index_type="INVERTED")
     client.create_collection(passages, schema=schema, index_params=index, consistency_level="Strong")
+
+
+def _create_sentences(client: Any, sentences: str, dimension: int) -> None:
+    from pymilvus import DataType, MilvusClient
 
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
@@ -153,14 +231,19 @@ def _text_bytes(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
-def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray, sparse: dict[int, dict[int, float]],
-                  keys: np.ndarray) -> list[dict[str, Any]]:
+def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray, sparse: dict[int, dict[int, float]] | None,
+                  keys: np.ndarray, tokens: list[list[str]] | None = None) -> list[dict[str, Any]]:
+    """Passage entities: with ``sparse`` (rsiqa's weights per row), else ``tokens`` for Milvus's BM25 function."""
     out = []
     for row in rows:
         p = passages[row]
-        out.append({"id": int(keys[row]), "file": p.source.path, "chunk_id": p.chunk_id, "text": _text_bytes(p.text),
-                    "source": _text_bytes(json.dumps(p.source.to_dict(), ensure_ascii=False)),
-                    "vector": vectors[row].tolist(), "sparse": sparse[row] or {0: 1e-9}})
+        entity = {"id": int(keys[row]), "file": p.source.path, "chunk_id": p.chunk_id, "text": _text_bytes(p.text),
+                  "source": _text_bytes(json.dumps(p.source.to_dict(), ensure_ascii=False)), "vector": vectors[row].tolist()}
+        if sparse is not None:
+            entity["sparse"] = sparse[row] or {0: 1e-9}
+        else:
+            entity["tokens"] = _text_bytes(" ".join(tokens[row])) if tokens is not None else ""
+        out.append(entity)
     return out
 
 
@@ -185,6 +268,8 @@ class MilvusBuild:
             return {}
         self._previous = record
         if not self.settings.milvus_incremental or record.get("settings_key") != settings_key:
+            return {}
+        if record.get("search", "rsiqa") != schema_of(self.settings):  # another schema: new collections
             return {}
         if not collections_present(manifest, self.settings, self.client):
             return {}
@@ -220,7 +305,7 @@ class MilvusBuild:
         prefix = self.settings.milvus_collection_prefix
         names = {"passages": f"{prefix}passages_{build}", "sentences": f"{prefix}sentences_{build}"}
         avg = average_length(tokens)
-        _create_collections(self.client, names["passages"], names["sentences"], dimension, self.settings)
+        dense_index = _create_collections(self.client, names["passages"], names["sentences"], dimension, self.settings)
         try:
             written = self._insert(names, passages, sentences, vectors, sentence_vectors, keys, lengths, tokens, avg,
                                    range(len(passages)))
@@ -233,8 +318,10 @@ class MilvusBuild:
                     pass
             raise
         self.record = {"uri": self.settings.milvus_uri, "prefix": prefix, **names, "settings_key": settings_key,
-                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B},
-                       "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings))),
+                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B}, "search": schema_of(self.settings),
+                       "dense_index": dense_index,
+                       "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings)))
+                       if has_aliases(self.client) else None,  # none: the index folder's manifest is the switch
                        "write": {"mode": "full", **written, "seconds": round(time.perf_counter() - started, 2)}}
         return self.record
 
@@ -252,8 +339,9 @@ class MilvusBuild:
         n_passages = n_sentences = 0
         for at in range(0, len(unique), BATCH):
             batch = unique[at : at + BATCH]
-            sparse = {r: passage_sparse(tokens[r], avg) for r in batch}
-            entities = _passage_rows(passages, batch, vectors, sparse, keys)
+            native = schema_of(self.settings) == "native"
+            sparse = None if native else {r: passage_sparse(tokens[r], avg) for r in batch}
+            entities = _passage_rows(passages, batch, vectors, sparse, keys, tokens)
             self.client.insert(names["passages"], entities)
             n_passages += len(entities)
             skeys = sentence_keys(keys[batch], lengths[batch])
@@ -303,8 +391,12 @@ class MilvusBuild:
         record = self.record
         if not record:
             return
-        aliases = dict(zip(("passages", "sentences"), alias_names(self.settings)))
         replaced: set[str] = set()
+        if not record.get("aliases"):  # an engine without aliases: the index folder (already swapped) is the switch
+            log.info("Milvus has no aliases: serving follows the index folder's manifest")
+            self._drop_old(replaced)
+            return
+        aliases = dict(zip(("passages", "sentences"), alias_names(self.settings)))
         for kind, alias in aliases.items():
             try:
                 current = alias_target(self.client, alias)
@@ -332,6 +424,13 @@ class MilvusBuild:
                     log.warning("old Milvus collection %s not dropped: %s", name, exc)
 
 
+def native_query_text(query: dict[int, float]) -> str:
+    """The text sent to Milvus's BM25 for a query: its own tokens (weight 1; the expansion's lower weights cannot be
+    expressed), space-separated; empty for a plain sparse vector without its tokens."""
+    tokens = getattr(query, "tokens", None) or {}
+    return " ".join(token for token, weight in tokens.items() if weight >= 1.0)
+
+
 class MilvusStore:
     """:class:`rsiqa.index.stores.VectorStore` over a build's Milvus collections; keeps no vectors but a few recent fetches."""
 
@@ -354,6 +453,14 @@ class MilvusStore:
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = _pool()  # concurrent Milvus calls (one pool per process: a reload opens a new store)
+        #: How candidates are found: what the collections hold decides (``search`` of the build's record).
+        self.search = record.get("search", "rsiqa")
+        self.dense_index = record.get("dense_index", "HNSW")
+        if self.search != schema_of(settings):
+            log.warning("RSIQA_MILVUS_SEARCH=%s but the collections were built for %s candidates: serving those "
+                        "(rebuild to change)", settings.milvus_search, self.search)
+        #: The ranker of ``hybrid_search`` (native only): weighted when asked for, else reciprocal rank fusion.
+        self.ranker = "weighted" if settings.milvus_search == "native-weighted" else "rrf"
         for name in (self.passages, self.sentences):
             client.load_collection(name)  # again after a restart of Milvus (Lite) or of this process
         self.alias_at_load = self.alias_target()
@@ -384,10 +491,12 @@ class MilvusStore:
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
+        if self.search == "native":
+            return self._native_candidates(vectors, sparse_queries, k)
         ef = max(self.settings.hnsw_ef_search, k)
         dense = self._pool.submit(self.client.search, self.passages, data=[v.tolist() for v in np.asarray(vectors, np.float32)],
                                   anns_field="vector", limit=k, output_fields=["id"],
-                                  search_params={"metric_type": "IP", "params": {"ef": ef}})
+                                  search_params=_dense_search_params(self.dense_index, ef))
         queries = [q for q in sparse_queries if q]
         sparse = self._pool.submit(self.client.search, self.passages, data=queries, anns_field="sparse", limit=k,
                                    output_fields=["id"], search_params={"metric_type": "IP"}) if queries else None
@@ -395,6 +504,26 @@ class MilvusStore:
         if sparse is not None:
             found += [int(hit["id"]) for hits in sparse.result() for hit in hits]
         return np.unique(self.rows_of(np.array(found, dtype=np.int64))).astype(np.int64)
+
+    def _native_candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int) -> np.ndarray:
+        """One ``hybrid_search``: per reading, the top ``k`` of its dense ANN and Milvus's BM25 over its own tokens
+        (the weight-1 tokens of its :class:`rsiqa.index.stores.SparseQuery`), fused by the ranker."""
+        from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+        vectors = np.asarray(vectors, np.float32)
+        if not len(vectors):
+            return np.zeros(0, dtype=np.int64)
+        texts = [native_query_text(q) for q in sparse_queries][: len(vectors)]
+        texts += [""] * (len(vectors) - len(texts))
+        ef = max(self.settings.hnsw_ef_search, k)
+        requests = [AnnSearchRequest(data=[v.tolist() for v in vectors], anns_field="vector", limit=k,
+                                     param=_dense_search_params(self.dense_index, ef))]
+        if any(texts):
+            requests.append(AnnSearchRequest(data=texts, anns_field="bm25", limit=k, param={"metric_type": "BM25"}))
+        ranker = WeightedRanker(0.5, 0.5) if self.ranker == "weighted" and len(requests) == 2 else RRFRanker(60)
+        found = self.client.hybrid_search(self.passages, requests, ranker, limit=k, output_fields=["id"])
+        keys = np.array([int(hit["id"]) for hits in found for hit in hits], dtype=np.int64)
+        return np.unique(self.rows_of(keys)).astype(np.int64)
 
     def _get(self, collection: str, keys: list[int]) -> dict[int, np.ndarray]:
         got: dict[int, np.ndarray] = {}
