@@ -139,7 +139,7 @@ class EmbeddingCache:
             self._vectors.update(journal.read())
             self._journaled = set(self._vectors)
         try:
-            old = load_index(index_dir, model=model, formats=(1, 2, 3, FORMAT_VERSION))  # 1: no word table, 2: no checksums
+            old = load_index(index_dir, model=model, formats=(1, 2, 3, 4, FORMAT_VERSION))  # 1: no word table, 2: no checksums
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:

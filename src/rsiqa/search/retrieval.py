@@ -90,12 +90,12 @@ class Retriever:
         indptr = np.asarray(self._bm25.scores["indptr"])
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
         doc_freq[: len(indptr) - 1] = np.diff(indptr)  # passages holding each token (bm25s's "" has none)
-        self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
+        self._lengths = data.sentence_counts  # sentences per passage (a served index: from the build's row table)
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
-        self._row_of = {p.chunk_id: row for row, p in enumerate(data.passages)}
-        self._kinds = np.array([p.source.kind for p in data.passages], dtype=object)
+        self._row_of = data.row_of  # chunk id -> row, without a pass over the passages
+        self._kinds = data.kinds
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
