@@ -29,6 +29,7 @@ from rsiqa.index.store import (
     index_precision,
     load_index,
     make_faiss_index,
+    read_rows,
     remove_leftovers,
     write_index,
 )
@@ -286,7 +287,8 @@ def unchanged_index(settings: Settings, corpus_dir: Path, index_dir: Path, preci
         if manifest.get("corpus_fingerprint") != corpus_fingerprint(settings, corpus_dir):
             return None
         verify_checksums(index_dir, manifest)
-    except (IndexError_, ValueError, OSError):
+        read_rows(index_dir, manifest)  # the row tables fit their files (an edited manifest could list others)
+    except (IndexError_, ValueError, OSError, KeyError, TypeError):
         return None
     return manifest
 

@@ -249,6 +249,23 @@ class RowOf:
         return default if row is None else row
 
 
+def _spot_check_lines(path: Path, offsets: np.ndarray, size: int, samples: int = 64) -> None:
+    """``ValueError`` unless each of ``samples`` rows spread over the file starts a line and ends one (the
+    checksums cover every byte; this catches a table that does not belong to its file without reading it all)."""
+    if not len(offsets):
+        return
+    rows = np.unique(np.linspace(0, len(offsets) - 1, min(samples, len(offsets))).astype(np.int64))
+    with path.open("rb") as handle:
+        for row in rows.tolist():
+            start = int(offsets[row])
+            end = int(offsets[row + 1]) if row + 1 < len(offsets) else size
+            handle.seek(max(start - 1, 0))
+            before = handle.read(1) if start else b"\n"
+            handle.seek(end - 1)
+            if before != b"\n" or handle.read(1) != b"\n":
+                raise ValueError(f"rows.npy's offsets do not fit {path.name} (row {row})")
+
+
 def check_rows(folder: Path, table: np.ndarray, source_offsets: np.ndarray, catalog: dict[str, Any],
                passages: int, sentence_rows: int) -> None:
     """``ValueError`` unless the row tables fit the files and counts (reads the small tables, not the texts)."""
@@ -266,6 +283,7 @@ def check_rows(folder: Path, table: np.ndarray, source_offsets: np.ndarray, cata
         size = os.path.getsize(folder / name)
         if len(offsets) and (int(offsets[0]) != 0 or np.any(np.diff(offsets) <= 0) or int(offsets[-1]) >= size):
             raise ValueError(f"rows.npy's offsets do not fit {name}")
+        _spot_check_lines(folder / name, offsets, size)
     if len(table):
         if int(table[:, SOURCE].min()) < 0 or int(table[:, SOURCE].max()) >= len(source_offsets):
             raise ValueError("rows.npy points at sources that do not exist")

@@ -178,6 +178,12 @@ class IndexData:
         per_row = np.array([ids.setdefault(p.source, len(ids)) for p in self.passages], dtype=np.int64)
         return list(ids), per_row
 
+    def source_of(self, row: int) -> Source:
+        """The source of passage ``row`` (a served index: from its sources table, without reading the passage)."""
+        if self.rows is not None:
+            return self.passages.sources[int(self.rows[row, SOURCE])]  # type: ignore[attr-defined]
+        return self.passages[row].source
+
     def found_questions(self) -> list[tuple[str, int | None]] | None:
         """The questions the build found in the passages' sentences (for follow-ups), None: not recorded."""
         if self.catalog is None:

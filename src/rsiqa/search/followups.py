@@ -77,8 +77,7 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
     for c in cited:
         if row == c:
             return 1.0
-        same = data.passages[row].source.path == data.passages[c].source.path and \
-            data.passages[row].source.url == data.passages[c].source.url
+        same = data.source_of(row).path == data.source_of(c).path and data.source_of(row).url == data.source_of(c).url
         if same and abs(row - c) == 1:
             best = 0.5
     return best
@@ -89,7 +88,7 @@ def structure_followups(cited: list[int], data: IndexData) -> list[str]:
     found: list[str] = []
     kinds = data.url_kinds  # the URLs with passages of two kinds (a post and its comments), found by the build
     for row in cited[:2]:
-        source = data.passages[row].source
+        source = data.source_of(row)
         if source.kind == "linked_post" and (source.url, "comment") in kinds:
             found.append(f"What do the comments on “{source.title}” reply?")
         elif source.kind == "comment" and (source.url, "linked_post") in kinds:

@@ -328,10 +328,10 @@ class Retriever:
     def _prior(self, previous: list[int], rows: np.ndarray | None) -> np.ndarray:
         """1 for the passages of the previous answer, 0.5 for their neighbours in the same document, else 0."""
         prior = np.zeros(len(self.data.passages), dtype=np.float64)
-        passages = self.data.passages
+        source_of, n = self.data.source_of, len(self.data.passages)  # sources without reading the passages
         for row in previous:
             for other, weight in ((row - 1, 0.5), (row + 1, 0.5), (row, 1.0)):
-                if 0 <= other < len(passages) and passages[other].source.path == passages[row].source.path:
-                    same_post = passages[other].source.url == passages[row].source.url
+                if 0 <= other < n and source_of(other).path == source_of(row).path:
+                    same_post = source_of(other).url == source_of(row).url
                     prior[other] = max(prior[other], weight if same_post or other == row else 0.0)
         return prior if rows is None else prior[rows]
