@@ -175,7 +175,9 @@ def check_arrays(manifest: dict[str, Any], passages: int, sentences: Any, vector
         if len(indptr) > len(bm25.vocab_dict) + 1 or (len(indptr) and int(indptr[-1]) != len(indices)) \
                 or len(scores["data"]) != len(indices):
             raise ValueError("the BM25 arrays do not fit together")
-        if len(indices) and (int(indices.max()) >= passages or int(indices.min()) < 0):
+        # The rows it points at: a pass over every page of the memory-mapped matrix, so only where values are
+        # checked (``finite``); formats 4-5 rely on the checksums, verified before any answer.
+        if finite and len(indices) and (int(indices.max()) >= passages or int(indices.min()) < 0):
             raise ValueError("the BM25 index points at passages that do not exist")
     if faiss_index.ntotal != passages or faiss_index.d != dimension:
         raise ValueError(f"index.faiss holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "
