@@ -239,3 +239,82 @@ def test_a_format_4_index_is_refused_for_serving_and_its_vectors_reused(built: S
     report = build_index(built, fake_embedder, progress=False)
     assert report.embedded == 0 and report.reused > 0 and not report.unchanged  # every vector from the format-4 index
     assert load_index(folder).manifest["format"] == FORMAT_VERSION
+
+
+# --- memory: what a served index holds per passage ----------------------------------------------------
+WORDS = ("seed", "takeoff", "overhang", "returns", "compiler", "proof", "agent", "goal", "drift", "skeptic", "kansi",
+         "hardware", "software", "explosion", "bounded", "rewrite", "design", "improve", "harder", "abrupt")
+
+
+def _synthetic_folder(folder: Path, n: int, fake: FakeEmbedder, milvus: bool = False) -> None:
+    """``n`` passages of ``WORDS`` (a fixed vocabulary: only the rows grow), each with a source of its own (the
+    worst case for the sources table), about 3 sentences each, random unit vectors."""
+    rng = np.random.default_rng(n)
+    passages, sentences = [], []
+    for row in range(n):
+        spans = [" ".join(rng.choice(WORDS, 8)) + "." for _ in range(1 + row % 5)]
+        source = Source(title="Notes", path=f"d{row // 10}.md", section="Part", kind="document",
+                        url=f"https://example.org/d{row // 10}#part-{row}")  # no number in the indexed text
+        passages.append(Passage(text=" ".join(spans), source=source))
+        sentences.append(spans)
+
+    def unit(rows: int) -> np.ndarray:
+        x = rng.standard_normal((rows, fake.dimension)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    manifest = {"format": FORMAT_VERSION, "model": fake.name, "dimension": fake.dimension, "passages": n}
+    if milvus:
+        manifest["milvus"] = {"passages": "rsiqa_passages_test", "sentences": "rsiqa_sentences_test"}
+    write_index(folder, IndexData(manifest=manifest, passages=passages, vectors=unit(n), sentences=sentences,
+                                  sentence_vectors=unit(sum(len(s) for s in sentences)), words=list(WORDS),
+                                  word_vectors=fake.encode(list(WORDS))))
+
+
+class _NoMilvus:
+    """A Milvus client for loading only: collections load, nothing is searched."""
+
+    def load_collection(self, name: str) -> None:
+        pass
+
+
+def _held_bytes(load) -> int:
+    """Python-allocated bytes (NumPy arrays included) still held after ``load()``, whose result is kept."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        kept = load()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    del kept
+    return held
+
+
+@pytest.mark.parametrize("store", ["faiss", "milvus"])
+def test_a_served_index_holds_under_100_bytes_per_passage(tmp_path: Path, fake_embedder: FakeEmbedder, store: str) -> None:
+    """Loading an index and its retriever holds fixed-width arrays per passage, no object per passage: the
+    memory grows by under 100 bytes per added passage (before format 5: well over 1 KB, texts and objects)."""
+    from rsiqa.index.stores.milvus import load_milvus_index
+
+    settings = Settings(model=fake_embedder.name, store=store)
+    held = {}
+    for n in (2_000, 8_000):
+        folder = tmp_path / f"index-{n}"
+        _synthetic_folder(folder, n, fake_embedder, milvus=store == "milvus")
+        if store == "milvus":
+            def load():
+                data, vectors = load_milvus_index(folder, settings, client=_NoMilvus())
+                return data, Retriever(data, fake_embedder, settings, vectors)
+        else:
+            def load():
+                data = load_index(folder)
+                return data, Retriever(data, fake_embedder, settings)
+        held[n] = _held_bytes(load)
+    per_passage = (held[8_000] - held[2_000]) / 6_000
+    assert per_passage < 100, (held, per_passage)
