@@ -28,7 +28,7 @@ from build_speed import load_average, serve_figures  # noqa: E402
 
 
 def synthetic_index(source: Path, target: Path, size: int) -> None:
-    from rsiqa.index.build import build_bm25
+    from rsiqa.search.lexical import build_bm25
     from rsiqa.index.store import FORMAT_VERSION, IndexData, faiss_index_info, load_index, make_faiss_index, write_index
     from rsiqa.ingest.documents import Passage, passage_context
     from rsiqa.search.lexical import stem
