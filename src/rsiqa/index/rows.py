@@ -45,6 +45,31 @@ PASSAGE_OFFSET, SENTENCE_OFFSET, SOURCE, SENTENCES, KIND, KEY = range(len(ROW_CO
 ROW_FILES = ("sources.jsonl", "source_offsets.npy", "rows.npy", "catalog.json")
 
 
+def advise_random(target: Any) -> None:
+    """Tell the kernel that a memory mapping (an ``mmap``, a ``np.memmap`` or a NumPy view of mapped memory) is
+    read at random places: a page fault then reads that page only, not the pages around it, so the resident
+    memory is what was read, not whole stretches of the file (see :func:`rsiqa.index.integrity.drop_cached`)."""
+    try:
+        if isinstance(target, mmap.mmap):
+            target.madvise(mmap.MADV_RANDOM)
+            return
+        mapped = getattr(target, "_mmap", None)
+        if isinstance(mapped, mmap.mmap):
+            mapped.madvise(mmap.MADV_RANDOM)
+            return
+        array = np.asarray(target)
+        if array.nbytes == 0:
+            return
+        import ctypes
+
+        page = mmap.PAGESIZE
+        start = array.ctypes.data // page * page
+        length = array.ctypes.data + array.nbytes - start
+        ctypes.CDLL(None, use_errno=True).madvise(ctypes.c_void_p(start), ctypes.c_size_t(length), mmap.MADV_RANDOM)
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not Linux: only an advice
+        return
+
+
 def chunk_key(chunk_id: str) -> int:
     """A chunk id (16 hex digits) as the signed 64-bit number ``rows.npy`` stores."""
     value = int(chunk_id, 16)
@@ -103,6 +128,8 @@ class _Lines:
         self.size = os.path.getsize(path)
         with path.open("rb") as handle:
             self._map: mmap.mmap | bytes = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
+        if isinstance(self._map, mmap.mmap):
+            advise_random(self._map)
         self.reads = 0  # lines parsed so far (tests: a start reads none)
 
     def __len__(self) -> int:

@@ -55,6 +55,7 @@ from rsiqa.index.rows import (
     RowOf,
     SentenceRows,
     SourceRows,
+    advise_random,
     check_rows,
     chunk_key,
     write_rows,
@@ -638,6 +639,10 @@ def _read_rows_index(index_dir: Path, manifest: dict[str, Any], deferred: bool) 
         vectors = faiss_vectors(faiss_index)
         sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
         bm25 = load_bm25(index_dir)
+        # Read by row: only the rows read become resident (an exact index scans every passage vector anyway).
+        for mapped in ((vectors,) if faiss_index_type(faiss_index) == "hnsw" else ()) + (
+                sentence_vectors, bm25.scores["data"], bm25.scores["indices"]):
+            advise_random(mapped)
         words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
         word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:

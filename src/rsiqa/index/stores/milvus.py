@@ -63,6 +63,7 @@ from rsiqa.index.stores import (
     sentence_keys,
 )
 from rsiqa.index.integrity import verify_checksums
+from rsiqa.index.rows import advise_random
 from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.settings import Settings
 
@@ -495,6 +496,8 @@ def load_milvus_index(index_dir: Path, settings: Settings, model: str | None = N
         word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
         spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
         bm25 = load_bm25(index_dir)
+        for mapped in (bm25.scores["data"], bm25.scores["indices"]):
+            advise_random(mapped)  # postings read per query token: only those become resident
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     if len(passages) != manifest["passages"] or len(sentences) != len(passages):
