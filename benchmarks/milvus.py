@@ -351,12 +351,14 @@ def serve_and_time(settings: Any, questions: list[str], repeat: int = 1) -> dict
         for _ in range(repeat):
             times += post_times(client, questions)
         rss, hwm = rss_mb(proc.pid)
+        anon = status_kb(proc.pid, ("RssAnon",)).get("RssAnon", 0) / 1024
         client.close()
     finally:
         stop_process(proc, timeout=20)
     times.sort()
     return {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
-            "queries": len(times), "rss_mb": round(rss), "peak_mb": round(hwm), "start_s": round(health_s, 1)}
+            "queries": len(times), "rss_mb": round(rss), "anon_mb": round(anon), "peak_mb": round(hwm),
+            "start_s": round(health_s, 1)}
 
 
 def eval_questions() -> list[str]:

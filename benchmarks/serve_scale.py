@@ -8,6 +8,9 @@ vocabulary grow) and its vectors turned slightly at random (so FAISS, HNSW above
 manifest and checksums a server accepts.
 
     .venv/bin/python benchmarks/serve_scale.py --from .tmp/bs60/index --sizes 1000 40000 130000
+
+Run with another checkout's Python (its venv's ``rsiqa``) to measure that version on the same
+indexes: the index is written by that version's writer (``--from`` may be of format 3 or later).
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from build_speed import load_average, serve_figures  # noqa: E402
 
 
 def synthetic_index(source: Path, target: Path, size: int) -> None:
-    from rsiqa.index.build import build_bm25
-    from rsiqa.index.store import IndexData, faiss_index_info, load_index, make_faiss_index, write_index
+    from rsiqa.search.lexical import build_bm25
+    from rsiqa.index.store import FORMAT_VERSION, IndexData, faiss_index_info, load_index, make_faiss_index, write_index
     from rsiqa.ingest.documents import Passage, passage_context
     from rsiqa.search.lexical import stem
     from rsiqa.settings import Settings
 
     settings = Settings()
-    data = load_index(source)
+    data = load_index(source, formats=tuple(range(3, FORMAT_VERSION + 1)))  # any index with a word table
     rng = np.random.default_rng(0)
     n = len(data.passages)
     rows = np.arange(size) % n
@@ -53,7 +56,7 @@ def synthetic_index(source: Path, target: Path, size: int) -> None:
     sentence_vectors = turn(np.concatenate(sentence_blocks))
     faiss_index = make_faiss_index(vectors, settings.ann_threshold, settings.hnsw_m, settings.hnsw_ef_construction,
                                    settings.hnsw_ef_search)
-    manifest = dict(data.manifest, passages=size, faiss=faiss_index_info(faiss_index, vectors),
+    manifest = dict(data.manifest, format=FORMAT_VERSION, passages=size, faiss=faiss_index_info(faiss_index, vectors),
                     built_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00"), synthetic_from=str(source))
     manifest.pop("files", None)
     bm25 = build_bm25([passage_context(p) for p in passages])

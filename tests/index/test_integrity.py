@@ -42,6 +42,13 @@ def _save(path: Path, array: np.ndarray) -> None:
     os.replace(path.with_suffix(".tmp.npy"), path)
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Replace the text file ``path`` as :func:`_save` replaces an array: a served index (format 5) reads
+    passages.jsonl and sentences.jsonl by row from the files, memory-mapped."""
+    path.with_suffix(".tmp").write_text(text, encoding="utf-8")
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def damage(index_dir: Path, how: str) -> None:
     """Damage ``index_dir`` as the issue found it, or as a disk or an editor could."""
     if how == "wide-sentence-vectors":
@@ -53,10 +60,10 @@ def damage(index_dir: Path, how: str) -> None:
         _save(index_dir / "bm25.indices.npy", np.load(index_dir / "bm25.indices.npy") + 1000)
     elif how == "rotated-passages":
         lines = (index_dir / "passages.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-        (index_dir / "passages.jsonl").write_text("".join(lines[1:] + lines[:1]), encoding="utf-8")
+        _write_text(index_dir / "passages.jsonl", "".join(lines[1:] + lines[:1]))
     elif how == "rotated-sentences":
         lines = (index_dir / "sentences.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-        (index_dir / "sentences.jsonl").write_text("".join(lines[1:] + lines[:1]), encoding="utf-8")
+        _write_text(index_dir / "sentences.jsonl", "".join(lines[1:] + lines[:1]))
     elif how == "flipped-byte-in-faiss":
         data = bytearray((index_dir / "index.faiss").read_bytes())
         data[-5] ^= 0xFF

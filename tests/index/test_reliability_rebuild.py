@@ -97,7 +97,7 @@ class SlowEmbedder(FakeEmbedder):
 {
     "loading": lambda: stop_at_call(loaders, "load_bytes", 2),             # second corpus file
     "embedding": lambda: stop_at_call(FakeEmbedder, "encode", 2),          # second batch
-    "writing": lambda: stop_at_call(index_module, "_write_jsonl", 2),      # passages.jsonl written, not the rest
+    "writing": lambda: stop_at_call(index_module.faiss, "write_index", 1),  # texts, tables, vectors written; not the rest
     "before-swap": lambda: stop_at_call(index_module, "_swap_in", 1),      # complete new folder, not swapped in
     "after-swap": lambda: stop_at_call(index_module, "_fsync_dir", 2),     # swapped in, old one not yet removed
     "anywhere": lambda: marker.write_text("started"),
@@ -326,11 +326,11 @@ def test_an_index_swapped_while_loading_is_read_again(settings: Settings, fake_e
     original = index_module._read_index_files
     calls = []
 
-    def read_during_swap(index_dir: Path, manifest: dict) -> object:
+    def read_during_swap(index_dir: Path, manifest: dict, *rest: object) -> object:
         calls.append(manifest["corpus_fingerprint"])
         if len(calls) == 1:  # the manifest of the old index was read; now a build swaps in the new one
             write_index(settings.index_dir, new)
-        return original(index_dir, manifest)
+        return original(index_dir, manifest, *rest)
 
     monkeypatch.setattr(index_module, "_read_index_files", read_during_swap)
     data = load_index(settings.index_dir)

@@ -29,6 +29,7 @@ from rsiqa.index.store import (
     index_precision,
     load_index,
     make_faiss_index,
+    read_rows,
     remove_leftovers,
     write_index,
 )
@@ -139,7 +140,7 @@ class EmbeddingCache:
             self._vectors.update(journal.read())
             self._journaled = set(self._vectors)
         try:
-            old = load_index(index_dir, model=model, formats=(1, 2, 3, FORMAT_VERSION))  # 1: no word table, 2: no checksums
+            old = load_index(index_dir, model=model, formats=(1, 2, 3, 4, FORMAT_VERSION))  # 1: no word table, 2: no checksums
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:
@@ -286,7 +287,8 @@ def unchanged_index(settings: Settings, corpus_dir: Path, index_dir: Path, preci
         if manifest.get("corpus_fingerprint") != corpus_fingerprint(settings, corpus_dir):
             return None
         verify_checksums(index_dir, manifest)
-    except (IndexError_, ValueError, OSError):
+        read_rows(index_dir, manifest)  # the row tables fit their files (an edited manifest could list others)
+    except (IndexError_, ValueError, OSError, KeyError, TypeError):
         return None
     return manifest
 

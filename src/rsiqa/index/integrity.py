@@ -11,17 +11,21 @@ loader (:mod:`rsiqa.index.store`) turns it into a refusal with a rebuild hint.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
-#: The data files of an index, each listed with its checksum in the manifest (format 4: the passage
-#: vectors only in index.faiss, and the BM25 index).
-DATA_FILES = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "words.json", "word_vectors.npy",
-              "index.faiss", "bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json",
-              "bm25.params.json", "spelling.json")
+#: The data files of a format-4 index (read only by a build, to reuse its vectors): the passage vectors
+#: only in index.faiss, and the BM25 index.
+DATA_FILES_V4 = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "words.json", "word_vectors.npy",
+                 "index.faiss", "bm25.data.npy", "bm25.indices.npy", "bm25.indptr.npy", "bm25.vocab.json",
+                 "bm25.params.json", "spelling.json")
+#: The data files of an index, each listed with its checksum in the manifest (format 5: the row tables of
+#: rsiqa.index.rows besides).
+DATA_FILES = DATA_FILES_V4 + ("sources.jsonl", "source_offsets.npy", "rows.npy", "catalog.json")
 #: The data files of a format-3 index (read only by a build, to reuse its vectors).
 DATA_FILES_V3 = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
                  "word_vectors.npy", "index.faiss")
@@ -72,30 +76,69 @@ def validate_manifest(manifest: dict[str, Any]) -> None:
         raise ValueError("manifest field 'dimension' or 'passages' out of range")
 
 
-def file_digest(path: Path) -> dict[str, Any]:
-    """The size and SHA-256 of a file, read in 1 MB chunks."""
+def drop_cached(fd: int) -> None:
+    """Drop the file's pages from the page cache (clean pages only; an advice, nothing is lost).
+
+    A checksum pass reads every page of a file; the kernel keeps them in large blocks, and a server
+    that memory-maps the file would then map a whole block around each page it touches, which makes
+    reading a few rows at random count most of the file in its resident memory. Dropped, each page
+    is read when first touched (see :func:`rsiqa.index.rows.advise_random`).
+    """
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        pass
+
+
+def file_digest(path: Path, drop: bool = False) -> dict[str, Any]:
+    """The size and SHA-256 of a file, read in 1 MB chunks; ``drop``: then drop its pages from the page cache."""
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
             size += len(chunk)
+        if drop:
+            drop_cached(handle.fileno())
     return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def handle_digest(fd: int) -> str:
+    """The SHA-256 of the file open as ``fd`` (read from its start; the fd's position is not used), its pages
+    then dropped from the page cache (:func:`drop_cached`)."""
+    digest = hashlib.sha256()
+    at = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, at)
+        if not chunk:
+            drop_cached(fd)
+            return digest.hexdigest()
+        digest.update(chunk)
+        at += len(chunk)
 
 
 def folder_checksums(folder: Path) -> dict[str, dict[str, Any]]:
     """The ``files`` entry of a manifest: every data file of the index in ``folder`` with its digest."""
-    return {name: file_digest(folder / name) for name in DATA_FILES}
+    return {name: file_digest(folder / name, drop=True) for name in DATA_FILES}
 
 
-def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """``ValueError`` when a data file of ``folder`` differs from what the manifest recorded at build time."""
+def data_files(version: int) -> tuple[str, ...]:
+    """The data files of an index of format ``version``."""
+    return DATA_FILES if version >= 5 else DATA_FILES_V4 if version == 4 else DATA_FILES_V3
+
+
+def verify_checksums(folder: Path, manifest: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    """``ValueError`` when a data file of ``folder`` differs from what the manifest recorded at build time.
+
+    ``skip``: files whose size alone is checked here (their checksum is verified later, see
+    :class:`rsiqa.index.store.DeferredCheck`).
+    """
     if manifest["format"] < 3:
         return  # formats 1 and 2 had no checksums; only the build's embedding cache reads them
     files = manifest.get("files")
     if files is None:
         raise ValueError("the manifest lists no file checksums")
-    if set(files) != set(DATA_FILES if manifest["format"] >= 4 else DATA_FILES_V3):
+    if set(files) != set(data_files(manifest["format"])):
         raise ValueError("the manifest's file list is not the index's")
     for name, expected in files.items():
         try:
@@ -104,7 +147,7 @@ def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
             raise ValueError(f"{name}: {exc.strerror or exc}") from exc
         if size != expected["bytes"]:
             raise ValueError(f"{name} has {size} bytes, the build wrote {expected['bytes']}")
-        if file_digest(folder / name)["sha256"] != expected["sha256"]:
+        if name not in skip and file_digest(folder / name, drop=True)["sha256"] != expected["sha256"]:
             raise ValueError(f"{name} is not the file the build wrote (checksum differs)")
 
 
@@ -117,26 +160,27 @@ def _check_matrix(name: str, array: np.ndarray, rows: int, dimension: int, finit
         raise ValueError(f"{name} holds values that are not finite numbers")
 
 
-def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[str]], vectors: np.ndarray,
+def check_arrays(manifest: dict[str, Any], passages: int, sentences: Any, vectors: np.ndarray,
                  sentence_vectors: np.ndarray, words: list[str], word_vectors: np.ndarray, faiss_index: Any,
-                 finite: bool = True, bm25: Any = None, spelling: Any = None) -> None:
+                 finite: bool = True, bm25: Any = None, spelling: Any = None, sentence_rows: int | None = None) -> None:
     """``ValueError`` unless every array and count agrees with the manifest and with the others.
 
     ``finite``: also check every value is a finite number (format 4 leaves that to the build,
     which checks before writing; the checksums prove the files are what it wrote, and a full
     pass would read every page of the memory-mapped sentence vectors at start).
     ``bm25``: the loaded BM25 index, whose passage count and vocabulary must fit.
+    ``sentence_rows``: the number of sentences (format 5: from the row table; else counted from ``sentences``).
     """
     dimension = int(manifest["dimension"])
     if passages != manifest["passages"] or len(sentences) != passages:
         raise ValueError(f"{passages} passages and {len(sentences)} sentence lists, the manifest says "
                          f"{manifest['passages']}")
-    if not all(isinstance(s, list) and all(isinstance(t, str) for t in s) for s in sentences):
-        raise ValueError("sentences.jsonl holds something other than lists of sentences")
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         raise ValueError("words.json is not a list of words")
     _check_matrix("passage vectors", vectors, passages, dimension, finite)
-    _check_matrix("sentence_vectors.npy", sentence_vectors, sum(len(s) for s in sentences), dimension, finite)
+    if sentence_rows is None:
+        sentence_rows = sum(len(s) for s in sentences)
+    _check_matrix("sentence_vectors.npy", sentence_vectors, sentence_rows, dimension, finite)
     _check_matrix("word_vectors.npy", word_vectors, len(words), dimension, finite)
     if spelling is not None and not (isinstance(spelling, dict) and all(
             isinstance(w, str) and isinstance(c, int) and not isinstance(c, bool) and c > 0 for w, c in spelling.items())):
@@ -149,7 +193,9 @@ def check_arrays(manifest: dict[str, Any], passages: int, sentences: list[list[s
         if len(indptr) > len(bm25.vocab_dict) + 1 or (len(indptr) and int(indptr[-1]) != len(indices)) \
                 or len(scores["data"]) != len(indices):
             raise ValueError("the BM25 arrays do not fit together")
-        if len(indices) and (int(indices.max()) >= passages or int(indices.min()) < 0):
+        # The rows it points at: a pass over every page of the memory-mapped matrix, so only where values are
+        # checked (``finite``); formats 4-5 rely on the checksums, verified before any answer.
+        if finite and len(indices) and (int(indices.max()) >= passages or int(indices.min()) < 0):
             raise ValueError("the BM25 index points at passages that do not exist")
     if faiss_index.ntotal != passages or faiss_index.d != dimension:
         raise ValueError(f"index.faiss holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, "

@@ -3,13 +3,17 @@
 Layout of an index folder::
 
     manifest.json      model, dimension, passage count, corpus hashes, build time, version
-    passages.jsonl     one passage (text + source) per line, in FAISS row order
-    sentences.jsonl    sentence spans per passage (for sentence-level scoring)
+    passages.jsonl     one passage (text + source) per line, in FAISS row order; read by row when served
+    sentences.jsonl    sentence spans per passage (for sentence-level scoring); read by row when served
+    sources.jsonl, source_offsets.npy, rows.npy, catalog.json
+                       the row tables (format 5, rsiqa.index.rows): each distinct source once, per passage
+                       where its lines start, its source, kind, sentence count and chunk id, memory-mapped
     sentence_vectors.npy  sentence embeddings (float32), memory-mapped when served
     words.json         the word table for query expansion (one spelling per BM25 token)
     word_vectors.npy
     index.faiss        the FAISS index over the passage vectors: the only copy of them (format 4;
-                       formats 1-3 also had vectors.npy), reused by the next build as a cache
+                       formats 1-3 also had vectors.npy), reused by the next build as a cache;
+                       memory-mapped when served (format 5)
     spelling.json      word counts for spelling correction of questions (format 4)
     bm25.*             the BM25 index (bm25s's score matrix, vocabulary and parameters), loaded
                        memory-mapped instead of tokenising every passage at start
@@ -30,7 +34,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +43,23 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rsiqa.ingest.documents import Passage
+from rsiqa.ingest.documents import Passage, Source
 from rsiqa.index.onnx_export import INT8_SCHEME
-from rsiqa.index.integrity import check_arrays, folder_checksums, validate_manifest, verify_checksums
+from rsiqa.index.integrity import check_arrays, folder_checksums, handle_digest, validate_manifest, verify_checksums
+from rsiqa.index.rows import (
+    KIND,
+    KEY,
+    SENTENCES,
+    SOURCE,
+    PassageRows,
+    RowOf,
+    SentenceRows,
+    SourceRows,
+    advise_random,
+    check_rows,
+    chunk_key,
+    write_rows,
+)
 from rsiqa.index.target import (
     KEPT_FILES,
     MANIFEST,
@@ -52,7 +70,8 @@ from rsiqa.index.target import (
     no_space_message,
     swap_error_message,
 )
-FORMAT_VERSION = 4  # 2: the word table; 3: a checksum per file in the manifest; 4: vectors once, BM25 saved
+FORMAT_VERSION = 5  # 2: the word table; 3: a checksum per file in the manifest; 4: vectors once, BM25 saved;
+# 5: row tables, passages and sentences read by row on demand (rsiqa.index.rows)
 
 
 class IndexError_(RuntimeError):
@@ -61,36 +80,121 @@ class IndexError_(RuntimeError):
 
 @dataclass
 class IndexData:
-    """Everything a retriever needs, loaded from (or about to be written to) an index folder."""
+    """Everything a retriever needs, loaded from (or about to be written to) an index folder.
+
+    ``passages`` and ``sentences`` are lists in memory (a build, tests) or, for a served index of
+    format 5, lazy sequences that parse a row when it is asked for (:mod:`rsiqa.index.rows`);
+    then the per-row figures (sentence counts, kinds, chunk ids) come from the build's row table
+    instead of a pass over every passage.
+    """
 
     manifest: dict[str, Any]
-    passages: list[Passage]
+    passages: Sequence[Passage]
     vectors: np.ndarray  # (n, d) float32, unit rows
-    sentences: list[list[str]]  # per passage, its sentences
+    sentences: Sequence[list[str]]  # per passage, its sentences
     sentence_vectors: np.ndarray  # (total sentences, d) float32
     words: list[str] = field(default_factory=list)  # the word table (see rsiqa.search.expansion)
     word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    sentence_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     faiss_index: Any = None
     sentence_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first sentence row of each passage
     bm25: Any = None  # the bm25s index of the passages (see rsiqa.search.lexical.build_bm25); None: built when needed
     spelling: dict[str, int] | None = None  # word counts for spelling correction (rsiqa.search.query.word_counts)
+    sentence_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sentences per passage
+    #: The build's row table (rsiqa.index.rows.ROW_COLUMNS) and catalog; None: computed from the passages in memory.
+    rows: np.ndarray | None = None
+    catalog: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(self.word_vectors) == 0 and self.vectors.ndim == 2:
             self.word_vectors = np.zeros((0, self.vectors.shape[1]), dtype=np.float32)
-        if self.sentence_owner.size == 0 and self.sentences:
-            self.sentence_owner = np.repeat(np.arange(len(self.sentences)), [len(s) for s in self.sentences])
         if self.faiss_index is None:
             self.faiss_index = make_faiss_index(self.vectors)
             self.vectors = faiss_vectors(self.faiss_index)  # one copy of the vectors: the FAISS index's
-        if self.sentence_starts.size == 0 and self.sentences:
-            self.sentence_starts = np.concatenate([[0], np.cumsum([len(s) for s in self.sentences])[:-1]]).astype(np.int64)
+        if self.sentence_counts.size == 0 and len(self.sentences):
+            if self.rows is not None:
+                self.sentence_counts = np.ascontiguousarray(self.rows[:, SENTENCES])
+            else:
+                self.sentence_counts = np.array([len(s) for s in self.sentences], dtype=np.int64)
+        if self.sentence_starts.size == 0 and len(self.sentences):
+            self.sentence_starts = np.concatenate([[0], np.cumsum(self.sentence_counts)[:-1]]).astype(np.int64)
+        self._derived: dict[str, Any] = {}
+        #: A served index's checksums still being verified (rsiqa.index.store.DeferredCheck), None: all verified.
+        self.pending_check: Any = None
+
+    def _once(self, name: str, make: Any) -> Any:
+        value = self._derived.get(name)
+        if value is None:
+            value = self._derived[name] = make()
+        return value
+
+    @property
+    def sentence_owner(self) -> np.ndarray:
+        """The passage row of each sentence row (made when first needed: only a corpus scored whole uses it)."""
+        return self._once("owner", lambda: np.repeat(np.arange(len(self.sentence_counts)), self.sentence_counts))
+
+    @property
+    def kinds(self) -> np.ndarray:
+        """Each passage's source kind, as an object array (one shared string per kind)."""
+        if self.rows is not None and self.catalog is not None:
+            names = np.array(self.catalog["kinds"], dtype=object)
+            return self._once("kinds", lambda: names[self.rows[:, KIND]] if len(names) else np.zeros(0, dtype=object))
+        return self._once("kinds", lambda: np.array([p.source.kind for p in self.passages], dtype=object))
+
+    @property
+    def row_of(self) -> Any:
+        """Chunk id -> row (``in`` and ``[]``); with identical passages, the last of their rows."""
+        if self.rows is not None:
+            return self._once("row_of", lambda: RowOf(self.rows[:, KEY]))
+        return self._once("row_of", lambda: {p.chunk_id: row for row, p in enumerate(self.passages)})
+
+    @property
+    def chunk_numbers(self) -> np.ndarray:
+        """Each passage's chunk id as a signed 64-bit number (rsiqa.index.rows.chunk_key)."""
+        if self.rows is not None:
+            return self.rows[:, KEY]
+        return self._once("keys", lambda: np.array([chunk_key(p.chunk_id) for p in self.passages], dtype=np.int64))
+
+    @property
+    def url_kinds(self) -> Any:
+        """The (URL, kind) pairs of the URLs whose passages are of more than one kind (a post and its comments):
+        ``(url, kind) in data.url_kinds`` tells whether a URL also has passages of another kind than its own."""
+        if self.catalog is not None:
+            return self._once("url_kinds", lambda: {(u, k) for u, k in self.catalog["shared_urls"]})
+
+        def pairs() -> set[tuple[str, str]]:
+            found: dict[str, set[str]] = {}
+            for p in self.passages:
+                if p.source.url:
+                    found.setdefault(p.source.url, set()).add(p.source.kind)
+            return {(u, k) for u, kinds in found.items() if len(kinds) > 1 for k in kinds}
+
+        return self._once("url_kinds", pairs)
+
+    def distinct_sources(self) -> tuple[list[Source], np.ndarray]:
+        """The distinct sources, in corpus order, and each passage's index into them."""
+        if self.rows is not None:
+            sources = self.passages.sources  # type: ignore[attr-defined]
+            return list(sources), self.rows[:, SOURCE]
+        ids: dict[Source, int] = {}
+        per_row = np.array([ids.setdefault(p.source, len(ids)) for p in self.passages], dtype=np.int64)
+        return list(ids), per_row
+
+    def source_of(self, row: int) -> Source:
+        """The source of passage ``row`` (a served index: from its sources table, without reading the passage)."""
+        if self.rows is not None:
+            return self.passages.sources[int(self.rows[row, SOURCE])]  # type: ignore[attr-defined]
+        return self.passages[row].source
+
+    def found_questions(self) -> list[tuple[str, int | None]] | None:
+        """The questions the build found in the passages' sentences (for follow-ups), None: not recorded."""
+        if self.catalog is None:
+            return None
+        return [(str(text), None if row is None else int(row)) for text, row in self.catalog["questions"]]
 
     def sentence_cosines(self, row: int, vector: np.ndarray) -> np.ndarray:
         """Cosine of each sentence of passage ``row`` to ``vector`` (a unit query vector)."""
         start = int(self.sentence_starts[row])
-        return self.sentence_vectors[start : start + len(self.sentences[row])] @ vector
+        return self.sentence_vectors[start : start + int(self.sentence_counts[row])] @ vector
 
 
 def faiss_vectors(index: Any) -> np.ndarray:
@@ -347,8 +451,9 @@ def write_index(index_dir: Path, data: IndexData) -> None:
 
 def _write_files(tmp: Path, data: IndexData) -> None:
     """Every file of the index into the folder ``tmp``, each synced; the manifest last."""
-    _write_jsonl(tmp / "passages.jsonl", [p.to_dict() for p in data.passages])
-    _write_jsonl(tmp / "sentences.jsonl", data.sentences)
+    from rsiqa.search.followups import corpus_questions  # found once here, not at every start
+
+    write_rows(tmp, data.passages, data.sentences, [(q.text, q.row) for q in corpus_questions(data)])
     for name, array in (("sentence_vectors.npy", data.sentence_vectors), ("word_vectors.npy", data.word_vectors),
                         ("passage vectors", data.vectors)):
         if not np.isfinite(array).all():  # checked here once: loading checks the files' checksums instead
@@ -425,7 +530,7 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
     if not isinstance(manifest, dict):
         raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
-    if manifest.get("format") in (1, 2, 3, FORMAT_VERSION):
+    if manifest.get("format") in (1, 2, 3, 4, FORMAT_VERSION):
         try:
             validate_manifest(manifest)
         except ValueError as exc:
@@ -455,21 +560,25 @@ def check_manifest(index_dir: Path, model: str | None = None, dimension: int | N
     return manifest
 
 
-def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
+def _read_index_files(index_dir: Path, manifest: dict[str, Any], deferred: bool = False) -> IndexData:
     """The data files of ``index_dir``, checked against the checksums, counts and dimension of ``manifest``.
 
     Format 4: the passage vectors are read from ``index.faiss`` (a view into the FAISS index, no
     second copy), the sentence vectors and the BM25 arrays are memory-mapped (the checksums
     verified that they are the files the build wrote, and the build checked their values).
+    Format 5 (:func:`_read_rows_index`): nothing is parsed per passage and the FAISS index is
+    memory-mapped too. ``deferred``: see :func:`load_index`.
     """
     version = manifest.get("format")
+    if version == FORMAT_VERSION:
+        return _read_rows_index(index_dir, manifest, deferred)
     try:
         verify_checksums(index_dir, manifest)
         passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
         sentences = _read_jsonl(index_dir / "sentences.jsonl")
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"))
         bm25 = spelling = None
-        if version == FORMAT_VERSION:
+        if version == 4:
             spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
             vectors = faiss_vectors(faiss_index)
             sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
@@ -485,13 +594,116 @@ def _read_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexData:
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     try:
+        if not all(isinstance(s, list) and all(isinstance(t, str) for t in s) for s in sentences):
+            raise ValueError("sentences.jsonl holds something other than lists of sentences")
         check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index,
-                     finite=version != FORMAT_VERSION, bm25=bm25, spelling=spelling)
+                     finite=version != 4, bm25=bm25, spelling=spelling)
     except ValueError as exc:
         raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
     return IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                      sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
                      bm25=bm25, spelling=spelling)
+
+
+#: Files whose full checksum a server may verify after it started (:func:`load_index`'s ``deferred``):
+#: the large ones, read by row or memory-mapped. Every other file is verified before loading.
+LARGE_FILES = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "index.faiss", "bm25.data.npy",
+               "bm25.indices.npy")
+
+
+def read_rows(index_dir: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any], PassageRows, SentenceRows]:
+    """The row table, catalog and lazy passages and sentences of a format-5 index folder (checksums not verified)."""
+    table = np.load(index_dir / "rows.npy", mmap_mode="r", allow_pickle=False)
+    source_offsets = np.load(index_dir / "source_offsets.npy", allow_pickle=False)
+    catalog = json.loads((index_dir / "catalog.json").read_text(encoding="utf-8"))
+    sentence_rows = int(np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False).shape[0])
+    check_rows(index_dir, table, source_offsets, catalog, int(manifest["passages"]), sentence_rows)
+    sources = SourceRows(index_dir, source_offsets)
+    return table, catalog, PassageRows(index_dir, table, sources), SentenceRows(index_dir, table)
+
+
+def _read_rows_index(index_dir: Path, manifest: dict[str, Any], deferred: bool) -> IndexData:
+    """Format 5: passages and sentences read by row on demand, the arrays and the FAISS index memory-mapped.
+
+    Start-up reads the small files and tables only; nothing is parsed per passage and no vector
+    page is read (the checksums, when not ``deferred``, read each file once through the page cache).
+    """
+    check = None
+    try:
+        verify_checksums(index_dir, manifest, skip=LARGE_FILES if deferred else ())
+        if deferred:
+            check = DeferredCheck(index_dir, manifest, LARGE_FILES)
+        table, catalog, passages, sentences = read_rows(index_dir, manifest)
+        faiss_index = faiss.read_index(str(index_dir / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
+        spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
+        vectors = faiss_vectors(faiss_index)
+        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
+        bm25 = load_bm25(index_dir)
+        # Read by row: only the rows read become resident (an exact index scans every passage vector anyway).
+        for mapped in ((vectors,) if faiss_index_type(faiss_index) == "hnsw" else ()) + (
+                sentence_vectors, bm25.scores["data"], bm25.scores["indices"]):
+            advise_random(mapped)
+        words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
+        word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
+    try:
+        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index,
+                     finite=False, bm25=bm25, spelling=spelling, sentence_rows=int(table[:, SENTENCES].sum()))
+    except ValueError as exc:
+        raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
+    data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
+                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
+                     bm25=bm25, spelling=spelling, rows=table, catalog=catalog)
+    data.pending_check = check
+    return data
+
+
+class DeferredCheck:
+    """The checksums of an index's large files, verified in a background thread after loading.
+
+    The files are opened when it is made, so the check reads the files that were loaded even if a
+    build swaps in a new index meanwhile. :meth:`wait` returns when all are verified, or raises
+    :class:`IndexError_` (the same refusal as a check before loading) when one differs: a server
+    waits for it before its first answer, so a damaged index never answers.
+    """
+
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
+        import threading
+
+        self.index_dir = index_dir
+        self._expected = {name: manifest["files"][name]["sha256"] for name in names}
+        self._fds = {name: os.open(index_dir / name, os.O_RDONLY) for name in names}
+        self._error: IndexError_ | None = None
+        self.seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name="rsiqa-index-checksums", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            for name, fd in self._fds.items():
+                if handle_digest(fd) != self._expected[name]:
+                    self._error = IndexError_(
+                        f"the index in '{self.index_dir}' is incomplete or damaged ({name} is not the file the build "
+                        f"wrote (checksum differs)): rebuild with `rsiqa build`")
+                    break
+        except OSError as exc:
+            self._error = IndexError_(f"the index in '{self.index_dir}' is incomplete or damaged ({exc}): "
+                                      "rebuild with `rsiqa build`")
+        finally:
+            for fd in self._fds.values():
+                os.close(fd)
+            self.seconds = time.perf_counter() - started
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Block until verified; :class:`IndexError_` when a file is not the one the build wrote."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 #: bm25s's file names for the BM25 index inside an index folder (see :meth:`bm25s.BM25.save`).
@@ -517,7 +729,7 @@ def _same_manifest(index_dir: Path, manifest: dict[str, Any]) -> bool:
 
 
 def load_index(index_dir: Path, model: str | None = None, dimension: int | None = None,
-               formats: tuple[int, ...] = (FORMAT_VERSION,)) -> IndexData:
+               formats: tuple[int, ...] = (FORMAT_VERSION,), defer_checksums: bool = False) -> IndexData:
     """Load an index folder, checking it was built with ``model``/``dimension`` when given.
 
     Only the current format is served; the embedding cache of a build also reads older ones
@@ -525,11 +737,16 @@ def load_index(index_dir: Path, model: str | None = None, dimension: int | None 
 
     When a build swaps in a new index while this reads, the files could come from both; the
     manifest is read again afterwards, and the load repeated if it changed.
+
+    ``defer_checksums`` (a server's first load): the large files (:data:`LARGE_FILES`) are checked
+    for their size now and for their checksum in a background thread, ``data.pending_check``
+    (:class:`DeferredCheck`), which the caller must wait for before answering. Every other check
+    (the small files' checksums, the tables, shapes and counts) runs before this returns.
     """
     for _attempt in range(3):
         manifest = check_manifest(index_dir, model, dimension, formats)
         try:
-            data = _read_index_files(index_dir, manifest)
+            data = _read_index_files(index_dir, manifest, defer_checksums)
         except IndexError_:
             if _same_manifest(index_dir, manifest):
                 raise

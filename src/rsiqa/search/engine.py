@@ -41,25 +41,30 @@ class _Loaded:
 class Engine:
     """Answers questions from the index in ``index_dir``; swaps to a rebuilt index when it appears."""
 
-    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None,
+                 defer_checksums: bool = False) -> None:
+        """``defer_checksums`` (``rsiqa serve``): the large index files' checksums are verified in the background
+        after the first load (rsiqa.index.store.DeferredCheck); every answer waits for them. Reloads verify first."""
         self.settings = settings
         self.index_dir = Path(index_dir or settings.index_dir)
         self.embedder = embedder or embedder_for(settings)
         self._lock = threading.Lock()
         self._calibration_lock = threading.Lock()
-        self._state = self._load()
+        self._state = self._load(defer_checksums)
 
-    def _load(self) -> _Loaded:
+    def _load(self, defer_checksums: bool = False) -> _Loaded:
         mtime = (self.index_dir / MANIFEST).stat().st_mtime if (self.index_dir / MANIFEST).exists() else 0.0
         store = None
         if self.settings.store == "milvus":  # rsiqa.index.stores.milvus: the vectors stay in Milvus
             from rsiqa.index.stores.milvus import load_milvus_index
 
-            data, store = load_milvus_index(self.index_dir, self.settings, self.settings.model, self.embedder.dimension)
+            data, store = load_milvus_index(self.index_dir, self.settings, self.settings.model, self.embedder.dimension,
+                                            defer_checksums=defer_checksums)
         else:
-            data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension)
+            data = load_index(self.index_dir, model=self.settings.model, dimension=self.embedder.dimension,
+                              defer_checksums=defer_checksums)
         check_precision(data.manifest, self.index_dir)
-        questions = corpus_questions(data)
+        questions = corpus_questions(data)  # a served index: the list its build found
         texts = [q.text for q in questions]
         vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
@@ -150,9 +155,19 @@ class Engine:
             self._state.manifest_mtime = mtime
             return False
 
+    def verified(self, state: _Loaded | None = None) -> _Loaded:
+        """The served state once its index's checksums are all verified (a first load may verify its large
+        files in the background); :class:`rsiqa.index.store.IndexError_` when a file is damaged."""
+        state = state or self._state
+        check = state.data.pending_check
+        if check is not None:
+            check.wait()  # raises for a damaged index, at every answer: it is never served
+            state.data.pending_check = None
+        return state
+
     def ask(self, question: str, top_k: int | None = None, history: list[dict[str, Any]] | None = None) -> Answer:
         """Answer ``question`` with up to ``top_k`` citations, using ``history`` for follow-ups."""
-        state = self._state
+        state = self.verified()
         k = top_k or self.settings.top_k
         question = question.strip()
         read = state.reader.read(question)

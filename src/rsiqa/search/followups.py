@@ -48,6 +48,9 @@ class CorpusQuestion:
 
 def corpus_questions(data: IndexData) -> list[CorpusQuestion]:
     """Full questions the material asks: its related questions, then questions in its text (no cut-off ones)."""
+    found_by_build = data.found_questions()  # a served index: found by its build, not at every start
+    if found_by_build is not None:
+        return [CorpusQuestion(text, row) for text, row in found_by_build]
     found: dict[str, CorpusQuestion] = {}
     for question in data.manifest.get("questions", []):
         text = str(question).strip()
@@ -74,8 +77,7 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
     for c in cited:
         if row == c:
             return 1.0
-        same = data.passages[row].source.path == data.passages[c].source.path and \
-            data.passages[row].source.url == data.passages[c].source.url
+        same = data.source_of(row).path == data.source_of(c).path and data.source_of(row).url == data.source_of(c).url
         if same and abs(row - c) == 1:
             best = 0.5
     return best
@@ -84,12 +86,9 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
 def structure_followups(cited: list[int], data: IndexData) -> list[str]:
     """Questions the material's structure suggests after passages ``cited``: a post's comments, a comment's post."""
     found: list[str] = []
-    kinds = getattr(data, "_source_kinds", None)  # found once per index: a pass over every passage
-    if kinds is None:
-        kinds = {(p.source.url, p.source.kind) for p in data.passages if p.source.url}
-        data._source_kinds = kinds  # type: ignore[attr-defined]
+    kinds = data.url_kinds  # the URLs with passages of two kinds (a post and its comments), found by the build
     for row in cited[:2]:
-        source = data.passages[row].source
+        source = data.source_of(row)
         if source.kind == "linked_post" and (source.url, "comment") in kinds:
             found.append(f"What do the comments on “{source.title}” reply?")
         elif source.kind == "comment" and (source.url, "linked_post") in kinds:

@@ -98,12 +98,12 @@ class Retriever:
         indptr = np.asarray(self._bm25.scores["indptr"])
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
         doc_freq[: len(indptr) - 1] = np.diff(indptr)  # passages holding each token (bm25s's "" has none)
-        self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
+        self._lengths = data.sentence_counts  # sentences per passage (a served index: from the build's row table)
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
-        self._row_of = {p.chunk_id: row for row, p in enumerate(data.passages)}
-        self._kinds = np.array([p.source.kind for p in data.passages], dtype=object)
+        self._row_of = data.row_of  # chunk id -> row, without a pass over the passages
+        self._kinds = data.kinds
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
@@ -382,10 +382,10 @@ class Retriever:
     def _prior(self, previous: list[int], rows: np.ndarray | None) -> np.ndarray:
         """1 for the passages of the previous answer, 0.5 for their neighbours in the same document, else 0."""
         prior = np.zeros(len(self.data.passages), dtype=np.float64)
-        passages = self.data.passages
+        source_of, n = self.data.source_of, len(self.data.passages)  # sources without reading the passages
         for row in previous:
             for other, weight in ((row - 1, 0.5), (row + 1, 0.5), (row, 1.0)):
-                if 0 <= other < len(passages) and passages[other].source.path == passages[row].source.path:
-                    same_post = passages[other].source.url == passages[row].source.url
+                if 0 <= other < n and source_of(other).path == source_of(row).path:
+                    same_post = source_of(other).url == source_of(row).url
                     prior[other] = max(prior[other], weight if same_post or other == row else 0.0)
         return prior if rows is None else prior[rows]

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -175,17 +176,18 @@ def health_of(engine: Engine, chat_page: str = "off") -> HealthOut:
 
 def sources_of(engine: Engine) -> SourcesOut:
     """The distinct sources of the served passages: one per (corpus file, URL), in corpus order."""
-    data = engine.data  # once: a reload may swap it between two reads
+    data = engine.verified().data  # once: a reload may swap it between two reads
     titles = {path: doc.get("title") for path, doc in data.manifest.get("documents", {}).items()}
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for passage in data.passages:
-        source = passage.source
+    sources, per_row = data.distinct_sources()  # in corpus order; counted per row without reading the passages
+    counts = np.bincount(np.asarray(per_row, dtype=np.int64), minlength=len(sources))
+    for source, count in zip(sources, counts.tolist()):
         key = (source.path, source.url)
         entry = found.setdefault(key, {
             "title": source.title if source.url else titles.get(source.path) or source.title,
             "url": source.url, "path": source.path, "kinds": [], "passages": 0,
         })
-        entry["passages"] += 1
+        entry["passages"] += count
         if source.kind not in entry["kinds"]:
             entry["kinds"].append(source.kind)
     docs = [SourceDocOut(**e, kind_labels=[KIND_LABELS.get(k, k) for k in e["kinds"]]) for e in found.values()]

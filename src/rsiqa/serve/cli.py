@@ -284,7 +284,9 @@ def serve(host: str | None, port: int | None, index_dir: Path | None) -> None:
     settings = _settings(host=host, port=port, index_dir=index_dir)
     sock = bind(settings.host, settings.port)  # a port in use: one line, before anything is loaded
     _check_index(settings)
-    app = create_app(settings, Engine(settings), chat_page="background")  # the API answers while Gradio loads
+    # The large files' checksums are verified in the background; the first answer waits for them.
+    engine = Engine(settings, defer_checksums=True)
+    app = create_app(settings, engine, chat_page="background")  # the API answers while Gradio loads
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"Warning: listening on {settings.host}, reachable from other machines; put a reverse proxy "
                    "with TLS and authentication in front (see docs/serving.md).", err=True)

@@ -19,7 +19,7 @@ class FaissStore:
 
     def __init__(self, data: IndexData) -> None:
         self.data = data
-        self._lengths = np.array([len(s) for s in data.sentences], dtype=np.int64)  # sentences per passage
+        self._lengths = data.sentence_counts  # sentences per passage
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:

@@ -59,7 +59,16 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rsiqa.index.store import BM25_FILES, IndexData, IndexError_, _read_jsonl, check_manifest, index_precision, load_bm25
+from rsiqa.index.store import (
+    LARGE_FILES,
+    DeferredCheck,
+    IndexData,
+    IndexError_,
+    check_manifest,
+    index_precision,
+    load_bm25,
+    read_rows,
+)
 from rsiqa.index.stores import (
     BM25_B,
     BM25_K1,
@@ -68,7 +77,8 @@ from rsiqa.index.stores import (
     passage_sparse,
     sentence_keys,
 )
-from rsiqa.index.integrity import file_digest
+from rsiqa.index.integrity import verify_checksums
+from rsiqa.index.rows import advise_random
 from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.settings import Settings
 
@@ -587,33 +597,36 @@ class MilvusIndexData(IndexData):
         return self.store.sentence_vectors(np.array([row], dtype=np.int64)) @ vector
 
 
-def _check_file(index_dir: Path, manifest: dict[str, Any], name: str) -> None:
-    expected = (manifest.get("files") or {}).get(name)
-    if expected is None or file_digest(index_dir / name) != expected:
-        raise ValueError(f"{name} is not the file the build wrote (checksum differs)")
-
-
 def load_milvus_index(index_dir: Path, settings: Settings, model: str | None = None,
-                      dimension: int | None = None, client: Any = None) -> tuple[MilvusIndexData, MilvusStore]:
-    """The index folder's data without vectors, and the store over the Milvus collections its manifest names."""
+                      dimension: int | None = None, client: Any = None,
+                      defer_checksums: bool = False) -> tuple[MilvusIndexData, MilvusStore]:
+    """The index folder's data without vectors, and the store over the Milvus collections its manifest names.
+
+    As with FAISS (format 5), passages and sentences are read by row on demand and the per-row
+    figures come from the build's row table: besides those fixed-width arrays this process holds
+    nothing per passage. The vector files (``index.faiss``, ``sentence_vectors.npy``) are not
+    read; their sizes are checked, the other files' checksums verified (the large ones in the
+    background with ``defer_checksums``, see :func:`rsiqa.index.store.load_index`).
+    """
     index_dir = Path(index_dir)
     manifest = check_manifest(index_dir, model, dimension)
     record = dict(manifest.get("milvus") or {})
     if not record:
         raise IndexError_(f"the index in '{index_dir}' was built without Milvus: rebuild with RSIQA_STORE=milvus `rsiqa build`")
+    vector_files = ("index.faiss", "sentence_vectors.npy")  # in Milvus; the build checked them
+    large = tuple(name for name in LARGE_FILES if name not in vector_files)
+    check = None
     try:
-        for name in ("passages.jsonl", "sentences.jsonl", "words.json", "word_vectors.npy"):
-            _check_file(index_dir, manifest, name)
-        passages = [Passage.from_dict(row) for row in _read_jsonl(index_dir / "passages.jsonl")]
-        sentences = _read_jsonl(index_dir / "sentences.jsonl")
+        verify_checksums(index_dir, manifest, skip=vector_files + (large if defer_checksums else ()))
+        if defer_checksums:
+            check = DeferredCheck(index_dir, manifest, large)
+        table, catalog, passages, sentences = read_rows(index_dir, manifest)
         words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
         word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
-        bm25 = spelling = None
-        if int(manifest.get("format", 0)) >= 4:  # the BM25 index and spelling counts the build saved
-            for name in ("spelling.json", *BM25_FILES.values()):
-                _check_file(index_dir, manifest, name)
-            spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
-            bm25 = load_bm25(index_dir)
+        spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
+        bm25 = load_bm25(index_dir)
+        for mapped in (bm25.scores["data"], bm25.scores["indices"]):
+            advise_random(mapped)  # postings read per query token: only those become resident
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     if len(passages) != manifest["passages"] or len(sentences) != len(passages):
@@ -623,11 +636,11 @@ def load_milvus_index(index_dir: Path, settings: Settings, model: str | None = N
     empty = np.zeros((0, d), dtype=np.float32)
     data = MilvusIndexData(manifest=manifest, passages=passages, vectors=empty, sentences=sentences,
                            sentence_vectors=empty, words=words, word_vectors=word_vectors, faiss_index=faiss.IndexFlatIP(d),
-                           bm25=bm25, spelling=spelling)
-    keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
-    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+                           bm25=bm25, spelling=spelling, rows=table, catalog=catalog)
+    data.pending_check = check
+    keys = data.chunk_numbers & np.int64(0x7FFF_FFFF_FFFF_FFFF)  # passage_key of each row's chunk id
     try:
-        store = MilvusStore(client or connect(settings), record, keys, lengths, settings)
+        store = MilvusStore(client or connect(settings), record, keys, data.sentence_counts, settings)
     except Exception as exc:  # noqa: BLE001 - unreachable Milvus, dropped collection: say what to do
         raise IndexError_(f"the Milvus collections of the index in '{index_dir}' cannot be used ({exc}): "
                           f"check RSIQA_MILVUS_URI ({settings.milvus_uri}) or rebuild with `rsiqa build`") from exc
