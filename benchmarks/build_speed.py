@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from processes import free_port, status_kb  # benchmarks/ is on sys.path when run as a script
+from processes import free_port, status_kb, wait_for_health  # benchmarks/ is on sys.path when run as a script
 
 RSIQA = str(Path(sys.executable).parent / "rsiqa")
 DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html")
@@ -123,15 +123,7 @@ def serve_figures(index: Path, work: Path, env: dict[str, str], passages: int, s
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"rsiqa serve ended: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        wait_for_health(proc, url, pause=0.05)
         startup = time.perf_counter() - started
         with httpx.Client(base_url=url, timeout=60) as client:
             client.post("/api/query", json={"question": QUESTIONS[0]}).raise_for_status()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_speed import QUESTIONS  # noqa: E402
-from processes import free_port, status_kb, stop_process  # noqa: E402
+from processes import free_port, status_kb, stop_process, wait_for_health  # noqa: E402
 
 RSIQA = str(Path(sys.executable).parent / "rsiqa")
 
@@ -38,15 +38,7 @@ def main() -> None:
     proc = subprocess.Popen([RSIQA, "serve", "--port", str(port), "--index", str(args.index.resolve())],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=args.index.resolve().parent)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"rsiqa serve ended: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
+        wait_for_health(proc, url, pause=0.02)
         health = time.perf_counter() - started
         memory_at_health = status_kb(proc.pid, ("VmRSS", "RssAnon", "RssFile"))
         with httpx.Client(base_url=url, timeout=120) as client:

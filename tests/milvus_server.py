@@ -87,3 +87,35 @@ def milvus_settings(milvus, settings):
         if name.startswith(prefix):
             client.drop_collection(name)
     client.close()
+
+
+#: A small corpus of four topics, two paragraphs each, for the store's tests.
+TOPICS = {
+    "kansi.md": ["KANSI names pivotal AI that does not engage in extensive self-modification at all.",
+                 "Such a system is known, algorithmic, non-self-improving and intelligent by design."],
+    "go.md": ["Go play went from amateur to superhuman in two years after the architecture was simplified.",
+              "AlphaGo Zero learned from self-play alone, without human games, and beat its predecessor."],
+    "chiang.md": ["Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
+                  "A compiler that compiles itself does not become smarter, only faster at the same job."],
+    "chollet.md": ["Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
+                   "He points to bottlenecks in the environment, which grow as fast as the improving system."],
+}
+
+
+def write_topics(corpus, files=TOPICS):
+    """Write ``files`` (name -> paragraphs) into ``corpus``."""
+    for name, paragraphs in files.items():
+        (corpus / name).write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def small(milvus_settings):
+    """``milvus_settings`` with passages of 5-20 words (several per topic file)."""
+    return milvus_settings.model_copy(update={"chunk_min_words": 5, "chunk_max_words": 20, "chunk_hard_max_words": 40})
+
+
+def milvus_client(settings):
+    """A client of the Milvus the settings name."""
+    from pymilvus import MilvusClient
+
+    return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token or "")

@@ -9,7 +9,7 @@ import uuid
 
 import numpy as np
 import pytest
-from milvus_server import milvus, milvus_settings  # noqa: F401 - fixtures
+from milvus_server import TOPICS, milvus, milvus_client, milvus_settings, small, write_topics  # noqa: F401
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from rsiqa.index.build import build_index, index_is_current
@@ -19,31 +19,6 @@ from rsiqa.index.stores.milvus import has_aliases, load_milvus_index, native_que
 from rsiqa.ingest.documents import passage_context
 from rsiqa.search.lexical import tokenize
 from rsiqa.search.retrieval import Retriever
-
-TOPICS = {
-    "kansi.md": ["KANSI names pivotal AI that does not engage in extensive self-modification at all.",
-                 "Such a system is known, algorithmic, non-self-improving and intelligent by design."],
-    "go.md": ["Go play went from amateur to superhuman in two years after the architecture was simplified.",
-              "AlphaGo Zero learned from self-play alone, without human games, and beat its predecessor."],
-    "chiang.md": ["Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
-                  "A compiler that compiles itself does not become smarter, only faster at the same job."],
-    "chollet.md": ["Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
-                   "He points to bottlenecks in the environment, which grow as fast as the improving system."],
-}
-
-
-def _write(corpus, files=TOPICS):
-    for name, paragraphs in files.items():
-        (corpus / name).write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def small(milvus_settings):
-    return milvus_settings.model_copy(update={"chunk_min_words": 5, "chunk_max_words": 20, "chunk_hard_max_words": 40})
-
-
-def _client(settings) -> MilvusClient:
-    return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token or "")
 
 
 def _query(retriever: Retriever, text: str):
@@ -62,11 +37,11 @@ def test_the_native_query_text_is_the_readings_own_tokens():
 @pytest.mark.slow  # starts a milvus-lite server
 def test_a_native_build_writes_the_bm25_function_and_hybrid_search_finds_the_keyword_match(small, fake_embedder):
     native = small.model_copy(update={"milvus_search": "native"})
-    _write(native.corpus_dir)
+    write_topics(native.corpus_dir)
     build_index(native, fake_embedder, progress=False)
     record = read_manifest(native.index_dir)["milvus"]
     assert record["search"] == "native"
-    described = _client(native).describe_collection(record["passages"])
+    described = milvus_client(native).describe_collection(record["passages"])
     fields = {f["name"]: f for f in described["fields"]}
     assert "sparse" not in fields and fields["bm25"]["type"] == DataType.SPARSE_FLOAT_VECTOR
     assert fields["bm25"].get("is_function_output") and fields["tokens"]["params"]["enable_analyzer"] in (True, "true")
@@ -74,7 +49,7 @@ def test_a_native_build_writes_the_bm25_function_and_hybrid_search_finds_the_key
     assert [(f["name"], f["input_field_names"], f["output_field_names"]) for f in described["functions"]] in (
         [("bm25", ["tokens"], ["bm25"])], [])
     faiss_data = load_index(native.index_dir)
-    stored = {e["chunk_id"]: e["tokens"] for e in _client(native).query(record["passages"], filter="",
+    stored = {e["chunk_id"]: e["tokens"] for e in milvus_client(native).query(record["passages"], filter="",
                                                                         output_fields=["chunk_id", "tokens"], limit=100)}
     assert stored == {p.chunk_id: " ".join(tokenize([passage_context(p)])[0]) for p in faiss_data.passages}
 
@@ -100,7 +75,7 @@ def test_a_native_build_writes_the_bm25_function_and_hybrid_search_finds_the_key
 @pytest.mark.slow  # starts a milvus-lite server
 def test_candidate_mode_retrieval_on_native_candidates_finds_what_faiss_finds(small, fake_embedder):
     native = small.model_copy(update={"milvus_search": "native", "ann_threshold": 1, "candidates": 3})
-    _write(native.corpus_dir)
+    write_topics(native.corpus_dir)
     build_index(native, fake_embedder, progress=False)
     faiss_retriever = Retriever(load_index(native.index_dir), fake_embedder, native)
     data, store = load_milvus_index(native.index_dir, native)
@@ -117,7 +92,7 @@ def test_candidate_mode_retrieval_on_native_candidates_finds_what_faiss_finds(sm
 
 @pytest.mark.slow  # starts a milvus-lite server
 def test_changing_the_search_writes_new_collections_and_native_rebuilds_are_incremental(small, fake_embedder):
-    first = (_write(small.corpus_dir), build_index(small, fake_embedder, progress=False),
+    first = (write_topics(small.corpus_dir), build_index(small, fake_embedder, progress=False),
              read_manifest(small.index_dir)["milvus"])[2]
     assert first["search"] == "rsiqa" and index_is_current(small)
     native = small.model_copy(update={"milvus_search": "native"})
@@ -129,7 +104,7 @@ def test_changing_the_search_writes_new_collections_and_native_rebuilds_are_incr
     assert second["search"] == "native" and second["write"]["mode"] == "full" and second["passages"] != first["passages"]
     assert index_is_current(native) and index_is_current(native.model_copy(update={"milvus_search": "native-weighted"}))
     # One file changed: written in place, and Milvus's BM25 function indexes the new words.
-    _write(native.corpus_dir, {"go.md": ["MuZero learned the rules of chess and shogi without being told them.",
+    write_topics(native.corpus_dir, {"go.md": ["MuZero learned the rules of chess and shogi without being told them.",
                                          "Go play went from amateur to superhuman after a simpler architecture."]})
     build_index(native, fake_embedder, progress=False)
     third = read_manifest(native.index_dir)["milvus"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from milvus_server import milvus, milvus_settings  # noqa: F401 - fixtures
+from milvus_server import TOPICS, milvus, milvus_client, milvus_settings, small, write_topics  # noqa: F401
 from pymilvus import MilvusClient
 
 from rsiqa.index.build import build_index, index_is_current
@@ -16,31 +16,6 @@ from rsiqa.index.stores.milvus import MilvusBuild, MilvusStore, has_aliases, loa
 from rsiqa.ingest.documents import passage_context
 from rsiqa.search.lexical import tokenize
 from rsiqa.search.retrieval import Retriever
-
-TOPICS = {
-    "kansi.md": ["KANSI names pivotal AI that does not engage in extensive self-modification at all.",
-                 "Such a system is known, algorithmic, non-self-improving and intelligent by design."],
-    "go.md": ["Go play went from amateur to superhuman in two years after the architecture was simplified.",
-              "AlphaGo Zero learned from self-play alone, without human games, and beat its predecessor."],
-    "chiang.md": ["Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
-                  "A compiler that compiles itself does not become smarter, only faster at the same job."],
-    "chollet.md": ["Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
-                   "He points to bottlenecks in the environment, which grow as fast as the improving system."],
-}
-
-
-def _write(corpus, files=TOPICS):
-    for name, paragraphs in files.items():
-        (corpus / name).write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def small(milvus_settings):
-    return milvus_settings.model_copy(update={"chunk_min_words": 5, "chunk_max_words": 20, "chunk_hard_max_words": 40})
-
-
-def _client(settings) -> MilvusClient:
-    return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token or "")
 
 
 def _served(client: MilvusClient, settings, record: dict) -> str:
@@ -55,7 +30,7 @@ def _served(client: MilvusClient, settings, record: dict) -> str:
 def test_keys_and_bm25_split_give_the_retrievers_scores(settings, fake_embedder):
     assert sentence_keys(np.array([2**62 + 5, 7]), np.array([2, 1])).tolist() == [
         sentence_key(2**62 + 5, 0), sentence_key(2**62 + 5, 1), sentence_key(7, 0)]
-    _write(settings.corpus_dir)
+    write_topics(settings.corpus_dir)
     build_index(settings.model_copy(update={"chunk_min_words": 5, "chunk_max_words": 20}), fake_embedder, progress=False)
     data = load_index(settings.index_dir)
     retriever = Retriever(data, fake_embedder, settings)
@@ -74,14 +49,14 @@ def test_keys_and_bm25_split_give_the_retrievers_scores(settings, fake_embedder)
 
 def _built(settings, embedder) -> dict:
     """Write the small corpus, build it into Milvus and return the manifest's Milvus record."""
-    _write(settings.corpus_dir)
+    write_topics(settings.corpus_dir)
     build_index(settings, embedder, progress=False)
     return read_manifest(settings.index_dir)["milvus"]
 
 @pytest.mark.slow  # starts a milvus-lite server
 def test_a_build_writes_collections_and_the_alias_and_the_store_serves_the_same_vectors(small, fake_embedder):
     record = _built(small, fake_embedder)
-    client = _client(small)
+    client = milvus_client(small)
     assert _served(client, small, record) == record["passages"]
     faiss_data = load_index(small.index_dir)
     data, store = load_milvus_index(small.index_dir, small)
@@ -112,7 +87,7 @@ def test_a_build_writes_collections_and_the_alias_and_the_store_serves_the_same_
 @pytest.mark.slow  # starts a milvus-lite server
 def test_retrieval_with_milvus_equals_faiss(small, fake_embedder):
     """Below ann_threshold every passage is scored: the same ranks, scores and sentences as FAISS."""
-    _write(small.corpus_dir)
+    write_topics(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
     configured = small
     faiss_retriever = Retriever(load_index(small.index_dir), fake_embedder, configured)
@@ -130,10 +105,10 @@ def test_retrieval_with_milvus_equals_faiss(small, fake_embedder):
 
 @pytest.mark.slow  # starts a milvus-lite server
 def test_a_failed_build_leaves_the_served_alias_and_collections_untouched(small, fake_embedder, monkeypatch):
-    _write(small.corpus_dir)
+    write_topics(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
     before = read_manifest(small.index_dir)
-    client = _client(small)
+    client = milvus_client(small)
     served = _served(client, small, before["milvus"])
     collections = sorted(client.list_collections())
 
@@ -155,7 +130,7 @@ def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fa
     first = _built(small, fake_embedder)
     changed = dict(TOPICS, **{"go.md": ["Go play went from amateur to superhuman after a simpler architecture.",
                                         "MuZero then learned the rules of the game too."]})
-    _write(small.corpus_dir, changed)
+    write_topics(small.corpus_dir, changed)
     (small.corpus_dir / "chollet.md").unlink()
     build_index(small, fake_embedder, progress=False)
     manifest = read_manifest(small.index_dir)
@@ -165,7 +140,7 @@ def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fa
     assert record["write"]["mode"] == "incremental"
     assert record["write"]["passages_written"] == len(go) and record["write"]["changed_files"] == 1
     assert record["write"]["removed_files"] == 1 and record["write"]["passages_deleted"] >= 2
-    client = _client(small)
+    client = milvus_client(small)
     count = client.query(record["passages"], filter="", output_fields=["count(*)"], consistency_level="Strong")
     assert count[0]["count(*)"] == manifest["passages"]
     data, store = load_milvus_index(small.index_dir, small)
@@ -182,7 +157,7 @@ def test_an_incremental_rebuild_writes_only_the_changed_files_passages(small, fa
 @pytest.mark.slow  # starts a milvus-lite server
 def test_the_store_reloads_collections_after_a_reopen(small, fake_embedder):
     record = _built(small, fake_embedder)
-    client = _client(small)
+    client = milvus_client(small)
     client.release_collection(record["passages"])
     client.release_collection(record["sentences"])
     data, store = load_milvus_index(small.index_dir, small)  # calls load_collection again
@@ -194,7 +169,7 @@ def test_the_store_reloads_collections_after_a_reopen(small, fake_embedder):
 def test_candidates_from_milvus_are_the_dense_top_k_and_the_bm25_top_k(small, fake_embedder):
     """Above ann_threshold the candidates are FAISS's: the k nearest passages, and BM25's k best among passages that
     share a token with the query (FAISS's argpartition also fills up with passages scoring 0; Milvus does not)."""
-    _write(small.corpus_dir)
+    write_topics(small.corpus_dir)
     build_index(small, fake_embedder, progress=False)
     configured = small.model_copy(update={"ann_threshold": 1, "candidates": 3})
     faiss_retriever = Retriever(load_index(small.index_dir), fake_embedder, configured)
@@ -240,12 +215,12 @@ def test_without_aliases_the_index_folder_names_the_collections_served(small, fa
 @pytest.mark.slow  # starts a milvus-lite server
 def test_an_index_is_current_for_milvus_only_with_its_collections(small, fake_embedder):
     """`rsiqa build --if-stale` (make run) rebuilds a FAISS-only index, or one whose collections are gone, for Milvus."""
-    _write(small.corpus_dir)
+    write_topics(small.corpus_dir)
     build_index(small.model_copy(update={"store": "faiss"}), fake_embedder, progress=False)
     assert index_is_current(small.model_copy(update={"store": "faiss"}))
     assert not index_is_current(small)
     build_index(small, fake_embedder, progress=False)
     assert index_is_current(small)
     assert not index_is_current(small.model_copy(update={"milvus_collection_prefix": "other_"}))
-    _client(small).drop_collection(read_manifest(small.index_dir)["milvus"]["sentences"])
+    milvus_client(small).drop_collection(read_manifest(small.index_dir)["milvus"]["sentences"])
     assert not index_is_current(small)
