@@ -115,8 +115,13 @@ class Retriever:
 
     # -- scoring -------------------------------------------------------------------------
     def _lexical_weights(self, text: str) -> dict[str, float]:
-        """BM25 query weights of ``text``: 1 for each of its own tokens, less for its expansion's."""
+        """BM25 query weights of ``text``: 1 for each of its own tokens (or the form the corpus has of
+        it, :meth:`_variant`: "disagree" finds "disagreement"), less for its expansion's."""
         weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
+        for token in tokenize([text])[0]:
+            variant = self._variant(token)
+            if variant is not None:
+                weights.setdefault(variant, 1.0)
         weights.update(self._expander.expand(text, exclude=weights))
         return weights
 
