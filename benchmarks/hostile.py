@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import socket
 import string
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import httpx
 from processes import (  # benchmarks/ is on sys.path when run as a script
+    free_port,
     open_slow_connections,
     query_statuses,
     stop_process,
@@ -47,9 +47,7 @@ def unknown_words(rng: random.Random, chars: int) -> str:
 
 def start_server(rsiqa: str, index: Path, work: Path, nofile: int | None = None) -> tuple[subprocess.Popen, str]:
     """``rsiqa serve`` on a free port (optionally with a file-descriptor limit); returns it and its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
 
     def limit() -> None:
         if nofile:

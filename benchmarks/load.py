@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from processes import free_port, stop_process  # benchmarks/ is on sys.path when run as a script
+from processes import answers_health, free_port, stop_process, wait_until_ready  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -196,19 +196,13 @@ def local_server(index_dir: Path, timeout: float = 180) -> Iterator[str]:
 
 def _wait_until_up(process: subprocess.Popen, url: str, log: Any, timeout: float) -> str:
     """``url`` once the server answers /api/health; raises if it exits or stays silent for ``timeout`` s."""
-    started = time.monotonic()
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"rsiqa serve exited with {process.returncode}: {log.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(f"rsiqa serve did not answer within {timeout:.0f} s")
-        time.sleep(0.2)
+
+    def logged() -> str:
+        log.seek(0)
+        return log.read().decode()[-2000:]
+
+    wait_until_ready(process, lambda: answers_health(url, timeout=5), timeout, "rsiqa serve", logged, pause=0.2)
+    return url
 
 
 def main(argv: list[str] | None = None) -> int:

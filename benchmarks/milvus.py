@@ -266,7 +266,7 @@ def _noisy(rng: np.random.Generator, rows: np.ndarray, scale: float = 0.3) -> np
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0):
+def synthetic(base, n: int, per_file: int = 100, seed: int = 0):
     """``n`` synthetic passages (see the module docstring), ``per_file`` to a file; with their sentences and vectors."""
     from rsiqa.ingest.documents import Passage, Source
 
@@ -281,7 +281,7 @@ def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0)
             words = sentence.split()
             swap = rng.random(len(words)) < 0.33
             new_sentences.append(" ".join(vocabulary[rng.integers(len(vocabulary))] if s else w for w, s in zip(words, swap)))
-        number = offset + i
+        number = i
         source = base.passages[b].source
         passages.append(Passage(text=" ".join(new_sentences),
                                 source=Source(title=f"Synthetic {number // per_file:05d}", path=f"synthetic/{number // per_file:05d}.md",
@@ -294,35 +294,31 @@ def synthetic(base, n: int, per_file: int = 100, seed: int = 0, offset: int = 0)
     return passages, sentences, vectors, sentence_vectors
 
 
-def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix: str, settings_extra: dict | None = None,
-                    data=None, search: str = "rsiqa"):
-    """Write a synthetic corpus of ``n`` passages as an index folder (FAISS-HNSW) and, with ``milvus``, collections."""
+def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, changed: tuple[str, ...] = (),
+                    search: str = "rsiqa"):
+    """Write ``data`` (:func:`synthetic`'s passages, sentences and vectors) as an index folder (FAISS-HNSW) and as
+    Milvus collections; ``changed``: files whose content hash differs from the previous write's."""
     from rsiqa.index.build import corpus_fingerprint
     from rsiqa.index.store import IndexData, faiss_index_info, make_faiss_index, write_index
     from rsiqa.index.stores.milvus import MilvusBuild
-    from rsiqa.settings import Settings
 
-    passages, sentences, vectors, sentence_vectors = data or synthetic(base, n)
+    passages, sentences, vectors, sentence_vectors = data
     files = sorted({p.source.path for p in passages})
     hashes = {f: f"synthetic-{f}" for f in files}
-    if data is not None and settings_extra and settings_extra.get("changed"):
-        hashes.update({f: f"changed-{f}" for f in settings_extra["changed"]})
-    settings = (settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search) if milvus
-                else Settings(index_dir=index_dir, ann_threshold=1))
+    hashes.update({f: f"changed-{f}" for f in changed})
+    settings = settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search)
     manifest = dict(base.manifest)
     manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
                     corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
                     built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     manifest.pop("milvus", None)
     manifest.pop("files", None)
-    written = None
-    if milvus is not None:
-        t = time.perf_counter()
-        build = MilvusBuild(settings, index_dir)
-        manifest["milvus"] = build.write(passages, sentences, vectors, sentence_vectors, hashes,
-                                         corpus_fingerprint(settings, REPO / "corpus", []),
-                                         str((base.manifest.get("embedding") or {}).get("precision", "fp32")))
-        written = dict(manifest["milvus"]["write"], seconds=round(time.perf_counter() - t, 1))
+    t = time.perf_counter()
+    build = MilvusBuild(settings, index_dir)
+    manifest["milvus"] = build.write(passages, sentences, vectors, sentence_vectors, hashes,
+                                     corpus_fingerprint(settings, REPO / "corpus", []),
+                                     str((base.manifest.get("embedding") or {}).get("precision", "fp32")))
+    written = dict(manifest["milvus"]["write"], seconds=round(time.perf_counter() - t, 1))
     t = time.perf_counter()
     index = make_faiss_index(vectors, 1, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(index, vectors)
@@ -330,32 +326,25 @@ def write_synthetic(base, n: int, index_dir: Path, milvus: Milvus | None, prefix
                                      sentence_vectors=sentence_vectors, words=base.words, word_vectors=base.word_vectors,
                                      faiss_index=index))
     faiss_seconds = round(time.perf_counter() - t, 1)
-    if milvus is not None:
-        build.publish()
+    build.publish()
     return settings, written, faiss_seconds, manifest["faiss"]
 
 
 # -- serving at scale --------------------------------------------------------------------------------
-def serve_and_time(settings: Any, questions: list[str], repeat: int = 1) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from run import LeanClient, start_server  # noqa: PLC0415 - the product benchmark's server helpers
+def serve_and_time(settings: Any, questions: list[str]) -> dict[str, Any]:
+    from run import LeanClient, post_times, start_server  # the product benchmark's server helpers
 
     env = env_for(settings)
     proc, url, health_s, _ = start_server(settings.index_dir, env, timeout=1800)
     try:
         client = LeanClient(url)
-        from run import post_times
-
         post_times(client, questions[:5])  # warm
-        times = []
-        for _ in range(repeat):
-            times += post_times(client, questions)
-        rss, hwm = rss_mb(proc.pid)
-        anon = status_kb(proc.pid, ("RssAnon",)).get("RssAnon", 0) / 1024
+        times = post_times(client, questions)
+        memory = status_kb(proc.pid, ("VmRSS", "VmHWM", "RssAnon"))
+        rss, hwm, anon = (memory.get(key, 0) / 1024 for key in ("VmRSS", "VmHWM", "RssAnon"))
         client.close()
     finally:
         stop_process(proc, timeout=20)
-    times.sort()
     return {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
             "queries": len(times), "rss_mb": round(rss), "anon_mb": round(anon), "peak_mb": round(hwm),
             "start_s": round(health_s, 1)}
@@ -374,12 +363,11 @@ def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tu
     t = time.perf_counter()
     data = synthetic(base, n)
     log(f"{n} synthetic passages generated in {time.perf_counter() - t:.0f} s")
-    settings, written, faiss_seconds, faiss_info = write_synthetic(base, n, index_dir, milvus, f"bench_scale_{n}_",
-                                                                  data=data)
+    settings, written, faiss_seconds, faiss_info = write_synthetic(base, data, index_dir, milvus, f"bench_scale_{n}_")
     native_settings = native_written = None
     if any(s != "rsiqa" for s in searches):
-        native_settings, native_written, _, _ = write_synthetic(base, n, work / f"scale-{n}-native", milvus,
-                                                                f"bench_scale_{n}_native_", data=data, search="native")
+        native_settings, native_written, _, _ = write_synthetic(base, data, work / f"scale-{n}-native", milvus,
+                                                                f"bench_scale_{n}_native_", search="native")
         log(f"written: Milvus native (BM25 function) {native_written}")
     del data
     log(f"written: Milvus {written}, FAISS-HNSW folder {faiss_seconds} s")
@@ -406,26 +394,26 @@ def run_incremental(milvus: Milvus, work: Path, n: int = 10_000, per_file: int =
     index_dir = work / "incremental"
     passages, sentences, vectors, sentence_vectors = synthetic(base, n, per_file=per_file, seed=1)
     prefix = "bench_incr_"
-    _, first, _, _ = write_synthetic(base, n, index_dir, milvus, prefix, data=(passages, sentences, vectors, sentence_vectors))
+    _, first, _, _ = write_synthetic(base, (passages, sentences, vectors, sentence_vectors), index_dir, milvus, prefix)
     # Change one file: new text and vectors for its passages (same count), everything else as it was.
     target = passages[0].source.path
     rows = [i for i, p in enumerate(passages) if p.source.path == target]
     new_p, new_s, new_v, new_sv = synthetic(base, len(rows), per_file=per_file, seed=2)
     starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])[:-1]])
-    sv_parts, at = [], 0
+    new_starts = np.concatenate([[0], np.cumsum([len(s) for s in new_s])])
+    replaced = {row: j for j, row in enumerate(rows)}
+    sv_parts = []
     for i in range(len(passages)):
-        if i in rows:
-            j = rows.index(i)
+        j = replaced.get(i)
+        if j is not None:
             passages[i] = type(passages[i])(text=new_p[j].text, source=passages[i].source)
             sentences[i] = new_s[j]
             vectors[i] = new_v[j]
-            start = int(np.concatenate([[0], np.cumsum([len(s) for s in new_s])])[j])
-            sv_parts.append(new_sv[start : start + len(new_s[j])])
+            sv_parts.append(new_sv[new_starts[j] : new_starts[j] + len(new_s[j])])
         else:
             sv_parts.append(sentence_vectors[starts[i] : starts[i] + len(sentences[i])])
-        at += 1
     changed = (passages, sentences, vectors, np.concatenate(sv_parts))
-    _, second, _, _ = write_synthetic(base, n, index_dir, milvus, prefix, settings_extra={"changed": [target]}, data=changed)
+    _, second, _, _ = write_synthetic(base, changed, index_dir, milvus, prefix, changed=(target,))
     return {"passages": n, "files": n // per_file, "changed_file_passages": len(rows), "first": first, "second": second}
 
 

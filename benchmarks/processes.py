@@ -49,22 +49,25 @@ def wait_until_ready(process: subprocess.Popen, ready: Callable[[], bool], timeo
         time.sleep(pause)
 
 
+def answers_health(url: str, timeout: float = 1.0) -> bool:
+    """Whether the ``rsiqa serve`` at ``url`` answers ``/api/health`` with 200 now."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/api/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_for_health(process: subprocess.Popen, url: str, timeout: float = 600.0, pause: float = 0.02) -> None:
     """Wait until the ``rsiqa serve`` at ``url`` answers ``/api/health`` with 200; SystemExit with the end of its
     standard error (read once it has exited) when it exits first or ``timeout`` seconds pass."""
-    import httpx
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/api/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def log() -> str:
         return process.stderr.read().decode()[-2000:] if process.poll() is not None and process.stderr else ""
 
     try:
-        wait_until_ready(process, healthy, timeout, "rsiqa serve", log, pause)
+        wait_until_ready(process, lambda: answers_health(url), timeout, "rsiqa serve", log, pause)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from exc
 
