@@ -22,6 +22,7 @@ from rsiqa.search.expansion import corpus_words
 from rsiqa.index.integrity import verify_checksums
 from rsiqa.index.store import (
     FORMAT_VERSION,
+    READABLE_FORMATS,
     IndexData,
     IndexError_,
     check_manifest,
@@ -140,7 +141,7 @@ class EmbeddingCache:
             self._vectors.update(journal.read())
             self._journaled = set(self._vectors)
         try:
-            old = load_index(index_dir, model=model, formats=(1, 2, 3, 4, FORMAT_VERSION))  # 1: no word table, 2: no checksums
+            old = load_index(index_dir, model=model, formats=READABLE_FORMATS)  # older ones too: their vectors are reused
         except IndexError_:
             return
         if index_precision(old.manifest) != precision:

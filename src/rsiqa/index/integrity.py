@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
+from rsiqa.index.rows import ROW_FILES
+
 #: The data files of a format-4 index (read only by a build, to reuse its vectors): the passage vectors
 #: only in index.faiss, and the BM25 index.
 DATA_FILES_V4 = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "words.json", "word_vectors.npy",
@@ -25,7 +27,7 @@ DATA_FILES_V4 = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "w
                  "bm25.params.json", "spelling.json")
 #: The data files of an index, each listed with its checksum in the manifest (format 5: the row tables of
 #: rsiqa.index.rows besides).
-DATA_FILES = DATA_FILES_V4 + ("sources.jsonl", "source_offsets.npy", "rows.npy", "catalog.json")
+DATA_FILES = DATA_FILES_V4 + ROW_FILES
 #: The data files of a format-3 index (read only by a build, to reuse its vectors).
 DATA_FILES_V3 = ("passages.jsonl", "sentences.jsonl", "vectors.npy", "sentence_vectors.npy", "words.json",
                  "word_vectors.npy", "index.faiss")

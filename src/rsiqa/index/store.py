@@ -72,6 +72,8 @@ from rsiqa.index.target import (
 )
 FORMAT_VERSION = 5  # 2: the word table; 3: a checksum per file in the manifest; 4: vectors once, BM25 saved;
 # 5: row tables, passages and sentences read by row on demand (rsiqa.index.rows)
+#: The formats a build can read as its embedding cache (an upgrade does not embed again); only the current one is served.
+READABLE_FORMATS = (1, 2, 3, 4, FORMAT_VERSION)
 
 
 class IndexError_(RuntimeError):
@@ -307,21 +309,11 @@ def faiss_index_info(index: Any, vectors: np.ndarray, recall_sample: int = 200) 
     return info
 
 
-def _write_jsonl(path: Path, rows: list[Any]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def _read_jsonl(path: Path) -> list[Any]:
-    try:
-        import orjson  # several times faster at 100k+ passages (installed with gradio); same values
+    from rsiqa.index.rows import _loads  # orjson when installed: several times faster at 100k+ passages
 
-        loads = orjson.loads
-    except ImportError:  # pragma: no cover - depends on the environment
-        loads = json.loads
     with path.open("rb") as handle:
-        return [loads(line) for line in handle if line.strip()]
+        return [_loads(line) for line in handle if line.strip()]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -530,7 +522,7 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
         raise IndexError_(f"the index manifest in '{index_dir}' is unreadable ({exc}): rebuild with `rsiqa build`") from exc
     if not isinstance(manifest, dict):
         raise IndexError_(f"the index manifest in '{index_dir}' is damaged: rebuild with `rsiqa build`")
-    if manifest.get("format") in (1, 2, 3, 4, FORMAT_VERSION):
+    if manifest.get("format") in READABLE_FORMATS:
         try:
             validate_manifest(manifest)
         except ValueError as exc:
@@ -675,12 +667,10 @@ class DeferredCheck:
         self._expected = {name: manifest["files"][name]["sha256"] for name in names}
         self._fds = {name: os.open(index_dir / name, os.O_RDONLY) for name in names}
         self._error: IndexError_ | None = None
-        self.seconds: float | None = None
         self._thread = threading.Thread(target=self._run, name="rsiqa-index-checksums", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        started = time.perf_counter()
         try:
             for name, fd in self._fds.items():
                 if handle_digest(fd) != self._expected[name]:
@@ -694,10 +684,6 @@ class DeferredCheck:
         finally:
             for fd in self._fds.values():
                 os.close(fd)
-            self.seconds = time.perf_counter() - started
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
 
     def wait(self) -> None:
         """Block until verified; :class:`IndexError_` when a file is not the one the build wrote."""

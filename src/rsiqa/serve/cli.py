@@ -109,7 +109,8 @@ def build(corpus_dir: Path | None, index_dir: Path | None, model: str | None, if
                    "nothing to do.")
         return
     embedder = embedder_for(index_settings(settings), lazy=True)  # loaded only if some text is new
-    report = build_index(settings, embedder, progress=not quiet)
+    # --if-stale found the index stale: build_index's own "unchanged" check (the same test) cannot succeed.
+    report = build_index(settings, embedder, progress=not quiet, reuse_unchanged=not if_stale)
     click.echo(
         f"Indexed {report.passages} passages from {report.documents} document(s) into {visible(str(settings.index_dir))} "
         f"in {report.seconds:.1f}s ({report.embedded} texts embedded, {report.reused} reused"

@@ -101,14 +101,23 @@ def query_sparse(weights: dict[str, float], idf: dict[str, float]) -> SparseQuer
     return out
 
 
+#: Keys in a store are positive int64: the low 63 bits.
+KEY_MASK = 0x7FFF_FFFF_FFFF_FFFF
+
+
 def passage_key(chunk_id: str) -> int:
     """A passage's primary key in a store: its 64-bit chunk id (16 hex digits), as a positive int64."""
-    return int(chunk_id, 16) & 0x7FFF_FFFF_FFFF_FFFF
+    return int(chunk_id, 16) & KEY_MASK
+
+
+def passage_keys(chunk_numbers: np.ndarray) -> np.ndarray:
+    """:func:`passage_key` of each row, from the row table's chunk ids as int64 (rsiqa.index.rows.chunk_key)."""
+    return np.asarray(chunk_numbers, dtype=np.int64) & np.int64(KEY_MASK)
 
 
 def sentence_key(passage: int, position: int) -> int:
     """The primary key of sentence ``position`` of the passage whose key is ``passage``."""
-    return (passage * 1_000_003 + position + 1) & 0x7FFF_FFFF_FFFF_FFFF
+    return (passage * 1_000_003 + position + 1) & KEY_MASK
 
 
 def sentence_keys(passage_keys: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -119,4 +128,4 @@ def sentence_keys(passage_keys: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     positions = (np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)).astype(np.uint64)
     with np.errstate(over="ignore"):
         keys = owners * np.uint64(1_000_003) + positions + np.uint64(1)
-    return (keys & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)
+    return (keys & np.uint64(KEY_MASK)).astype(np.int64)

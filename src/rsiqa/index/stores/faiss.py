@@ -19,7 +19,6 @@ class FaissStore:
 
     def __init__(self, data: IndexData) -> None:
         self.data = data
-        self._lengths = data.sentence_counts  # sentences per passage
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:
@@ -31,7 +30,7 @@ class FaissStore:
         return self.data.vectors[rows]
 
     def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
-        lengths = self._lengths[rows]
+        lengths = self.data.sentence_counts[rows]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
         return self.data.sentence_vectors[sentence_rows]

@@ -74,6 +74,7 @@ from rsiqa.index.stores import (
     BM25_K1,
     average_length,
     passage_key,
+    passage_keys,
     passage_sparse,
     sentence_keys,
 )
@@ -242,7 +243,7 @@ def _text_bytes(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray, sparse: dict[int, dict[int, float]] | None,
-                  keys: np.ndarray, tokens: list[list[str]] | None = None) -> list[dict[str, Any]]:
+                  keys: np.ndarray, tokens: list[list[str]]) -> list[dict[str, Any]]:
     """Passage entities: with ``sparse`` (rsiqa's weights per row), else ``tokens`` for Milvus's BM25 function."""
     out = []
     for row in rows:
@@ -252,7 +253,7 @@ def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray,
         if sparse is not None:
             entity["sparse"] = sparse[row] or {0: 1e-9}
         else:
-            entity["tokens"] = _text_bytes(" ".join(tokens[row])) if tokens is not None else ""
+            entity["tokens"] = _text_bytes(" ".join(tokens[row]))
         out.append(entity)
     return out
 
@@ -347,9 +348,9 @@ class MilvusBuild:
                 unique.append(r)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         n_passages = n_sentences = 0
+        native = schema_of(self.settings) == "native"
         for at in range(0, len(unique), BATCH):
             batch = unique[at : at + BATCH]
-            native = schema_of(self.settings) == "native"
             sparse = None if native else {r: passage_sparse(tokens[r], avg) for r in batch}
             entities = _passage_rows(passages, batch, vectors, sparse, keys, tokens)
             self.client.insert(names["passages"], entities)
@@ -638,7 +639,7 @@ def load_milvus_index(index_dir: Path, settings: Settings, model: str | None = N
                            sentence_vectors=empty, words=words, word_vectors=word_vectors, faiss_index=faiss.IndexFlatIP(d),
                            bm25=bm25, spelling=spelling, rows=table, catalog=catalog)
     data.pending_check = check
-    keys = data.chunk_numbers & np.int64(0x7FFF_FFFF_FFFF_FFFF)  # passage_key of each row's chunk id
+    keys = passage_keys(data.chunk_numbers)
     try:
         store = MilvusStore(client or connect(settings), record, keys, data.sentence_counts, settings)
     except Exception as exc:  # noqa: BLE001 - unreachable Milvus, dropped collection: say what to do
