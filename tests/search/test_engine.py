@@ -144,6 +144,17 @@ def test_a_drifting_follow_up_is_declined(real_engine):
     assert real_engine.ask("cool, what other books has ted chiang written?", history=history).abstained
 
 
+def test_a_follow_up_that_brings_several_words_foreign_to_the_corpus_is_judged_alone(real_engine):
+    history = [{"role": "user", "content": "Who is skeptical of AI improving itself?"},
+               {"role": "assistant", "content": "The FAQ names François Chollet and Ted Chiang."}]
+    # Most of their words are common ones the corpus knows, and one points back ("that", "these"); the rest
+    # ("colonize", "rockets"; "chess", "tournaments") is a new topic that the previous exchange must not carry.
+    for question in ("nice, and do people still plan to colonize mars with rockets these days?",
+                     "so is that why people say chess engines beat humans at tournaments?"):
+        assert real_engine.ask(question, history=history).abstained, question
+    assert not real_engine.ask("What are their main arguments?", history=history).abstained  # a real follow-up is not
+
+
 def test_a_question_about_people_and_companies_the_material_never_names_is_declined(real_engine):
     assert real_engine.ask("Did Hinton warn about AI improving itself when he left Google?").abstained
     assert not real_engine.ask("Did Yudkowsky argue about FOOM with Hanson?").abstained  # names it does mention

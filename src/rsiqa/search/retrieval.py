@@ -47,6 +47,10 @@ from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_t
 from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
 from rsiqa.settings import Settings
 
+#: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
+#: topic ("when is spacex planning to land people on mars?" after a question on the debate): it is judged alone.
+_NEW_TOPIC_WORDS = 2
+
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
 
@@ -214,11 +218,15 @@ class Retriever:
         exchange did not use tell whether it still talks about the material ("why would it be
         scared of that?") or has moved on ("what other books has he written?").
         """
+        known, total = self.known_words(text, besides)
+        return known / total if total else None
+
+    def known_words(self, text: str, besides: str = "") -> tuple[int, int]:
+        """How many of ``text``'s content words (leaving out words of ``besides``) the corpus knows, of how many
+        (see :meth:`known_share`)."""
         seen = set(tokenize([besides])[0]) if besides else set()
         words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
         pairs = [(w, t) for w, t in zip(words, stem(words)) if t not in seen]
-        if not pairs:
-            return None
         # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
         lookups = self.settings.max_expansion_words
         known = 0
@@ -228,7 +236,7 @@ class Retriever:
             elif lookups > 0:
                 lookups -= 1
                 known += bool(self._expander.neighbours_of(word))
-        return known / len(pairs)
+        return known, len(pairs)
 
     @cached_property
     def _sorted_vocab(self) -> list[str]:
@@ -351,8 +359,9 @@ class Retriever:
             # by themselves they are not almost all foreign to the corpus unless the question points
             # back ("it", "that"). A new topic ("what other books has he written?", "What is the
             # best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
-            new = self.known_share(question.cleaned, besides=conversation.context(words=60))
-            if new is None or (new >= 0.5 and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
+            known, added = self.known_words(question.cleaned, besides=conversation.context(words=60))
+            stays = known >= 0.5 * added and added - known < _NEW_TOPIC_WORDS
+            if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
         judged = question.cleaned
