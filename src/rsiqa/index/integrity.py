@@ -94,29 +94,28 @@ def drop_cached(fd: int) -> None:
 
 def file_digest(path: Path, drop: bool = False) -> dict[str, Any]:
     """The size and SHA-256 of a file, read in 1 MB chunks; ``drop``: then drop its pages from the page cache."""
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-        if drop:
-            drop_cached(handle.fileno())
-    return {"sha256": digest.hexdigest(), "bytes": size}
+        sha256, size = _fd_sha256(handle.fileno(), drop)
+    return {"sha256": sha256, "bytes": size}
 
 
 def handle_digest(fd: int) -> str:
     """The SHA-256 of the file open as ``fd`` (read from its start; the fd's position is not used), its pages
     then dropped from the page cache (:func:`drop_cached`)."""
+    return _fd_sha256(fd, drop=True)[0]
+
+
+def _fd_sha256(fd: int, drop: bool) -> tuple[str, int]:
+    """The SHA-256 and size of the file open as ``fd``, read from its start in 1 MB chunks (``drop``: then its
+    pages are dropped from the page cache)."""
     digest = hashlib.sha256()
     at = 0
-    while True:
-        chunk = os.pread(fd, 1 << 20, at)
-        if not chunk:
-            drop_cached(fd)
-            return digest.hexdigest()
+    while chunk := os.pread(fd, 1 << 20, at):
         digest.update(chunk)
         at += len(chunk)
+    if drop:
+        drop_cached(fd)
+    return digest.hexdigest(), at
 
 
 def folder_checksums(folder: Path) -> dict[str, dict[str, Any]]:
