@@ -17,6 +17,12 @@ def test_sentences_split_at_ends_but_not_at_abbreviations():
         "The answer is no.", "It hits diminishing returns."]
 
 
+def test_the_number_of_a_numbered_list_item_stays_with_its_sentence():
+    assert split_sentences("1. Make itself faster and more energy efficient. It works.") == [
+        "1. Make itself faster and more energy efficient.", "It works."]
+    assert split_sentences("It rose by 3. Then 12. It fell.") == ["It rose by 3.", "Then 12.", "It fell."]  # not mid-line
+
+
 def test_closing_quotes_and_brackets_stay_with_their_sentence():
     assert split_sentences('He said "yes." Then he left. (Really so.) Next one.') == [
         'He said "yes."', "Then he left.", "(Really so.)", "Next one."]

@@ -13,13 +13,16 @@ from rsiqa.ingest.structure import LIST_ITEM
 _ABBREVIATIONS = re.compile(r"\b((?i:e\.g|i\.e|etc|vs|cf|al)|Mr|Mrs|Ms|Dr|Prof|St|Fig|No(?=\.\s*\d))\.")
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*(\s+)(?=[\"'“‘(\[*]?[A-Z0-9])")
 _PLACEHOLDER = "\u2063"  # invisible separator, never present in real text
+#: The number of a numbered list item at the start of a line ("1. Make itself faster ..."): part of its sentence.
+_ENUMERATOR = re.compile(r"^\s*\d{1,3}\.(?=\s)")
 #: A footnote attached at ingest (see :func:`rsiqa.ingest.structure.attach_footnotes`), one level of brackets inside.
 _FOOTNOTE = re.compile(r"\s+\(Footnote: (?:[^()]|\([^()]*\))*\)")
 
 
 def sentence_spans(line: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` offsets of the sentences of one line of text, white space excluded."""
-    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", _PLACEHOLDER), line)
+    protect = lambda m: m.group(0).replace(".", _PLACEHOLDER)  # noqa: E731
+    protected = _ENUMERATOR.sub(protect, _ABBREVIATIONS.sub(protect, line))
     cuts = [0] + [i for m in _BOUNDARY.finditer(protected) for i in m.span(1)] + [len(line)]
     spans = []
     for start, end in zip(cuts[::2], cuts[1::2]):
