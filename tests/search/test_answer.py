@@ -146,3 +146,30 @@ def test_a_passage_that_answers_alone_is_quoted_at_more_length():
     shared = composed_answer([_hit(0, 0.8), _hit(1, 0.78)], data, Settings())
     assert "[2]" in shared  # a second passage almost as close: two parts, the lead not lengthened
     assert len(shared.split(": ", 1)[1].split(" [1]")[0].split()) < 85
+
+
+def test_a_follow_up_answer_quotes_what_the_previous_answer_did_not():
+    """The reader has read the previous answer: the best sentence it quoted gives way to the best new one,
+    and the quote grows into new sentences."""
+    import numpy as np
+
+    from rsiqa.search.answer import composed_answer, new_sentences
+
+    tail = "so that it does more with the compute it already has, without new hardware or any more human help"
+    first = ["The agent can do at least two other things:", f"Make itself faster and more energy efficient, {tail}.",
+             f"Gather more data about its own failures, {tail}.", f"Write better tools for its own tasks, {tail}.",
+             f"Spawn copies of itself for parallel work, {tail}."]
+    data = _two_passage_index(first, ["An unrelated remark about something else entirely, far from the question."])
+    question = np.array([0.9, 0.5, 0.4, 0.3, 0.2, 0, 0, 0], dtype=np.float32)  # closest to the lead-in
+    said = "A comment says: The agent can do at least two other things: [1]"
+    assert new_sentences(first, said).tolist() == [False, True, True, True, True]
+    assert new_sentences(["*Make* itself   faster."], "It said: Make itself faster. [1]").tolist() == [False]
+
+    hits = [_hit(0, 0.8), _hit(1, 0.2)]
+    before = composed_answer(hits, data, Settings(), question_vector=question)
+    after = composed_answer(hits, data, Settings(), question_vector=question, said=said)
+    assert before.split(": ", 1)[1].startswith("The agent can do at least two other things:")
+    assert after.split(": ", 1)[1].startswith("Make itself faster and more energy efficient")
+    assert "at least two other things" not in after and "Write better tools" in after
+    again = composed_answer(hits, data, Settings(), question_vector=question, said=" ".join(first))
+    assert again == before  # all of it was quoted before: quoted as usual

@@ -20,6 +20,7 @@ def test_the_last_exchange_is_read_with_markers_dropped():
     convo = read_history(history)
     assert convo.question == "What does Chiang think?"
     assert convo.answer == "He compares AIs to compilers."
+    assert convo.said == "He compares AIs to compilers."  # the whole answer: what the reader has read
     assert convo.cited == ["abc", "def"]
     assert "compilers" in convo.context() and "Chiang" in convo.context()
     assert read_history([]) is None
@@ -47,3 +48,10 @@ def test_a_declined_answer_gives_no_context():
     history = [{"role": "user", "content": "What do skeptics say?"}, {"role": "assistant", "content": DECLINE_MESSAGE}]
     convo = read_history(history)
     assert convo.question == "What do skeptics say?" and convo.answer == ""
+
+
+def test_the_whole_previous_answer_is_kept_as_said_while_its_context_is_cut():
+    answer = " ".join(f"Sentence number {i} of a long answer." for i in range(30))  # 210 words
+    history = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer + " [1]"}]
+    convo = read_history(history, max_words=20)
+    assert len(convo.answer.split()) == 20 and convo.said == answer

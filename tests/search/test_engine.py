@@ -114,6 +114,16 @@ def test_and_why_after_chollet_stays_with_chollet(real_engine):
     assert not why.abstained and "Chollet" in why.answer
 
 
+def test_a_follow_up_answer_moves_past_what_the_previous_answer_quoted(real_engine):
+    question = "Can an agent improve itself without editing its own weights?"
+    first = real_engine.ask(question)
+    assert "tons of opportunities for an agent to improve its own reasoning capacity otherwise" in first.answer
+    assert "Make itself faster" not in first.answer
+    more = real_engine.ask("what else could it do then?", history=_turns(question, first))
+    assert "Make itself faster and more energy efficient" in more.answer  # the list the first answer stopped before
+    assert not more.answer.split(": ", 1)[1].startswith(first.answer.split(": ", 1)[1][:60])
+
+
 def test_the_footnote_travels_with_chollets_sentence(real_engine):
     answer = real_engine.ask("What did François Chollet argue in 2017?")
     assert "cannot achieve exponential progress in practice" in answer.answer

@@ -102,9 +102,10 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
 def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: IndexData, settings: Settings,
                    followups: list[str], read: ReadQuestion | None = None,
                    question_vector: np.ndarray | None = None, calibration: Calibration | None = None,
-                   decline: str | None = None) -> Answer:
+                   decline: str | None = None, said: str = "") -> Answer:
     """Turn ranked hits into the answer object (or a polite decline: ``decline``, by default
-    ``settings.decline_message``); ``calibration``: see :func:`coverage_probability`."""
+    ``settings.decline_message``); ``calibration``: see :func:`coverage_probability`; ``said``: the
+    previous answer of the conversation (see :func:`composed_answer`)."""
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
     if not hits or coverage_probability(evidence, question, advice, names, calibration) < settings.abstain_threshold:
@@ -123,7 +124,7 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
                              author=source.author, date=source.date),
         ))
     contrast = bool(read and read.contrast)
-    text = composed_answer(hits, data, settings, contrast, question_vector)
+    text = composed_answer(hits, data, settings, contrast, question_vector, said)
     return Answer(question=question, answer=text, abstained=False,
                   citations=citations, followups=followups)
 
@@ -246,8 +247,18 @@ def attribution(source: SourceOut | object, replying: bool = False) -> str:
     return f"“{title}”{f' ({section})' if section else ''} says"
 
 
+#: How much less, in cosine, a sentence the previous answer quoted counts when a follow-up's answer is chosen and grown.
+_SAID = 10.0
+
+
+def new_sentences(sentences: list[str], said: str) -> np.ndarray:
+    """Which of a passage's ``sentences`` the text ``said`` (a previous answer) does not quote, as a boolean array."""
+    quoted = " ".join(said.split())
+    return np.array([" ".join(_plain(strip_list_marker(s)).split()) not in quoted for s in sentences], dtype=bool)
+
+
 def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contrast: bool = False,
-                    question_vector: np.ndarray | None = None) -> str:
+                    question_vector: np.ndarray | None = None, said: str = "") -> str:
     """An answer of about 40-120 words quoted from the top passages, each part attributed and cited.
 
     The best passage leads with the text around its best sentence (:func:`answer_unit`). A
@@ -256,6 +267,12 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     source (the other side): then the strongest such passage among the top five is quoted,
     whatever its score. When no second passage qualifies, the lead quotes more of its passage
     (about 90 words). Every word outside the attributions is verbatim from a cited passage.
+
+    In a conversation, ``said`` is the previous answer: the reader has the sentences it quoted, so
+    a follow-up's answer quotes what comes next ("so what could it do instead?" after "... the
+    agent can do at least two other things:"). In each passage the best sentence not quoted yet
+    leads and the quote grows into new sentences first (a quoted one only when no new one is left
+    next to it); a passage quoted whole before is quoted as usual.
     """
     lead = hits[0].sentence_cosine
     lead_unit: tuple[str, list[str], int, np.ndarray | None, int] | None = None  # the first part, to lengthen
@@ -276,14 +293,19 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         if not sentences:
             continue
         cosines = data.sentence_cosines(hit.row, question_vector) if question_vector is not None else None
+        best = hit.best_sentence
+        fresh = new_sentences(sentences, said) if said and cosines is not None else None
+        if fresh is not None and fresh.any():  # else all of it was quoted before: quoted as usual
+            cosines = np.where(fresh, cosines, cosines - _SAID)
+            best = best if fresh[best] else int(np.argmax(cosines))
         target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
-        text = answer_unit(sentences, hit.best_sentence, cosines, target)
+        text = answer_unit(sentences, best, cosines, target)
         intro = attribution(passage.source, replying=bool(parts) and passage.source.kind == "comment")
         part = f"{intro}: {text} [{n}]"
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
         if not parts:
-            lead_unit = (intro, sentences, hit.best_sentence, cosines, n)
+            lead_unit = (intro, sentences, best, cosines, n)
         parts.append(part)
         used_sources.add(key)
         total += _words(part)

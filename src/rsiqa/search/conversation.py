@@ -3,7 +3,8 @@
 A chat sends its earlier turns with each question. :func:`read_history` keeps what a follow-up
 ("Why does he think that?", "What else do people disagree about?") needs:
 
-* the previous user question and the previous answer's text (citation markers dropped);
+* the previous user question and the previous answer's text (citation markers dropped), also
+  whole as what the reader has read already (a follow-up's answer quotes what comes next);
 * the chunk ids the previous answer cited: sent by the client with the assistant turn
   (``citations``), or, when it does not send them, found by matching the answer's sentences
   to passages (an rsiqa answer quotes its passages verbatim);
@@ -22,6 +23,8 @@ from rsiqa.settings import DECLINED  # how every decline starts: nothing a follo
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
+#: Words of the previous answer kept as what was said (an rsiqa answer has at most 120 words and its attributions).
+_SAID_WORDS = 400
 #: Quoted sentences shorter than this are too common to identify a passage.
 _MIN_QUOTE_CHARS = 30
 
@@ -33,6 +36,7 @@ class Conversation:
     question: str  # the previous user question
     answer: str = ""  # the previous answer, without [n] markers
     cited: list[str] = field(default_factory=list)  # chunk ids the previous answer cited, best first
+    said: str = ""  # the previous answer whole (up to _SAID_WORDS): what the reader has read already
 
     def context(self, words: int = 40) -> str:
         """The previous question and the start of the previous answer: the text a follow-up is read in."""
@@ -55,7 +59,9 @@ def read_history(history: list[dict[str, Any]], passages: list[Passage] | None =
     cut = (lambda text: " ".join(text.split()[:max_words])) if max_words else (lambda text: text)  # noqa: E731
     convo = Conversation(question=cut(str(history[last_user]["content"]).strip()))
     if answer_turn is not None and not str(answer_turn.get("content", "")).startswith(DECLINED):
-        convo.answer = cut(_MARKER.sub("", str(answer_turn.get("content", ""))).strip())
+        answer = _MARKER.sub("", str(answer_turn.get("content", ""))).strip()
+        convo.answer = cut(answer)
+        convo.said = " ".join(answer.split()[:_SAID_WORDS])
         cited = answer_turn.get("citations") or []
         convo.cited = [str(c.get("chunk_id") if isinstance(c, dict) else c) for c in cited if c]
         if not convo.cited and passages is not None:

@@ -176,7 +176,8 @@ class Engine:
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
-                                calibration=self._calibration(state), decline=state.decline)
+                                calibration=self._calibration(state), decline=state.decline,
+                                said=conversation.said if conversation is not None else "")
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         cited_rows = [hits[c.n - 1].row for c in answer.cited()]
         answer.followups = suggest_followups(vectors[0], cited_rows, state.data, state.questions, state.question_vectors,
