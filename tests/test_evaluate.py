@@ -84,3 +84,26 @@ def test_our_question_sets_have_every_gold_phrase_once_in_the_corpus(name):
     for row in rows:
         assert bool(row["gold"]) != bool(row.get("out_of_scope")), row["id"]
         assert all(corpus.count(fold(g)) == 1 for g in row["gold"]), row["id"]
+
+
+def test_chained_asks_a_follow_up_after_its_own_answer_to_the_history():
+    from rsiqa.evaluate import chained
+
+    calls = []
+
+    def ask(question, k, history):
+        calls.append((question, history))
+        return {"abstained": False, "answer": f"About {question} [1] and more [3]",
+                "citations": [{"n": 1, "chunk_id": "c1", "text": "t"}, {"n": 2, "chunk_id": "c2", "text": "t"},
+                              {"n": 3, "chunk_id": "c3", "text": "t"}]}
+
+    written = [{"role": "user", "content": "Old?"}, {"role": "assistant", "content": "Old answer."},
+               {"role": "user", "content": "What does Chiang think?"}, {"role": "assistant", "content": "Written."}]
+    chained(ask)("And why?", 10, written)
+    assert calls[0] == ("What does Chiang think?", [])
+    assert calls[1] == ("And why?", [{"role": "user", "content": "What does Chiang think?"},
+                                     {"role": "assistant", "content": "About What does Chiang think? [1] and more [3]",
+                                      "citations": ["c1", "c3"]}])
+    calls.clear()
+    chained(ask)("Alone?", 10, [])
+    assert calls == [("Alone?", [])]

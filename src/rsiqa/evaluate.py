@@ -4,6 +4,9 @@ A question set is JSON lines: ``id``, ``question``, ``gold`` (phrases a cited pa
 optional ``history`` (earlier turns), ``out_of_scope`` (should be declined), ``style`` (keyword,
 casual, long, who, compare, followup; for out-of-scope ones offtopic, near_domain,
 drift_followup) and ``answer_gold`` (phrases the answer text itself should hold).
+
+A set's ``history`` holds answers written by hand. :func:`chained` asks a follow-up the way the
+chat page does instead: after rsiqa's own answer to the history's question (``rsiqa eval --chain``).
 """
 
 from __future__ import annotations
@@ -178,3 +181,22 @@ def evaluate(rows: list[dict[str, Any]], ask: AskFn) -> EvalReport:
             where = "declined" if declined else (f"rank {rank}" if rank else "not in top 10")
             report.misses.append(f"{label}: {where}{'' if hit or declined else ', answer misses'}: {row['question']}")
     return report
+
+
+def chained(ask: AskFn) -> AskFn:
+    """``ask`` with a follow-up's history replaced by rsiqa's own answer to the history's last question.
+
+    As the chat page sends a conversation: that question, then the answer text with the chunk ids
+    of the citations it uses. A question without history is asked as it is.
+    """
+    def ask_chained(question: str, k: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+        asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"]
+        if not asked:
+            return ask(question, k, history)
+        previous = ask(asked[-1], k, [])
+        text = str(previous.get("answer", ""))
+        cited = [c["chunk_id"] for c in previous.get("citations", []) if f"[{c.get('n')}]" in text]
+        return ask(question, k, [{"role": "user", "content": asked[-1]},
+                                 {"role": "assistant", "content": text, "citations": cited}])
+
+    return ask_chained

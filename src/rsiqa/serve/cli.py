@@ -220,7 +220,10 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
 @click.option("--url", help="Evaluate a running server (e.g. http://127.0.0.1:8000) instead of the local index.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [index/].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool) -> None:
+@click.option("--chain", is_flag=True,
+              help="Ask each follow-up after rsiqa's own answer to its history's question, as the chat page "
+                   "does, instead of after the set's written answer.")
+def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool, chain: bool) -> None:
     """Measure retrieval and answers on a JSONL question set.
 
     Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?,
@@ -231,10 +234,11 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
     declined), the same per style, and the misses.
 
     \b
-    Example:
+    Examples:
       rsiqa eval ../shared/eval/questions.jsonl
+      rsiqa eval --chain ../shared/eval/styles.jsonl   # follow-ups after rsiqa's own answers
     """
-    from rsiqa.evaluate import evaluate, load_questions
+    from rsiqa.evaluate import chained, evaluate, load_questions
     from rsiqa.serve.terminal import plain, safe_json
 
     rows = load_questions(questions)
@@ -257,7 +261,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
         def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
             return engine.ask(question, k, history).model_dump()
 
-    report = evaluate(rows, ask_fn)
+    report = evaluate(rows, chained(ask_fn) if chain else ask_fn)
     click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
 
 
