@@ -158,3 +158,12 @@ def test_a_word_the_corpus_has_in_another_form_counts_as_known(settings, fake_em
     retriever._expander.weight = 0.0  # the fake embedder's word vectors are meaningless
     assert retriever._lexical_weights("Did anyone respond?") == {"respons": 1.0}  # searched as the corpus writes it
     assert retriever._bm25_scores("Did anyone respond?").max() > 0
+
+
+def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retriever, monkeypatch):
+    # The material never says "author" or "commenter", but a follow-up that asks what they said points back at it.
+    monkeypatch.setattr(retriever._expander, "neighbours_of", lambda word: [])  # the fake word vectors: no neighbours
+    assert "author" not in retriever._vocab and "comment" not in retriever._vocab
+    assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1)
+    assert retriever.known_words("What did the commenters reply?") == (1, 2)  # "reply" is a word like any other
+    assert retriever.known_words("What did the chef cook?") == (0, 2)

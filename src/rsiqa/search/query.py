@@ -80,6 +80,17 @@ _KIND_CUES = {
     "note": re.compile(r"\b(notes?|scratchpad|drafts?)\b", re.I),
 }
 
+
+#: Words for the people who speak in the material ("the author", "the commenter"): whoever wrote it, not a topic.
+_SPEAKERS = re.compile(r"(author|commenter|poster|writer)s?", re.IGNORECASE)
+
+
+def names_a_speaker(word: str) -> bool:
+    """Whether ``word`` names who speaks in the material ("author", "commenters"): it points back at the
+    material, whether or not the material uses the word."""
+    return bool(_SPEAKERS.fullmatch(word))
+
+
 #: A word that may be a name: letters, digits and inner hyphens or apostrophes ("GPT-4", "Hanson's").
 _NAME = re.compile(r"[^\W_][\w]*(?:[-'’][\w]+)*")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")

@@ -44,7 +44,7 @@ from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
-from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity
+from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -231,7 +231,7 @@ class Retriever:
         lookups = self.settings.max_expansion_words
         known = 0
         for word, token in pairs:
-            if token in self._vocab:
+            if token in self._vocab or names_a_speaker(word):
                 known += 1
             elif lookups > 0:
                 lookups -= 1
