@@ -165,6 +165,15 @@ def test_a_follow_up_that_brings_several_words_foreign_to_the_corpus_is_judged_a
     assert not real_engine.ask("What are their main arguments?", history=history).abstained  # a real follow-up is not
 
 
+def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
+    history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
+               {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "
+                                                "with the past even without RSI."}]
+    # "discontinuity" is the conversation's own word; "bring", its only other word, is one the corpus lacks.
+    assert not real_engine.ask("does it bring up any other discontinuity?", history=history).abstained
+    assert real_engine.ask("cool, what do sushi chefs think about that discontinuity?", history=history).abstained
+
+
 def test_a_question_about_people_and_companies_the_material_never_names_is_declined(real_engine):
     assert real_engine.ask("Did Hinton warn about AI improving itself when he left Google?").abstained
     assert not real_engine.ask("Did Yudkowsky argue about FOOM with Hanson?").abstained  # names it does mention

@@ -164,6 +164,6 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     # The material never says "author" or "commenter", but a follow-up that asks what they said points back at it.
     monkeypatch.setattr(retriever._expander, "neighbours_of", lambda word: [])  # the fake word vectors: no neighbours
     assert "author" not in retriever._vocab and "comment" not in retriever._vocab
-    assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1)
-    assert retriever.known_words("What did the commenters reply?") == (1, 2)  # "reply" is a word like any other
-    assert retriever.known_words("What did the chef cook?") == (0, 2)
+    assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1, 2)
+    assert retriever.known_words("What did the commenters reply?") == (1, 2, 2)  # "reply" is a word like any other
+    assert retriever.known_words("What did the chef cook?") == (0, 2, 2)

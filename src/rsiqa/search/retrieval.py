@@ -218,15 +218,16 @@ class Retriever:
         exchange did not use tell whether it still talks about the material ("why would it be
         scared of that?") or has moved on ("what other books has he written?").
         """
-        known, total = self.known_words(text, besides)
+        known, total, _ = self.known_words(text, besides)
         return known / total if total else None
 
-    def known_words(self, text: str, besides: str = "") -> tuple[int, int]:
-        """How many of ``text``'s content words (leaving out words of ``besides``) the corpus knows, of how many
-        (see :meth:`known_share`)."""
+    def known_words(self, text: str, besides: str = "") -> tuple[int, int, int]:
+        """Of ``text``'s content words that ``besides`` lacks, how many the corpus knows and how many they are;
+        and how many content words ``text`` has in all (see :meth:`known_share`)."""
         seen = set(tokenize([besides])[0]) if besides else set()
         words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
-        pairs = [(w, t) for w, t in zip(words, stem(words)) if t not in seen]
+        every = list(zip(words, stem(words)))
+        pairs = [(w, t) for w, t in every if t not in seen]
         # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
         lookups = self.settings.max_expansion_words
         known = 0
@@ -236,7 +237,7 @@ class Retriever:
             elif lookups > 0:
                 lookups -= 1
                 known += bool(self._expander.neighbours_of(word))
-        return known, len(pairs)
+        return known, len(pairs), len(every)
 
     @cached_property
     def _sorted_vocab(self) -> list[str]:
@@ -353,14 +354,15 @@ class Retriever:
             lexical = (1 - h) * lexical + h * lexical_ctx
             previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
             fused = fused + self.settings.conversation_prior * self._prior(previous, rows)
-            # Judge the question in context only while it stays on the material: the words it adds
-            # to the previous exchange are mostly ones the corpus knows, or close to them ("why
-            # would it be scared of that?" after a fear of goal drift; "And why?" adds none), and
-            # by themselves they are not almost all foreign to the corpus unless the question points
-            # back ("it", "that"). A new topic ("what other books has he written?", "What is the
-            # best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
-            known, added = self.known_words(question.cleaned, besides=conversation.context(words=60))
-            stays = known >= 0.5 * added and added - known < _NEW_TOPIC_WORDS
+            # Judge the question in context only while it stays on the material: its words are mostly
+            # ones the previous exchange used or the corpus knows, or close to them ("why would it be
+            # scared of that?" after a fear of goal drift; "what other discontinuity does it bring
+            # up?" after a discontinuity; "And why?" has none), fewer than two are foreign to the
+            # corpus, and by themselves they are not almost all foreign to it unless the question
+            # points back ("it", "that"). A new topic ("what other books has he written?", "What is
+            # the best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
+            known, added, every = self.known_words(question.cleaned, besides=conversation.context(words=60))
+            stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
             if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
