@@ -48,7 +48,8 @@ from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_sp
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
-#: topic ("when is spacex planning to land people on mars?" after a question on the debate): it is judged alone.
+#: topic ("random but is deep brain stimulation used to treat depression these days?" after a question on the
+#: debate, which it shares "deep", "used" and "days" with): it is judged alone.
 _NEW_TOPIC_WORDS = 2
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
