@@ -29,6 +29,23 @@ def test_ask_json_prints_the_rest_answer_object(real_index_dir):
 
 
 
+@pytest.mark.slow
+def test_eval_chain_asks_the_follow_up_after_rsiqas_own_answer(real_index_dir, tmp_path):
+    # The written answer points nowhere; rsiqa's own answer to "What did Chollet argue?" cites Chollet's line.
+    row = {"id": "f", "question": "And why?", "gold": ["cannot achieve exponential progress in practice"],
+           "history": [{"role": "user", "content": "What did Chollet argue?"},
+                       {"role": "assistant", "content": "Something about cooking."}]}
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    figures = {}
+    for flag in ((), ("--chain",)):
+        done = rsiqa("eval", *flag, "--json", "--index", str(real_index_dir), str(questions), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        figures[flag] = json.loads(done.stdout)
+    assert figures[("--chain",)]["hit@1"] == 1.0 and figures[("--chain",)]["declined_in_scope"] == 0.0
+    assert figures[()]["hit@1"] < 1.0  # with the written answer the same follow-up misses
+
+
 def _one_note_corpus(tmp_path):
     """A corpus folder holding one short Markdown note; tests add the file they are about."""
     corpus = tmp_path / "corpus"
