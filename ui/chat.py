@@ -31,6 +31,8 @@ ERROR_MESSAGE = "Sorry, something went wrong while answering. Please try again."
 
 CSS = """
 #rsiqa-chat .rsiqa-answer p { margin: 0 0 .5em 0; }
+#rsiqa-chat .rsiqa-answer-text { margin: 0 0 .5em 0; }
+#rsiqa-chat .rsiqa-code { margin: .4em 0; padding: .4em .6em; overflow-x: auto; font-size: .9em; }
 #rsiqa-chat .rsiqa-sources-label { font-weight: 600; margin-top: .75em; }
 #rsiqa-chat .rsiqa-citations { list-style: none; padding-left: 0; margin: 0; }
 #rsiqa-chat .rsiqa-citation { margin: .35em 0; }

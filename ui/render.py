@@ -19,6 +19,8 @@ from rsiqa.ingest.urls import safe_url
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}
 _MARKER = re.compile(r"\[(\d{1,2})\]")
+#: A fenced code block an answer quotes (rsiqa.search.answer.answer_unit); group 1 is the code.
+_CODE = re.compile(r"(?m)^```\n((?:.*\n)*?)```$")
 
 NOT_COVERED_TITLE = "Not covered by the material"
 
@@ -86,7 +88,16 @@ def answer_text_html(text: str, citations: list[Citation] | None = None, key: st
         return (f'<sup class="rsiqa-ref"><a class="rsiqa-ref-link" href="#{source_id(key, citation.n)}" '
                 f'title="{html.escape(preview(citation), quote=True)}">[{citation.n}]</a></sup>')
 
-    return _MARKER.sub(marker, text_html(text))
+    pieces = _CODE.split(text)  # prose, code, prose, ...: a quoted code block is shown as code, its lines as they are
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            # Line breaks as character references: the chat component dedents a message's lines (inspect.cleandoc).
+            code = html.escape(piece.rstrip("\n"), quote=True).replace("\n", "&#10;")
+            out.append(f'<pre class="rsiqa-code"><code>{code}</code></pre>')
+        elif piece.strip():
+            out.append(_MARKER.sub(marker, text_html(piece.strip("\n"))))
+    return "".join(out)
 
 
 def source_line_html(citation: Citation) -> str:
@@ -163,7 +174,8 @@ def answer_html(answer: Answer) -> str:
         items = "".join(citation_html(c, key) for c in others)
         more = (f'<details class="rsiqa-more"><summary>More passages ({len(others)})</summary>'
                 f'<ol class="rsiqa-citations">{items}</ol></details>')
-    return (f'<div class="rsiqa-answer"><p>{answer_text_html(answer.answer, cited, key)}</p>{checked_html(answer)}'
+    return (f'<div class="rsiqa-answer"><div class="rsiqa-answer-text">{answer_text_html(answer.answer, cited, key)}</div>'
+            f'{checked_html(answer)}'
             f'<p class="rsiqa-sources-label">Sources</p><ol class="rsiqa-citations">{notes}</ol>{more}'
             f"{copy_html(answer)}</div>")
 
@@ -182,7 +194,7 @@ def checked_html(answer: Answer) -> str:
 
 def streaming_html(text: str) -> str:
     """The answer as the model writes it, before the check."""
-    return f'<div class="rsiqa-answer rsiqa-streaming"><p>{answer_text_html(text) or "…"}</p></div>'
+    return f'<div class="rsiqa-answer rsiqa-streaming"><div class="rsiqa-answer-text">{answer_text_html(text) or "…"}</div></div>'
 
 
 def question_html(question: str) -> str:

@@ -173,3 +173,24 @@ def test_a_follow_up_answer_quotes_what_the_previous_answer_did_not():
     assert "at least two other things" not in after and "Write better tools" in after
     again = composed_answer(hits, data, Settings(), question_vector=question, said=" ".join(first))
     assert again == before  # all of it was quoted before: quoted as usual
+
+
+def test_a_code_block_is_quoted_whole_and_verbatim_after_its_lead_in():
+    """Code lines are sentences of their own in the index; an answer quotes the block whole, from the passage text."""
+    from rsiqa.index.build import passage_sentences
+    from rsiqa.ingest.documents import Passage, Source
+    from rsiqa.search.answer import cited_part, code_groups
+
+    text = ("It also allows disabling automatic exception chaining using the from None idiom:\n```\n>>> try:\n"
+            "...     open('database.sqlite')\nTraceback (most recent call last):\n  File \"<stdin>\", line 4\n```\n"
+            "For more information about chaining mechanics, see Built-in Exceptions.")
+    sentences = passage_sentences(Passage(text, Source(title="t", path="t.md")))
+    assert code_groups(sentences) == [[0], [1, 2, 3, 4, 5, 6], [7]]
+    block = text[text.index("```"):text.rindex("```") + 3]
+    lead_in = answer_unit(sentences, 0, None, target=12, text=text)  # the lead-in takes the code it introduces
+    assert lead_in == f"{sentences[0]}\n{block}"
+    code_first = answer_unit(sentences, 3, np.linspace(0, 1, len(sentences)), target=5, text=text)
+    assert code_first.startswith(sentences[0]) and block in code_first  # code is preceded by its lead-in
+    assert "  File" in code_first  # indentation kept: quoted from the passage text, not from stripped lines
+    assert cited_part("It says", lead_in, 1).endswith("```\n[1]")
+    assert cited_part("It says", block, 2) == f"It says:\n{block}\n[2]"

@@ -462,3 +462,33 @@ def test_copy_reload_export_and_the_locked_question_box(browser: WebDriver, seed
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rsiqa-question textarea"))
     time.sleep(1.5)
     assert not bot_messages(browser)  # a new conversation is what a reload shows
+
+
+CODE_NOTES = """# Seed AI sketches
+
+A seed AI improves its own source code in a loop, one change at a time, and keeps a change only when a test shows it is better:
+
+```
+def improve(agent):
+    while True:
+        candidate = agent.rewrite(agent.source)
+        if candidate.score() > agent.score():
+            agent = candidate
+```
+
+Skeptics reply that the returns of such a loop diminish quickly, because each improvement is harder to find than the last.
+"""
+
+
+def test_an_answer_quoting_code_shows_it_as_code(browser: WebDriver, real_embedder, tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "sketch.md").write_text(CODE_NOTES, encoding="utf-8")
+    build_index(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), real_embedder, progress=False)
+    with rsiqa_server(tmp_path / "index", tmp_path / "run") as url:
+        open_chat(browser, url)
+        message = ask(browser, "How does a seed AI improve its own source code in a loop?")
+        code = message.find_elements(By.CSS_SELECTOR, ".rsiqa-answer-text pre.rsiqa-code code")
+        assert code, message.get_attribute("innerHTML")
+        assert code[0].is_displayed()
+        assert "        if candidate.score() > agent.score():" in code[0].text.split("\n")  # indentation kept
+        assert "```" not in message.find_element(By.CSS_SELECTOR, ".rsiqa-answer-text").text

@@ -158,3 +158,14 @@ def test_copy_payload_is_the_answer_with_its_cited_sources_as_markdown_footnotes
     html = answer_html(answer)
     assert '<button type="button" class="rsiqa-copy"' in html and "\n" not in html
     assert '<pre class="rsiqa-copy-text">The key claim here. [^1]&#10;&#10;[^1]: [A post]' in html
+
+
+def test_a_quoted_code_block_is_shown_as_code_with_its_lines_and_indentation() -> None:
+    code = 'def f(a, L=[]):\n    L.append(a)  # <b>not bold</b>\n    return L'
+    answer = _answer(_citation(), text=f"The FAQ answer says: The function accumulates:\n```\n{code}\n```\n[1]")
+    shown = answer_html(answer)
+    block = re.search(r'<pre class="rsiqa-code"><code>(.*?)</code></pre>', shown, re.S)
+    assert block and block.group(1) == code.replace("<", "&lt;").replace(">", "&gt;").replace("\n", "&#10;")
+    assert "\n" not in block.group(1)  # the chat component would dedent the lines of a message
+    assert "```" not in shown.split('class="rsiqa-copy-text"')[0]  # the fences are not shown as text
+    assert "The function accumulates:" in shown and 'href="#rsiqa-' in shown  # the prose and its [1] link

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from rsiqa.ingest.documents import KIND_LABELS
+from rsiqa.ingest.documents import CODE_FENCE, KIND_LABELS, is_code
 from rsiqa.index.store import IndexData
 from rsiqa.search.query import ReadQuestion
 from rsiqa.search.calibration import Calibration
@@ -206,18 +206,68 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
         if not options:
             break
         _, lo, hi = max(options)
-    while lo > 0 and _leans_back(sentences[lo]) and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+    while (lo > 0 and (_leans_back(sentences[lo]) or (is_code(sentences[lo]) and sentences[lo - 1].rstrip().endswith(":")))
+           and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap):
         lo -= 1
     return list(range(lo, hi + 1))
 
 
 def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
-                cap: int = _UNIT_MAX_WORDS) -> str:
+                cap: int = _UNIT_MAX_WORDS, text: str = "") -> str:
     """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
     emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
-    pondering aloud") gets a full stop, so that it does not run into the next sentence."""
-    parts = [_plain(strip_list_marker(sentences[i])) for i in unit_indices(sentences, index, cosines, target, cap)]
-    return " ".join(p if i == len(parts) - 1 or _ENDS.search(p) else f"{p}." for i, p in enumerate(parts))
+    pondering aloud") gets a full stop, so that it does not run into the next sentence.
+
+    A fenced code block (its fence and code lines are sentences of their own in the index) is one
+    unit: quoted whole and on lines of its own, or not at all; a lead-in ending in ':' takes the
+    code it introduces, and code is preceded by its lead-in. With the passage's ``text``, code is
+    quoted from it, indentation included (its sentences are stripped lines).
+    """
+    groups = code_groups(sentences)
+    units = ["\n".join(sentences[i] for i in g) for g in groups]
+    blocks = _CODE_BLOCK.findall(text) if text else []
+    coded = [n for n, g in enumerate(groups) if len(g) > 1]
+    if len(blocks) == len(coded):
+        for n, block in zip(coded, blocks):
+            units[n] = block
+    unit_cosines = None if cosines is None else np.array([max(float(cosines[i]) for i in g) for g in groups])
+    at = next(n for n, g in enumerate(groups) if index in g)
+    parts: list[tuple[str, bool]] = []
+    for n in unit_indices(units, at, unit_cosines, target, cap):
+        code = len(groups[n]) > 1 or is_code(units[n])
+        parts.append((units[n] if code else _plain(strip_list_marker(units[n])), code))
+    quote = ""
+    for i, (part, code) in enumerate(parts):
+        if code:
+            quote = f"{quote}\n{part}\n" if quote else f"{part}\n"
+        else:
+            ends = i == len(parts) - 1 or _ENDS.search(part) or parts[i + 1][1]
+            quote += ("" if not quote or quote.endswith("\n") else " ") + (part if ends else f"{part}.")
+    return quote.strip()
+
+
+#: A fenced code block in a passage's text (:func:`rsiqa.ingest.documents.fence_code`).
+_CODE_BLOCK = re.compile(rf"(?m)^{CODE_FENCE}\n(?:.*\n)*?{CODE_FENCE}$")
+
+
+def code_groups(sentences: list[str]) -> list[list[int]]:
+    """The passage's sentences in units: a fenced code block (a fence line, its code lines, the closing
+    fence) is one, every other sentence one of its own."""
+    groups: list[list[int]] = []
+    block: list[int] | None = None
+    for i, sentence in enumerate(sentences):
+        if block is not None:
+            block.append(i)
+            if sentence == CODE_FENCE:
+                groups.append(block)
+                block = None
+        elif sentence == CODE_FENCE:
+            block = [i]
+        else:
+            groups.append([i])
+    if block is not None:  # no closing fence: its lines stay sentences of their own
+        groups += [[i] for i in block]
+    return groups
 
 
 _ENDS = re.compile(r"[.!?:;…)\]\"'”’]\s*$")
@@ -257,6 +307,14 @@ def new_sentences(sentences: list[str], said: str) -> np.ndarray:
     return np.array([" ".join(_plain(strip_list_marker(s)).split()) not in quoted for s in sentences], dtype=bool)
 
 
+def cited_part(intro: str, quote: str, n: int) -> str:
+    """One attributed, cited part of an answer: "<intro>: <quote> [n]"; a code block at either end of the quote
+    keeps its fence lines to themselves."""
+    before = "\n" if quote.startswith(CODE_FENCE) else " "
+    after = "\n" if quote.endswith(CODE_FENCE) else " "
+    return f"{intro}:{before}{quote}{after}[{n}]"
+
+
 def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contrast: bool = False,
                     question_vector: np.ndarray | None = None, said: str = "") -> str:
     """An answer of about 40-120 words quoted from the top passages, each part attributed and cited.
@@ -275,7 +333,7 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     next to it); a passage quoted whole before is quoted as usual.
     """
     lead = hits[0].sentence_cosine
-    lead_unit: tuple[str, list[str], int, np.ndarray | None, int] | None = None  # the first part, to lengthen
+    lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str] | None = None  # the first part, to lengthen
     parts: list[str] = []
     used_sources: set[tuple[str, str | None, str]] = set()
     total = 0
@@ -299,18 +357,19 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
             cosines = np.where(fresh, cosines, cosines - _SAID)
             best = best if fresh[best] else int(np.argmax(cosines))
         target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
-        text = answer_unit(sentences, best, cosines, target)
+        text = answer_unit(sentences, best, cosines, target, text=passage.text)
         intro = attribution(passage.source, replying=bool(parts) and passage.source.kind == "comment")
-        part = f"{intro}: {text} [{n}]"
+        part = cited_part(intro, text, n)
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
         if not parts:
-            lead_unit = (intro, sentences, best, cosines, n)
+            lead_unit = (intro, sentences, best, cosines, n, passage.text)
         parts.append(part)
         used_sources.add(key)
         total += _words(part)
     if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
         # One passage answers alone: quote more of it, within the answer's budget.
-        intro, sentences, best, cosines, n = lead_unit
-        parts = [f"{intro}: {answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15)} [{n}]"]
+        intro, sentences, best, cosines, n, passage_text = lead_unit
+        quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text)
+        parts = [cited_part(intro, quote, n)]
     return " ".join(parts)
