@@ -26,6 +26,16 @@ its words replaced by words drawn from the corpus vocabulary, and its passage an
 vectors are the real ones plus Gaussian noise (relative norm 0.3), renormalised. They are written
 with the build's own writers (``write_index`` for the FAISS folder, ``MilvusBuild`` for Milvus) and
 served by ``rsiqa serve`` with the real model answering real questions.
+
+scale streams, so that a million passages fit beside Milvus: the passages are generated 50,000 at a
+time (the same draws as ``synthetic``) into files of the work folder (texts as JSON lines, read back
+by row; passage and sentence vectors as memory-mapped .npy), the index folder is written from those
+(FAISS-HNSW and BM25 built while Milvus is still empty), then Milvus in parts of 50,000
+(``MilvusBuild.start``/``add``/``finish``). Milvus is served first, FAISS-HNSW last (``--free-milvus``
+stops the Milvus this script started before it, freeing its memory).
+
+    python benchmarks/milvus.py scale -n 1000000 --free-milvus \
+        --lite /tmp/lite25/venv/lib/python3.11/site-packages/milvus_lite/lib/milvus   # Milvus Lite 2.5.1
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,16 +68,10 @@ def log(message: str) -> None:
 
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB."""
-    fields = status_kb(pid, ("VmRSS", "VmHWM"))
-    return fields.get("VmRSS", 0) / 1024, fields.get("VmHWM", 0) / 1024
-
-
 class Milvus:
     """The Milvus of RSIQA_MILVUS_URI, or a `milvus-lite server` of our own."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, lite_binary: Path | None = None) -> None:
         self.process: subprocess.Popen | None = None
         self.uri = os.environ.get("RSIQA_MILVUS_URI", "")
         self.token = os.environ.get("RSIQA_MILVUS_TOKEN")
@@ -74,8 +79,15 @@ class Milvus:
             port = free_port()
             data = work / "milvus-data"
             self.log = (work / "milvus-lite.log").open("wb")
-            self.process = subprocess.Popen([str(BIN / "milvus-lite"), "server", "--data-dir", str(data), "--host",
-                                             "127.0.0.1", "--port", str(port)], stdout=self.log, stderr=subprocess.STDOUT)
+            if lite_binary is not None:  # Milvus Lite 2.5's `milvus` binary (docs/performance.md): DB file, address
+                data.mkdir(parents=True, exist_ok=True)
+                env = dict(os.environ, LD_LIBRARY_PATH=str(lite_binary.parent))
+                command = [str(lite_binary), str(data / "rsiqa.db"), f"127.0.0.1:{port}", "ERROR"]
+            else:
+                env = None
+                command = [str(BIN / "milvus-lite"), "server", "--data-dir", str(data), "--host", "127.0.0.1",
+                           "--port", str(port)]
+            self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
             self.uri = f"http://127.0.0.1:{port}"
         from pymilvus import MilvusClient
 
@@ -94,12 +106,16 @@ class Milvus:
                 time.sleep(0.3)
         log(f"Milvus at {self.uri}" + (" (milvus-lite server, pid %d)" % self.process.pid if self.process else ""))
 
-    def memory(self) -> tuple[float, float] | None:
-        return rss_mb(self.process.pid) if self.process else None
+    def memory(self) -> dict[str, int] | None:
+        """VmRSS, RssAnon and VmHWM (MB) of the milvus server this script started (None: another's, or stopped)."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        fields = status_kb(self.process.pid, ("VmRSS", "RssAnon", "VmHWM"))
+        return {key: round(value / 1024) for key, value in fields.items()}
 
     def close(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout=20)
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process, timeout=60)
 
 
 def settings_for(milvus: Milvus, index_dir: Path, prefix: str, **extra: Any):
@@ -330,6 +346,156 @@ def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, ch
     return settings, written, faiss_seconds, manifest["faiss"]
 
 
+class _JsonRows(Sequence):
+    """The lines of a JSON-lines file by row (``make`` turns a parsed line into the row's object), parsed when asked for
+    and not kept: the synthetic passages and sentences of :func:`synthetic_files`, never all in memory at once."""
+
+    def __init__(self, path: Path, offsets: np.ndarray, make: Any = None) -> None:
+        self.path, self.offsets, self.make = path, offsets, make or (lambda row: row)
+        self.size = path.stat().st_size
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            with self.path.open("rb") as handle:
+                handle.seek(int(self.offsets[start]) if start < len(self) else self.size)
+                return [self.make(json.loads(handle.readline())) for _ in range(start, stop)]
+        i = int(index) + (len(self) if int(index) < 0 else 0)
+        with self.path.open("rb") as handle:
+            handle.seek(int(self.offsets[i]))
+            return self.make(json.loads(handle.readline()))
+
+    def __iter__(self):
+        with self.path.open("rb") as handle:
+            for line in handle:
+                yield self.make(json.loads(line))
+
+
+def synthetic_files(base, n: int, folder: Path, per_file: int = 100, seed: int = 0, chunk: int = 50_000):
+    """:func:`synthetic`'s ``n`` passages (the same recipe and the same random draws, in the same order: the same
+    passages and vectors), generated ``chunk`` passages at a time into ``folder``: passages and sentences as JSON
+    lines, the passage and sentence vectors as memory-mapped float32 files. Returns (passages, sentences, vectors,
+    sentence_vectors, sentence counts, average BM25 length) with the texts read by row (:class:`_JsonRows`) and the
+    vectors memory-mapped, so that a million passages are never all in memory."""
+    from rsiqa.index.stores import average_length
+    from rsiqa.ingest.documents import Passage, Source, passage_context
+    from rsiqa.search.lexical import tokenize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    vocabulary = sorted({w for p in base.passages for w in p.text.split() if w.isalpha()})
+    picks = rng.integers(0, len(base.passages), size=n)
+    counts = np.asarray(base.sentence_counts, dtype=np.int64)[picks]
+    d = int(base.vectors.shape[1])
+    # The texts first (synthetic draws them all before any noise), then the passage noise, then the sentence noise.
+    offsets = {"passages": np.zeros(n, np.int64), "sentences": np.zeros(n, np.int64)}
+    token_total = 0
+    with (folder / "passages.jsonl").open("wb") as pf, (folder / "sentences.jsonl").open("wb") as sf:
+        p_at = s_at = 0
+        for at in range(0, n, chunk):
+            contexts = []
+            for i in range(at, min(at + chunk, n)):
+                b = int(picks[i])
+                new_sentences = []
+                for sentence in base.sentences[b]:
+                    words = sentence.split()
+                    swap = rng.random(len(words)) < 0.33
+                    new_sentences.append(" ".join(vocabulary[rng.integers(len(vocabulary))] if s else w
+                                                  for w, s in zip(words, swap)))
+                source = base.passages[b].source
+                passage = Passage(text=" ".join(new_sentences),
+                                  source=Source(title=f"Synthetic {i // per_file:05d}", path=f"synthetic/{i // per_file:05d}.md",
+                                                kind=source.kind, section=f"Part {i}"))
+                offsets["passages"][i], offsets["sentences"][i] = p_at, s_at
+                p_at += pf.write((json.dumps(passage.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
+                s_at += sf.write((json.dumps(new_sentences, ensure_ascii=False) + "\n").encode("utf-8"))
+                contexts.append(passage_context(passage))
+            token_total += sum(len(t) for t in tokenize(contexts))  # for the BM25 average length (Milvus's sparse)
+            log(f"synthetic texts: {min(at + chunk, n)} of {n}")
+    avg = average_length([]) if not n else token_total / n
+    vectors = np.lib.format.open_memmap(folder / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, d))
+    for at in range(0, n, chunk):
+        vectors[at : at + chunk] = _noisy(rng, base.vectors[picks[at : at + chunk]])
+    starts = np.asarray(base.sentence_starts, dtype=np.int64)
+    sentence_vectors = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+", dtype=np.float32,
+                                                 shape=(int(counts.sum()), d))
+    s_at = 0
+    for at in range(0, n, chunk):
+        rows = np.concatenate([np.arange(starts[b], starts[b] + counts[i])
+                               for i, b in enumerate(picks[at : at + chunk], start=at)]).astype(np.int64)
+        sentence_vectors[s_at : s_at + len(rows)] = _noisy(rng, base.sentence_vectors[rows])
+        s_at += len(rows)
+    vectors.flush()
+    sentence_vectors.flush()
+    del vectors, sentence_vectors
+    return (_JsonRows(folder / "passages.jsonl", offsets["passages"], Passage.from_dict),
+            _JsonRows(folder / "sentences.jsonl", offsets["sentences"]),
+            np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
+            counts, avg)
+
+
+def write_synthetic_files(base, data, index_dir: Path, milvus: Milvus, prefix: str, search: str = "rsiqa",
+                          chunk: int = 50_000):
+    """Write :func:`synthetic_files`' ``data`` as an index folder (FAISS-HNSW) and then as Milvus collections, written
+    ``chunk`` passages at a time (``MilvusBuild.start``/``add``/``finish``); the manifest gets the Milvus record
+    afterwards. The index folder first: its FAISS-HNSW index and BM25 are built while Milvus is still empty."""
+    from rsiqa.index.build import corpus_fingerprint
+    from rsiqa.index.store import MANIFEST, IndexData, faiss_index_info, make_faiss_index, write_index
+    from rsiqa.index.stores.milvus import MilvusBuild
+
+    passages, sentences, vectors, sentence_vectors, counts, avg = data
+    n = len(passages)
+    files = [f"synthetic/{i:05d}.md" for i in range((n + 99) // 100)]
+    hashes = {f: f"synthetic-{f}" for f in files}
+    settings = settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search)
+    manifest = dict(base.manifest)
+    manifest.update(passages=n, documents={f: {"title": f, "sha256": hashes[f]} for f in files},
+                    corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
+                    built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    manifest.pop("milvus", None)
+    manifest.pop("files", None)
+    t = time.perf_counter()
+    index = make_faiss_index(vectors, 1, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
+    log(f"FAISS-HNSW of {n} passage vectors built in {time.perf_counter() - t:.0f} s")
+    manifest["faiss"] = faiss_index_info(index, vectors)
+    write_index(index_dir, IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
+                                     sentence_vectors=sentence_vectors, words=base.words, word_vectors=base.word_vectors,
+                                     faiss_index=index, sentence_counts=counts))
+    faiss_info = manifest["faiss"]
+    del index
+    faiss_seconds = round(time.perf_counter() - t, 1)
+    log(f"index folder written in {faiss_seconds} s")
+    t = time.perf_counter()
+    build = MilvusBuild(settings, index_dir)
+    build.start(int(vectors.shape[1]), avg, corpus_fingerprint(settings, REPO / "corpus", []))
+    try:
+        s_at = 0
+        for at in range(0, n, chunk):
+            s_end = s_at + int(counts[at : at + chunk].sum())
+            build.add(passages[at : at + chunk], sentences[at : at + chunk], vectors[at : at + chunk],
+                      np.asarray(sentence_vectors[s_at:s_end]))
+            s_at = s_end
+            log(f"Milvus: {min(at + chunk, n)} of {n} passages written ({time.perf_counter() - t:.0f} s)")
+        record = build.finish(t)
+    except BaseException:
+        build.abort()
+        raise
+    written = dict(record["write"], seconds=round(time.perf_counter() - t, 1))
+    path = index_dir / MANIFEST
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved["milvus"] = record  # the collections the index folder names (the checksums do not cover the manifest)
+    tmp = path.with_name(MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    build.publish()
+    return settings, written, faiss_seconds, faiss_info
+
+
 # -- serving at scale --------------------------------------------------------------------------------
 def serve_and_time(settings: Any, questions: list[str]) -> dict[str, Any]:
     from run import LeanClient, post_times, start_server  # the product benchmark's server helpers
@@ -355,37 +521,48 @@ def eval_questions() -> list[str]:
     return [r["question"] for r in rows if not r.get("history")]
 
 
-def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tuple[str, ...] = ("rsiqa",)) -> dict[str, Any]:
+def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tuple[str, ...] = ("rsiqa",),
+              free_milvus: bool = False) -> dict[str, Any]:
     """FAISS-HNSW against Milvus at ``n`` synthetic passages; ``searches``: the RSIQA_MILVUS_SEARCH values served
-    (native ones from collections of their own, written from the same passages)."""
+    (native ones from collections of their own, written from the same passages). Milvus is served first; with
+    ``free_milvus`` the Milvus this script started is stopped before FAISS-HNSW is served (its memory freed)."""
     base = base_index(milvus, work)
     index_dir = work / f"scale-{n}"
+    out: dict[str, Any] = {"passages": n, "load_average_before": os.getloadavg()}
     t = time.perf_counter()
-    data = synthetic(base, n)
-    log(f"{n} synthetic passages generated in {time.perf_counter() - t:.0f} s")
-    settings, written, faiss_seconds, faiss_info = write_synthetic(base, data, index_dir, milvus, f"bench_scale_{n}_")
+    scratch = work / f"scale-{n}-synthetic"
+    data = synthetic_files(base, n, scratch)
+    out["generated_s"] = round(time.perf_counter() - t, 1)
+    log(f"{n} synthetic passages generated in {out['generated_s']} s")
+    settings, written, faiss_seconds, faiss_info = write_synthetic_files(base, data, index_dir, milvus, f"bench_scale_{n}_")
+    log(f"written: FAISS-HNSW folder {faiss_seconds} s, Milvus {written}")
     native_settings = native_written = None
     if any(s != "rsiqa" for s in searches):
-        native_settings, native_written, _, _ = write_synthetic(base, data, work / f"scale-{n}-native", milvus,
-                                                                f"bench_scale_{n}_native_", search="native")
+        native_settings, native_written, _, _ = write_synthetic_files(base, data, work / f"scale-{n}-native", milvus,
+                                                                      f"bench_scale_{n}_native_", search="native")
         log(f"written: Milvus native (BM25 function) {native_written}")
     del data
-    log(f"written: Milvus {written}, FAISS-HNSW folder {faiss_seconds} s")
-    questions = eval_questions()[:query_count]
-    out: dict[str, Any] = {"passages": n, "milvus_write": written, "faiss_write_s": faiss_seconds,
-                           "faiss_recall_at_10": faiss_info.get("recall_at_10")}
+    shutil.rmtree(scratch, ignore_errors=True)
+    out.update(milvus_write=written, faiss_write_s=faiss_seconds, faiss_recall_at_10=faiss_info.get("recall_at_10"))
     if native_written is not None:
         out["milvus_native_write"] = native_written
-    serves = [("faiss", settings.model_copy(update={"store": "faiss"}))]
-    serves += [("milvus" if s == "rsiqa" else f"milvus-{s}",
-                (settings if s == "rsiqa" else native_settings).model_copy(update={"store": "milvus", "milvus_search": s}))
-               for s in searches]
+    out["milvus_server_mb_after_write"] = milvus.memory()
+    questions = eval_questions()[:query_count]
+    serves = [("milvus" if s == "rsiqa" else f"milvus-{s}",
+               (settings if s == "rsiqa" else native_settings).model_copy(update={"store": "milvus", "milvus_search": s}))
+              for s in searches]
     for name, configured in serves:
         log(f"serving {n} passages with {name}")
         out[name] = serve_and_time(configured, questions)
         log(f"{name}: {out[name]}")
-    out["milvus_server_mb"] = milvus.memory()
-    out["uptime"] = os.getloadavg()
+    out["milvus_server_mb"] = milvus.memory()  # (VmRSS, VmHWM) of the milvus server this script started
+    if free_milvus:
+        milvus.close()
+        log("Milvus stopped before serving FAISS-HNSW")
+    log(f"serving {n} passages with faiss (HNSW)")
+    out["faiss"] = serve_and_time(settings.model_copy(update={"store": "faiss"}), questions)
+    log(f"faiss: {out['faiss']}")
+    out["load_average_after"] = os.getloadavg()
     return out
 
 
@@ -424,12 +601,19 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=60, help="questions timed through the REST API per store")
     parser.add_argument("--search", nargs="+", default=["rsiqa"], choices=["rsiqa", "native", "native-weighted"],
                         help="scale: the RSIQA_MILVUS_SEARCH values to serve Milvus with (default rsiqa)")
+    parser.add_argument("--lite", type=Path, default=None,
+                        help="without RSIQA_MILVUS_URI: start this Milvus Lite 2.5 `milvus` binary (its lib folder) "
+                             "instead of `milvus-lite server`")
+    parser.add_argument("--free-milvus", action="store_true",
+                        help="scale: stop the Milvus this script started before serving FAISS-HNSW (frees its memory)")
     parser.add_argument("--work", type=Path, default=None, help="keep the indexes and Milvus data here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
+    if args.free_milvus and len(args.passages) > 1:
+        parser.error("--free-milvus stops Milvus after the first size: give one -n")
     work = args.work or Path(tempfile.mkdtemp(prefix="rsiqa-milvus-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    milvus = Milvus(work)
+    milvus = Milvus(work, args.lite)
     results: dict[str, Any] = {"load_average_start": os.getloadavg()}
     try:
         if {"eval", "all"} & set(args.what):
@@ -439,7 +623,8 @@ def main() -> int:
             results["incremental"] = run_incremental(milvus, work)
             print(json.dumps(results["incremental"], indent=1), flush=True)
         if {"scale", "all"} & set(args.what):
-            results["scale"] = [run_scale(milvus, work, n, args.queries, tuple(args.search)) for n in args.passages]
+            results["scale"] = [run_scale(milvus, work, n, args.queries, tuple(args.search), args.free_milvus)
+                                for n in args.passages]
             for r in results["scale"]:
                 print(json.dumps(r, indent=1), flush=True)
     finally:

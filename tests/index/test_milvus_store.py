@@ -224,3 +224,52 @@ def test_an_index_is_current_for_milvus_only_with_its_collections(small, fake_em
     assert not index_is_current(small.model_copy(update={"milvus_collection_prefix": "other_"}))
     milvus_client(small).drop_collection(read_manifest(small.index_dir)["milvus"]["sentences"])
     assert not index_is_current(small)
+
+
+def _entities(client: MilvusClient, collection: str, fields: list[str]) -> dict[int, dict]:
+    rows = client.query(collection, filter="id >= 0", output_fields=["id", *fields], consistency_level="Strong",
+                        limit=1000)
+    return {int(r["id"]): {f: r[f] for f in fields} for r in rows}
+
+
+@pytest.mark.slow  # starts a milvus-lite server
+def test_a_write_in_parts_stores_what_one_write_stores(small, fake_embedder):
+    """start / add (a corpus too large to hold at once, in parts) / finish: the same entities and record as write()."""
+    write_topics(small.corpus_dir)
+    build_index(small.model_copy(update={"store": "faiss"}), fake_embedder, progress=False)
+    data = load_index(small.index_dir)
+    passages, sentences = list(data.passages), list(data.sentences)
+    n = len(passages)
+    assert n >= 8
+    passages.append(passages[1])  # a passage twice (another part's key): written once, as write() does
+    sentences.append(sentences[1])
+    vectors = np.concatenate([data.vectors, data.vectors[1:2]])
+    starts = data.sentence_starts
+    sentence_vectors = np.concatenate([data.sentence_vectors, data.sentence_vectors[starts[1]:starts[1] + len(sentences[1])]])
+    whole = MilvusBuild(small, small.index_dir).write(passages, sentences, vectors, sentence_vectors, {}, "key")
+    parts = MilvusBuild(small, small.index_dir)
+    avg = average_length(tokenize([passage_context(p) for p in passages]))
+    parts.start(vectors.shape[1], avg, "key")
+    cut = [0, 3, 7, n + 1]
+    for a, b in zip(cut, cut[1:]):
+        s0, s1 = int(sum(len(s) for s in sentences[:a])), int(sum(len(s) for s in sentences[:b]))
+        parts.add(passages[a:b], sentences[a:b], vectors[a:b], sentence_vectors[s0:s1])
+    record = parts.finish()
+    assert record["passages"] != whole["passages"]
+    same = ("avg_length", "settings_key", "search", "dense_index", "bm25")
+    assert {k: record[k] for k in same} == {k: whole[k] for k in same}
+    assert record["write"]["passages_written"] == whole["write"]["passages_written"] == n
+    assert record["write"]["sentences_written"] == whole["write"]["sentences_written"] == len(data.sentence_vectors)
+    client = milvus_client(small)
+    for kind, fields in (("passages", ["file", "chunk_id", "text", "source", "vector", "sparse"]),
+                         ("sentences", ["passage", "position", "file", "vector"])):
+        got, expected = _entities(client, record[kind], fields), _entities(client, whole[kind], fields)
+        assert sorted(got) == sorted(expected)
+        for key, entity in expected.items():
+            for field in fields:
+                if field == "vector":
+                    np.testing.assert_allclose(got[key][field], entity[field], atol=1e-6)
+                elif field == "sparse":
+                    assert got[key][field] == pytest.approx(entity[field], rel=1e-6)
+                else:
+                    assert got[key][field] == entity[field]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -99,7 +100,7 @@ class Retriever:
         self.settings = settings
         # The BM25 index a build saved (memory-mapped); built here only for an IndexData made in memory.
         self._bm25 = data.bm25 if data.bm25 is not None else build_bm25([passage_context(p) for p in data.passages])
-        self._vocab: dict[str, int] = self._bm25.vocab_dict
+        self._vocab: Mapping[str, int] = self._bm25.vocab_dict  # a served index: rsiqa.index.vocabulary
         indptr = np.asarray(self._bm25.scores["indptr"])
         doc_freq = np.zeros(len(self._vocab), dtype=np.float64)
         doc_freq[: len(indptr) - 1] = np.diff(indptr)  # passages holding each token (bm25s's "" has none)
@@ -241,9 +242,10 @@ class Retriever:
         return known, len(pairs), len(every)
 
     @cached_property
-    def _sorted_vocab(self) -> list[str]:
-        """The corpus tokens in order, for :meth:`_variant` (sorted at the first unknown word, not at start)."""
-        return sorted(self._vocab)
+    def _sorted_vocab(self) -> Sequence[str]:
+        """The corpus tokens in order, for :meth:`_variant`: a served index's vocabulary has them
+        (rsiqa.index.vocabulary), else they are sorted at the first unknown word, not at start."""
+        return getattr(self._vocab, "sorted", None) or sorted(self._vocab)
 
     def _variant(self, token: str) -> str | None:
         """A corpus token that is ``token`` in another form, when the corpus lacks ``token`` itself.

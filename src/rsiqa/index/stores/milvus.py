@@ -259,7 +259,12 @@ def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray,
 
 
 class MilvusBuild:
-    """Writes one build's passages and sentences to Milvus, then (``publish``) switches the aliases."""
+    """Writes one build's passages and sentences to Milvus, then (``publish``) switches the aliases.
+
+    ``write`` takes the whole corpus (and writes in place when incremental). A corpus too large to hold at once is
+    written in parts into new collections: ``start`` (with the whole corpus's average BM25 length), ``add`` per part,
+    ``finish`` (``abort`` on failure); the same entities and record as ``write`` (tested).
+    """
 
     def __init__(self, settings: Settings, index_dir: Path, client: Any = None) -> None:
         self.settings = settings
@@ -312,35 +317,75 @@ class MilvusBuild:
                                          "seconds": round(time.perf_counter() - started, 2)}}
                 return self.record
             log.warning("the Milvus collections did not hold this index after an incremental write: writing new ones")
+        self.start(dimension, average_length(tokens), settings_key)
+        try:
+            self._add(passages, sentences, vectors, sentence_vectors, keys, lengths, tokens)
+            return self.finish(started)
+        except BaseException:
+            self.abort()
+            raise
+
+    # A full write in parts (a corpus too large to hold at once): start, add each part, finish (abort on failure).
+    def start(self, dimension: int, avg_length: float, settings_key: str) -> None:
+        """Create a new build's collections; ``avg_length``: the whole corpus's average passage length in BM25 tokens
+        (:func:`rsiqa.index.stores.average_length`), which every passage's sparse vector is computed with."""
         build = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"_{int(time.time() * 1000) % 1000:03d}"
         prefix = self.settings.milvus_collection_prefix
         names = {"passages": f"{prefix}passages_{build}", "sentences": f"{prefix}sentences_{build}"}
-        avg = average_length(tokens)
         dense_index = _create_collections(self.client, names["passages"], names["sentences"], dimension, self.settings)
-        try:
-            written = self._insert(names, passages, sentences, vectors, sentence_vectors, keys, lengths, tokens, avg,
-                                   range(len(passages)))
-            self._check_count(names, len(set(keys.tolist())))
-        except BaseException:
-            for name in names.values():  # a failed build leaves no half-written collection behind
-                try:
-                    self.client.drop_collection(name)
-                except Exception:  # noqa: BLE001 - the original error matters
-                    pass
-            raise
-        self.record = {"uri": self.settings.milvus_uri, "prefix": prefix, **names, "settings_key": settings_key,
-                       "avg_length": avg, "bm25": {"k1": BM25_K1, "b": BM25_B}, "search": schema_of(self.settings),
-                       "dense_index": dense_index,
+        self._names, self._avg, self._settings_key, self._dense_index = names, float(avg_length), settings_key, dense_index
+        self._seen: set[int] = set()
+        self._written = {"passages_written": 0, "sentences_written": 0}
+        self._started = time.perf_counter()
+
+    def add(self, passages: list[Passage], sentences: list[list[str]], vectors: np.ndarray,
+            sentence_vectors: np.ndarray) -> None:
+        """Insert a part of the corpus (after :meth:`start`): passages, their sentences and both vectors, in order; a
+        passage whose key an earlier part held already is not written again."""
+        from rsiqa.search.lexical import tokenize
+
+        keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
+        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+        self._add(passages, sentences, vectors, sentence_vectors, keys, lengths,
+                  tokenize([passage_context(p) for p in passages]))
+
+    def _add(self, passages: list[Passage], sentences: list[list[str]], vectors: np.ndarray,
+             sentence_vectors: np.ndarray, keys: np.ndarray, lengths: np.ndarray, tokens: list[list[str]]) -> None:
+        written = self._insert(self._names, passages, sentences, vectors, sentence_vectors, keys, lengths, tokens,
+                               self._avg, range(len(passages)), self._seen, flush=False)
+        for name, count in written.items():
+            self._written[name] += count
+
+    def finish(self, started: float | None = None) -> dict[str, Any]:
+        """Flush the collections, check their passage count; returns the manifest's ``milvus`` record."""
+        names = self._names
+        self.client.flush(names["passages"])
+        self.client.flush(names["sentences"])
+        self._check_count(names, len(self._seen))
+        self.record = {"uri": self.settings.milvus_uri, "prefix": self.settings.milvus_collection_prefix, **names,
+                       "settings_key": self._settings_key, "avg_length": self._avg,
+                       "bm25": {"k1": BM25_K1, "b": BM25_B}, "search": schema_of(self.settings),
+                       "dense_index": self._dense_index,
                        "aliases": dict(zip(("passages", "sentences"), alias_names(self.settings)))
                        if has_aliases(self.client) else None,  # none: the index folder's manifest is the switch
-                       "write": {"mode": "full", **written, "seconds": round(time.perf_counter() - started, 2)}}
+                       "write": {"mode": "full", **self._written,
+                                 "seconds": round(time.perf_counter() - (started or self._started), 2)}}
         return self.record
+
+    def abort(self) -> None:
+        """Drop the collections of a build started and not finished (a failed build leaves none half-written)."""
+        for name in getattr(self, "_names", {}).values():
+            try:
+                self.client.drop_collection(name)
+            except Exception:  # noqa: BLE001 - the original error matters
+                pass
 
     def _insert(self, names: dict[str, str], passages: list[Passage], sentences: list[list[str]], vectors: np.ndarray,
                 sentence_vectors: np.ndarray, keys: np.ndarray, lengths: np.ndarray, tokens: list[list[str]],
-                avg: float, rows: Any) -> dict[str, int]:
+                avg: float, rows: Any, seen: set[int] | None = None, flush: bool = True) -> dict[str, int]:
+        """Insert ``rows`` of the given arrays; ``seen``: keys written already (updated), ``flush``: flush afterwards."""
         rows = [r for r in rows]
-        seen: set[int] = set()
+        seen = set() if seen is None else seen
         unique = []
         for r in rows:  # identical passages (same file, section, text) share a key: written once
             if int(keys[r]) not in seen:
@@ -365,8 +410,9 @@ class MilvusBuild:
             for s_at in range(0, len(entities), BATCH * 4):
                 self.client.insert(names["sentences"], entities[s_at : s_at + BATCH * 4])
             n_sentences += len(entities)
-        self.client.flush(names["passages"])
-        self.client.flush(names["sentences"])
+        if flush:
+            self.client.flush(names["passages"])
+            self.client.flush(names["sentences"])
         return {"passages_written": n_passages, "sentences_written": n_sentences}
 
     def _check_count(self, names: dict[str, str], expected: int) -> None:
