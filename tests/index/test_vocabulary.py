@@ -28,12 +28,15 @@ def test_the_vocabulary_answers_as_the_dict():
     assert Vocabulary({}) == {} and list(Vocabulary({}).sorted) == []
 
 
-def test_a_loaded_index_keeps_its_vocabulary_as_arrays_and_ranks_as_with_the_dict(settings, fake_embedder):
+def test_a_loaded_index_keeps_its_vocabulary_as_arrays_and_ranks_as_with_the_dict(settings, fake_embedder,
+                                                                                    monkeypatch):
     (settings.corpus_dir / "a.md").write_text(
         "# Responses\n\nThe system responded to improvements and improvisation.\n\n"
         "Recursive self-improvement is a response to bottlenecks in 2017.\n", encoding="utf-8")
     (settings.corpus_dir / "b.md").write_text("# Go\n\nAlphaGo Zero learned from self-play in 2017.\n", encoding="utf-8")
     build_index(settings, fake_embedder, progress=False)
+    assert type(load_index(settings.index_dir).bm25.vocab_dict) is dict  # a small vocabulary stays a dict
+    monkeypatch.setattr("rsiqa.index.store.COMPACT_VOCABULARY", 1)  # as a large one is loaded
     data = load_index(settings.index_dir)
     saved = json.loads((settings.index_dir / "bm25.vocab.json").read_text(encoding="utf-8"))
     assert isinstance(data.bm25.vocab_dict, Vocabulary) and data.bm25.vocab_dict == saved
