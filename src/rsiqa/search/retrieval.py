@@ -171,7 +171,7 @@ class Retriever:
 
     def _dense(self, vector: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per passage (of ``rows``, or all): its cosine, its best sentence's index and that sentence's cosine."""
-        if rows is None and len(self.data.vectors) != len(self.data.passages):
+        if rows is None and not self.store.holds_vectors:
             rows = np.arange(len(self.data.passages))  # the store (Milvus) has every vector, this process none
         if rows is None:
             passage_cos = self.data.vectors @ vector

@@ -45,6 +45,9 @@ class VectorStore(Protocol):
     #: Whether the store searches the sparse (BM25) queries itself; else the caller's in-memory BM25
     #: top rows (``lexical_top``) join its dense ones.
     searches_sparse: bool
+    #: Whether this process holds every passage's and sentence's vector (``IndexData.vectors``): then a search
+    #: over every passage reads them there; else (Milvus) it fetches them by row like any candidates.
+    holds_vectors: bool
 
     def candidates(self, vectors: np.ndarray, sparse_queries: list[dict[int, float]], k: int,
                    lexical_top: list[np.ndarray] | None = None) -> np.ndarray:

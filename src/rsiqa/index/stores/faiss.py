@@ -16,6 +16,7 @@ class FaissStore:
 
     name = "faiss"
     searches_sparse = False
+    holds_vectors = True
 
     def __init__(self, data: IndexData) -> None:
         self.data = data

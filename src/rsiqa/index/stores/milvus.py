@@ -493,6 +493,7 @@ class MilvusStore:
 
     name = "milvus"
     searches_sparse = True
+    holds_vectors = False
 
     def __init__(self, client: Any, record: dict[str, Any], keys: np.ndarray, lengths: np.ndarray,
                  settings: Settings) -> None:
