@@ -12,6 +12,7 @@ import hashlib
 import html
 import re
 
+from rsiqa.ingest.documents import CODE_BLOCK
 from rsiqa.search.schema import Answer, Citation
 from rsiqa.ingest.structure import single_line
 from rsiqa.ingest.urls import safe_url
@@ -19,8 +20,6 @@ from rsiqa.ingest.urls import safe_url
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-#: A fenced code block an answer quotes (rsiqa.search.answer.answer_unit); group 1 is the code.
-_CODE = re.compile(r"(?m)^```\n((?:.*\n)*?)```$")
 
 NOT_COVERED_TITLE = "Not covered by the material"
 
@@ -88,7 +87,7 @@ def answer_text_html(text: str, citations: list[Citation] | None = None, key: st
         return (f'<sup class="rsiqa-ref"><a class="rsiqa-ref-link" href="#{source_id(key, citation.n)}" '
                 f'title="{html.escape(preview(citation), quote=True)}">[{citation.n}]</a></sup>')
 
-    pieces = _CODE.split(text)  # prose, code, prose, ...: a quoted code block is shown as code, its lines as they are
+    pieces = CODE_BLOCK.split(text)  # prose, code, prose, ...: a quoted code block is shown as code, its lines as they are
     out = []
     for i, piece in enumerate(pieces):
         if i % 2:

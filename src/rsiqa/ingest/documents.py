@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ CODE_FENCE = "```"
 def fence_code(lines: list[str]) -> str:
     """Code lines as one fenced paragraph (each line's trailing white space dropped, nothing else changed)."""
     return f"{CODE_FENCE}\n" + "\n".join(line.rstrip() for line in lines) + f"\n{CODE_FENCE}"
+
+
+#: A fenced code paragraph (:func:`fence_code`) inside a longer text (a passage, an answer); group 1 is the code
+#: with its final line break.
+CODE_BLOCK = re.compile(rf"(?m)^{CODE_FENCE}\n((?:.*\n)*?){CODE_FENCE}$")
 
 
 def is_code(paragraph: str) -> bool:

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from rsiqa.ingest.documents import CODE_FENCE, KIND_LABELS, is_code
+from rsiqa.ingest.documents import CODE_BLOCK, CODE_FENCE, KIND_LABELS, is_code
 from rsiqa.index.store import IndexData
 from rsiqa.search.query import ReadQuestion
 from rsiqa.search.calibration import Calibration
@@ -225,7 +225,7 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
     """
     groups = code_groups(sentences)
     units = ["\n".join(sentences[i] for i in g) for g in groups]
-    blocks = _CODE_BLOCK.findall(text) if text else []
+    blocks = [m.group(0) for m in CODE_BLOCK.finditer(text)] if text else []
     coded = [n for n, g in enumerate(groups) if len(g) > 1]
     if len(blocks) == len(coded):
         for n, block in zip(coded, blocks):
@@ -234,7 +234,7 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
     at = next(n for n, g in enumerate(groups) if index in g)
     parts: list[tuple[str, bool]] = []
     for n in unit_indices(units, at, unit_cosines, target, cap):
-        code = len(groups[n]) > 1 or is_code(units[n])
+        code = len(groups[n]) > 1  # a fenced block (code_groups)
         parts.append((units[n] if code else _plain(strip_list_marker(units[n])), code))
     quote = ""
     for i, (part, code) in enumerate(parts):
@@ -244,10 +244,6 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
             ends = i == len(parts) - 1 or _ENDS.search(part) or parts[i + 1][1]
             quote += ("" if not quote or quote.endswith("\n") else " ") + (part if ends else f"{part}.")
     return quote.strip()
-
-
-#: A fenced code block in a passage's text (:func:`rsiqa.ingest.documents.fence_code`).
-_CODE_BLOCK = re.compile(rf"(?m)^{CODE_FENCE}\n(?:.*\n)*?{CODE_FENCE}$")
 
 
 def code_groups(sentences: list[str]) -> list[list[int]]:
