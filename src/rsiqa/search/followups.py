@@ -73,14 +73,11 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
     """1 for a question in a cited passage, 0.5 in a passage next to one from the same source, else 0."""
     if row is None:
         return 0.0
-    best = 0.0
-    for c in cited:
-        if row == c:
-            return 1.0
-        same = data.source_of(row).path == data.source_of(c).path and data.source_of(row).url == data.source_of(c).url
-        if same and abs(row - c) == 1:
-            best = 0.5
-    return best
+    if row in cited:
+        return 1.0
+    source = data.source_of(row)
+    neighbours = (data.source_of(c) for c in cited if abs(row - c) == 1)
+    return 0.5 if any(s.path == source.path and s.url == source.url for s in neighbours) else 0.0
 
 
 def structure_followups(cited: list[int], data: IndexData) -> list[str]:
