@@ -95,19 +95,13 @@ def drop_cached(fd: int) -> None:
 def file_digest(path: Path, drop: bool = False) -> dict[str, Any]:
     """The size and SHA-256 of a file, read in 1 MB chunks; ``drop``: then drop its pages from the page cache."""
     with path.open("rb") as handle:
-        sha256, size = _fd_sha256(handle.fileno(), drop)
+        sha256, size = fd_sha256(handle.fileno(), drop)
     return {"sha256": sha256, "bytes": size}
 
 
-def handle_digest(fd: int) -> str:
-    """The SHA-256 of the file open as ``fd`` (read from its start; the fd's position is not used), its pages
-    then dropped from the page cache (:func:`drop_cached`)."""
-    return _fd_sha256(fd, drop=True)[0]
-
-
-def _fd_sha256(fd: int, drop: bool) -> tuple[str, int]:
-    """The SHA-256 and size of the file open as ``fd``, read from its start in 1 MB chunks (``drop``: then its
-    pages are dropped from the page cache)."""
+def fd_sha256(fd: int, drop: bool) -> tuple[str, int]:
+    """The SHA-256 and size of the file open as ``fd``, read from its start in 1 MB chunks (the fd's position is not
+    used; ``drop``: then its pages are dropped from the page cache, :func:`drop_cached`)."""
     digest = hashlib.sha256()
     at = 0
     while chunk := os.pread(fd, 1 << 20, at):

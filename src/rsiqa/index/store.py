@@ -45,7 +45,7 @@ import numpy as np
 
 from rsiqa.ingest.documents import Passage, Source
 from rsiqa.index.onnx_export import INT8_SCHEME
-from rsiqa.index.integrity import check_arrays, folder_checksums, handle_digest, validate_manifest, verify_checksums
+from rsiqa.index.integrity import check_arrays, fd_sha256, folder_checksums, validate_manifest, verify_checksums
 from rsiqa.index.vocabulary import Vocabulary
 from rsiqa.index.rows import (
     KIND,
@@ -139,8 +139,7 @@ class IndexData:
     def kinds(self) -> np.ndarray:
         """Each passage's source kind, as an object array (one shared string per kind)."""
         if self.rows is not None and self.catalog is not None:
-            names = np.array(self.catalog["kinds"], dtype=object)
-            return self._once("kinds", lambda: names[self.rows[:, KIND]] if len(names) else np.zeros(0, dtype=object))
+            return self._once("kinds", lambda: np.array(self.catalog["kinds"] or [""], dtype=object)[self.rows[:, KIND]])
         return self._once("kinds", lambda: np.array([p.source.kind for p in self.passages], dtype=object))
 
     @property
@@ -674,7 +673,7 @@ class DeferredCheck:
     def _run(self) -> None:
         try:
             for name, fd in self._fds.items():
-                if handle_digest(fd) != self._expected[name]:
+                if fd_sha256(fd, drop=True)[0] != self._expected[name]:
                     self._error = IndexError_(
                         f"the index in '{self.index_dir}' is incomplete or damaged ({name} is not the file the build "
                         f"wrote (checksum differs)): rebuild with `rsiqa build`")
