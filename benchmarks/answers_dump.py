@@ -21,6 +21,7 @@ SETS = [REPO.parent / "shared" / "eval" / "questions.jsonl", REPO.parent / "shar
 
 
 def main() -> None:
+    from rsiqa.evaluate import load_questions
     from rsiqa.search.engine import Engine
     from rsiqa.settings import Settings
 
@@ -31,10 +32,7 @@ def main() -> None:
     engine = Engine(Settings(index_dir=index))
     with out.open("w", encoding="utf-8") as handle:
         for path in sets:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.strip():
-                    continue
-                question = json.loads(line)
+            for question in load_questions(path):
                 answer = engine.ask(question["question"], None, question.get("history") or [])
                 handle.write(json.dumps({"set": path.name, "id": question.get("id"), "answer": answer.model_dump()},
                                         sort_keys=True) + "\n")

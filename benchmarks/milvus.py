@@ -61,6 +61,8 @@ SHARED = REPO.parent / "shared" / "eval"
 QUESTION_SETS = [SHARED / "questions.jsonl", SHARED / "styles.jsonl", REPO / "eval" / "styles_validation.jsonl",
                  REPO / "eval" / "styles_holdout.jsonl"]
 BIN = Path(sys.executable).parent
+#: Synthetic passages per synthetic corpus file.
+PER_FILE = 100
 
 
 def log(message: str) -> None:
@@ -282,38 +284,19 @@ def _noisy(rng: np.random.Generator, rows: np.ndarray, scale: float = 0.3) -> np
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def synthetic(base, n: int, per_file: int = 100, seed: int = 0):
-    """``n`` synthetic passages (see the module docstring), ``per_file`` to a file; with their sentences and vectors."""
-    from rsiqa.ingest.documents import Passage, Source
-
-    rng = np.random.default_rng(seed)
-    vocabulary = sorted({w for p in base.passages for w in p.text.split() if w.isalpha()})
-    picks = rng.integers(0, len(base.passages), size=n)
-    passages, sentences, sentence_vectors = [], [], []
-    for i, b in enumerate(picks):
-        base_sentences = base.sentences[b]
-        new_sentences = []
-        for sentence in base_sentences:
-            words = sentence.split()
-            swap = rng.random(len(words)) < 0.33
-            new_sentences.append(" ".join(vocabulary[rng.integers(len(vocabulary))] if s else w for w, s in zip(words, swap)))
-        number = i
-        source = base.passages[b].source
-        passages.append(Passage(text=" ".join(new_sentences),
-                                source=Source(title=f"Synthetic {number // per_file:05d}", path=f"synthetic/{number // per_file:05d}.md",
-                                              kind=source.kind, section=f"Part {number}")))
-        sentences.append(new_sentences)
-        start = int(base.sentence_starts[b])
-        sentence_vectors.append(base.sentence_vectors[start : start + len(base_sentences)])
-    vectors = _noisy(rng, base.vectors[picks])
-    sentence_vectors = _noisy(rng, np.concatenate(sentence_vectors))
-    return passages, sentences, vectors, sentence_vectors
+def synthetic(base, n: int, per_file: int = PER_FILE, seed: int = 0):
+    """``n`` synthetic passages (see the module docstring), ``per_file`` to a file, with their sentences and vectors,
+    in memory: :func:`synthetic_files`' passages read back whole (for the incremental benchmark's 10,000)."""
+    with tempfile.TemporaryDirectory(prefix="rsiqa-synthetic-") as folder:
+        passages, sentences, vectors, sentence_vectors, _, _ = synthetic_files(base, n, Path(folder), per_file, seed)
+        return list(passages), list(sentences), np.array(vectors), np.array(sentence_vectors)
 
 
-def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, changed: tuple[str, ...] = (),
-                    search: str = "rsiqa"):
+def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, changed: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
     """Write ``data`` (:func:`synthetic`'s passages, sentences and vectors) as an index folder (FAISS-HNSW) and as
-    Milvus collections; ``changed``: files whose content hash differs from the previous write's."""
+    Milvus collections; ``changed``: files whose content hash differs from the previous write's. Returns what the
+    Milvus write did."""
     from rsiqa.index.build import corpus_fingerprint
     from rsiqa.index.store import IndexData, faiss_index_info, make_faiss_index, write_index
     from rsiqa.index.stores.milvus import MilvusBuild
@@ -322,7 +305,7 @@ def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, ch
     files = sorted({p.source.path for p in passages})
     hashes = {f: f"synthetic-{f}" for f in files}
     hashes.update({f: f"changed-{f}" for f in changed})
-    settings = settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search)
+    settings = settings_for(milvus, index_dir, prefix, ann_threshold=1)
     manifest = dict(base.manifest)
     manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
                     corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
@@ -335,15 +318,13 @@ def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, ch
                                      corpus_fingerprint(settings, REPO / "corpus", []),
                                      str((base.manifest.get("embedding") or {}).get("precision", "fp32")))
     written = dict(manifest["milvus"]["write"], seconds=round(time.perf_counter() - t, 1))
-    t = time.perf_counter()
     index = make_faiss_index(vectors, 1, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
     manifest["faiss"] = faiss_index_info(index, vectors)
     write_index(index_dir, IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
                                      sentence_vectors=sentence_vectors, words=base.words, word_vectors=base.word_vectors,
                                      faiss_index=index))
-    faiss_seconds = round(time.perf_counter() - t, 1)
     build.publish()
-    return settings, written, faiss_seconds, manifest["faiss"]
+    return written
 
 
 class _JsonRows(Sequence):
@@ -376,9 +357,9 @@ class _JsonRows(Sequence):
                 yield self.make(json.loads(line))
 
 
-def synthetic_files(base, n: int, folder: Path, per_file: int = 100, seed: int = 0, chunk: int = 50_000):
-    """:func:`synthetic`'s ``n`` passages (the same recipe and the same random draws, in the same order: the same
-    passages and vectors), generated ``chunk`` passages at a time into ``folder``: passages and sentences as JSON
+def synthetic_files(base, n: int, folder: Path, per_file: int = PER_FILE, seed: int = 0, chunk: int = 50_000):
+    """``n`` synthetic passages (see the module docstring), ``per_file`` to a file, generated ``chunk`` passages at a
+    time into ``folder`` (the same draws whatever ``chunk``): passages and sentences as JSON
     lines, the passage and sentence vectors as memory-mapped float32 files. Returns (passages, sentences, vectors,
     sentence_vectors, sentence counts, average BM25 length) with the texts read by row (:class:`_JsonRows`) and the
     vectors memory-mapped, so that a million passages are never all in memory."""
@@ -450,7 +431,7 @@ def write_synthetic_files(base, data, index_dir: Path, milvus: Milvus, prefix: s
 
     passages, sentences, vectors, sentence_vectors, counts, avg = data
     n = len(passages)
-    files = [f"synthetic/{i:05d}.md" for i in range((n + 99) // 100)]
+    files = [f"synthetic/{i:05d}.md" for i in range(-(-n // PER_FILE))]  # synthetic_files' (without reading them)
     hashes = {f: f"synthetic-{f}" for f in files}
     settings = settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search)
     manifest = dict(base.manifest)
@@ -549,13 +530,13 @@ def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tu
     out["milvus_server_mb_after_write"] = milvus.memory()
     questions = eval_questions()[:query_count]
     serves = [("milvus" if s == "rsiqa" else f"milvus-{s}",
-               (settings if s == "rsiqa" else native_settings).model_copy(update={"store": "milvus", "milvus_search": s}))
+               (settings if s == "rsiqa" else native_settings).model_copy(update={"milvus_search": s}))
               for s in searches]
     for name, configured in serves:
         log(f"serving {n} passages with {name}")
         out[name] = serve_and_time(configured, questions)
         log(f"{name}: {out[name]}")
-    out["milvus_server_mb"] = milvus.memory()  # (VmRSS, VmHWM) of the milvus server this script started
+    out["milvus_server_mb"] = milvus.memory()  # VmRSS, RssAnon, VmHWM of the milvus server this script started
     if free_milvus:
         milvus.close()
         log("Milvus stopped before serving FAISS-HNSW")
@@ -566,12 +547,12 @@ def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tu
     return out
 
 
-def run_incremental(milvus: Milvus, work: Path, n: int = 10_000, per_file: int = 100) -> dict[str, Any]:
+def run_incremental(milvus: Milvus, work: Path, n: int = 10_000, per_file: int = PER_FILE) -> dict[str, Any]:
     base = base_index(milvus, work)
     index_dir = work / "incremental"
     passages, sentences, vectors, sentence_vectors = synthetic(base, n, per_file=per_file, seed=1)
     prefix = "bench_incr_"
-    _, first, _, _ = write_synthetic(base, (passages, sentences, vectors, sentence_vectors), index_dir, milvus, prefix)
+    first = write_synthetic(base, (passages, sentences, vectors, sentence_vectors), index_dir, milvus, prefix)
     # Change one file: new text and vectors for its passages (same count), everything else as it was.
     target = passages[0].source.path
     rows = [i for i, p in enumerate(passages) if p.source.path == target]
@@ -590,7 +571,7 @@ def run_incremental(milvus: Milvus, work: Path, n: int = 10_000, per_file: int =
         else:
             sv_parts.append(sentence_vectors[starts[i] : starts[i] + len(sentences[i])])
     changed = (passages, sentences, vectors, np.concatenate(sv_parts))
-    _, second, _, _ = write_synthetic(base, changed, index_dir, milvus, prefix, changed=(target,))
+    second = write_synthetic(base, changed, index_dir, milvus, prefix, changed=(target,))
     return {"passages": n, "files": n // per_file, "changed_file_passages": len(rows), "first": first, "second": second}
 
 
