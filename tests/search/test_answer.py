@@ -59,8 +59,29 @@ def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     assert answer_unit(asks, 0, target=5).endswith("Armstrong posits that it would not.")
     concl = ["Nets cannot merge utility functions because they have none.", "Thus multipolar world is more likely."]
     assert answer_unit(concl, 1, target=5) == " ".join(concl)
-    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.", "Next one here."]
+    plain = ["A full sentence that makes a claim about recursive self-improvement on its own.",
+             "The next sentence goes on about something else for long enough that it is not a short closing remark."]
     assert answer_unit(plain, 0, target=5) == plain[0]
+
+
+def test_answer_unit_reaches_a_short_closing_sentence():
+    sentences = ["Complexity bounds hold in the limit.", "The agent builds special purpose tools to solve problems.",
+                 "Not to infinity, but likely far beyond humans."]
+    # The window stops at its target one short sentence before the passage ends: that sentence (the point) comes too.
+    assert answer_unit(sentences, 1, np.array([0.2, 0.9, 0.1]), target=8) == " ".join(sentences[1:])
+    longer = sentences[:2] + ["Not to infinity, but likely far beyond humans, which is a claim that needs far more words."]
+    assert answer_unit(longer, 1, np.array([0.2, 0.9, 0.1]), target=8) == sentences[1]
+
+
+def test_answer_unit_never_ends_on_a_lead_in_it_cannot_complete():
+    sentences = ["Editing weights directly is hard.", "But the agent can do at least two other things:",
+                 "1. Make itself faster and more energy efficient with quantization, distillation and pruning, "
+                 "which keep improving when humans use them, so it is likely an AGI would improve them further."]
+    # Grown forwards to the lead-in, the quote cannot take the item under its cap: it stops before the lead-in.
+    assert answer_unit(sentences, 0, np.array([0.9, 0.5, 0.1]), target=10, cap=20) == sentences[0]
+    # Under a larger cap the lead-in takes what it introduces.
+    whole = answer_unit(sentences, 0, np.array([0.9, 0.5, 0.1]), target=10, cap=60)
+    assert whole.startswith(sentences[0]) and whole.endswith("improve them further.")
 
 
 def test_answer_unit_completes_dangling_openers_and_references():
@@ -188,9 +209,10 @@ def test_a_code_block_is_quoted_whole_and_verbatim_after_its_lead_in():
     assert code_groups(sentences) == [[0], [1, 2, 3, 4, 5, 6], [7]]
     block = text[text.index("```"):text.rindex("```") + 3]
     lead_in = answer_unit(sentences, 0, None, target=12, text=text)  # the lead-in takes the code it introduces
-    assert lead_in == f"{sentences[0]}\n{block}"
+    # ... and the short closing sentence after it (answer_unit reaches a passage's end a few words away)
+    assert lead_in == f"{sentences[0]}\n{block}\n{sentences[7]}"
     code_first = answer_unit(sentences, 3, np.linspace(0, 1, len(sentences)), target=5, text=text)
     assert code_first.startswith(sentences[0]) and block in code_first  # code is preceded by its lead-in
     assert "  File" in code_first  # indentation kept: quoted from the passage text, not from stripped lines
-    assert cited_part("It says", lead_in, 1).endswith("```\n[1]")
+    assert cited_part("It says", f"{sentences[0]}\n{block}", 1).endswith("```\n[1]")
     assert cited_part("It says", block, 2) == f"It says:\n{block}\n[2]"

@@ -184,6 +184,8 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
     * the window then grows, one sentence at a time, towards the neighbour closer to the question
       (``cosines``: each sentence's cosine to it; without them, forwards), until about ``target``
       words, never past ``cap`` (a single long sentence stays whole);
+    * it then finishes its point (:func:`_finished`): it reaches the passage's end when only a
+      short sentence is left, and never ends on a lead-in it cannot complete;
     * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
       "Thus ...", "... such an AGI") takes that one too, when it fits.
     """
@@ -206,10 +208,35 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
         if not options:
             break
         _, lo, hi = max(options)
+    hi = _finished(sentences, index, lo, hi, cap)
     while (lo > 0 and (_leans_back(sentences[lo]) or (is_code(sentences[lo]) and sentences[lo - 1].rstrip().endswith(":")))
            and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap):
         lo -= 1
     return list(range(lo, hi + 1))
+
+
+#: Words a quote may run past its cap to reach its passage's end (a short closing sentence is often the conclusion).
+_TAIL_WORDS = 15
+
+
+def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> int:
+    """Where a window ``lo..hi`` around ``index`` should end so that it does not stop short of its point.
+
+    * It ends at the passage's end when only a few words (:data:`_TAIL_WORDS`) are left after it:
+      "... and thus upgrade its reasoning ability. Not to infinity, but likely far beyond humans."
+    * It never ends on a lead-in (a sentence ending in ':') other than the best sentence: the
+      lead-in takes what it introduces when that fits under ``cap``, else it is left out.
+    """
+    size = lambda a, b: sum(_words(sentences[i]) for i in range(a, b + 1))  # noqa: E731
+    last = len(sentences) - 1
+    if hi < last and all(_content(sentences[i]) for i in range(hi + 1, last + 1)) and size(hi + 1, last) <= _TAIL_WORDS:
+        hi = last
+    while hi > index and sentences[hi].rstrip().endswith(":"):
+        if hi < last and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+            hi += 1
+        else:
+            hi -= 1
+    return hi
 
 
 def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
