@@ -79,6 +79,9 @@ def test_answer_unit_never_ends_on_a_lead_in_it_cannot_complete():
                  "which keep improving when humans use them, so it is likely an AGI would improve them further."]
     # Grown forwards to the lead-in, the quote cannot take the item under its cap: it stops before the lead-in.
     assert answer_unit(sentences, 0, np.array([0.9, 0.5, 0.1]), target=10, cap=20) == sentences[0]
+    # Two lead-ins in a row, the second's item too long: the quote steps back before both (and stops).
+    chained = [sentences[0], "It has options:", "The first is this:", sentences[2]]
+    assert answer_unit(chained, 0, np.array([0.9, 0.5, 0.4, 0.1]), target=10, cap=20) == sentences[0]
     # Under a larger cap the lead-in takes what it introduces.
     whole = answer_unit(sentences, 0, np.array([0.9, 0.5, 0.1]), target=10, cap=60)
     assert whole.startswith(sentences[0]) and whole.endswith("improve them further.")

@@ -231,11 +231,11 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
     last = len(sentences) - 1
     if hi < last and all(_content(sentences[i]) for i in range(hi + 1, last + 1)) and size(hi + 1, last) <= _TAIL_WORDS:
         hi = last
-    while hi > index and sentences[hi].rstrip().endswith(":"):
-        if hi < last and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
-            hi += 1
-        else:
-            hi -= 1
+    leads_on = lambda i: sentences[i].rstrip().endswith(":")  # noqa: E731
+    while hi > index and leads_on(hi) and hi < last and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+        hi += 1
+    while hi > index and leads_on(hi):
+        hi -= 1
     return hi
 
 
