@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from rsiqa.index.build import build_index, index_is_current
 from rsiqa.index.integrity import DATA_FILES_V4, folder_checksums
-from rsiqa.index.rows import PassageRows, SentenceRows, chunk_id_of, chunk_key
+from rsiqa.index.rows import PassageRows, SentenceRows, chunk_id_of, chunk_key, run_starts
 from rsiqa.index.store import FORMAT_VERSION, IndexData, IndexError_, load_index, write_index
 from rsiqa.ingest.documents import Passage, Source
 from rsiqa.search.conversation import quoted_passages
@@ -318,3 +318,9 @@ def test_a_served_index_holds_under_100_bytes_per_passage(tmp_path: Path, fake_e
         held[n] = _held_bytes(load)
     per_passage = (held[8_000] - held[2_000]) / 6_000
     assert per_passage < 100, (held, per_passage)
+
+
+def test_run_starts_lays_runs_end_to_end():
+    assert run_starts(np.array([3, 0, 2, 1])).tolist() == [0, 3, 3, 5]
+    assert run_starts(np.array([4])).tolist() == [0]
+    assert run_starts(np.zeros(0, dtype=np.int64)).tolist() == []

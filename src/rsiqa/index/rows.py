@@ -70,6 +70,14 @@ def advise_random(target: Any) -> None:
         return
 
 
+def run_starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each run starts when runs of ``lengths`` items are laid end to end (the sentences of passages)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return starts
+
+
 def chunk_key(chunk_id: str) -> int:
     """A chunk id (16 hex digits) as the signed 64-bit number ``rows.npy`` stores."""
     value = int(chunk_id, 16)

@@ -59,6 +59,7 @@ from rsiqa.index.rows import (
     advise_random,
     check_rows,
     chunk_key,
+    run_starts,
     write_rows,
 )
 from rsiqa.index.target import (
@@ -119,7 +120,7 @@ class IndexData:
             else:
                 self.sentence_counts = np.array([len(s) for s in self.sentences], dtype=np.int64)
         if self.sentence_starts.size == 0 and len(self.sentences):
-            self.sentence_starts = np.concatenate([[0], np.cumsum(self.sentence_counts)[:-1]]).astype(np.int64)
+            self.sentence_starts = run_starts(self.sentence_counts)
         self._derived: dict[str, Any] = {}
         #: A served index's checksums still being verified (rsiqa.index.store.DeferredCheck), None: all verified.
         self.pending_check: Any = None

@@ -41,6 +41,7 @@ from rsiqa.search.conversation import Conversation
 from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
+from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
@@ -179,7 +180,7 @@ class Retriever:
             starts, owner = self.data.sentence_starts, self.data.sentence_owner
         else:
             lengths = self._lengths[rows]
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            starts = run_starts(lengths)
             passage_cos = self.store.passage_vectors(rows) @ vector
             sentence_cos = self.store.sentence_vectors(rows) @ vector
             owner = np.repeat(np.arange(len(rows)), lengths)

@@ -31,6 +31,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from rsiqa.index.rows import run_starts
+
 #: bm25s's defaults (method "lucene"), which the retriever uses.
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -127,7 +129,7 @@ def sentence_keys(passage_keys: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The sentence keys of passages with keys ``passage_keys`` and ``lengths`` sentences, in order."""
     lengths = np.asarray(lengths, dtype=np.int64)
     owners = np.repeat(np.asarray(passage_keys, dtype=np.uint64), lengths)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    starts = run_starts(lengths)
     positions = (np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(starts, lengths)).astype(np.uint64)
     with np.errstate(over="ignore"):
         keys = owners * np.uint64(1_000_003) + positions + np.uint64(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 
 
@@ -32,6 +33,6 @@ class FaissStore:
 
     def sentence_vectors(self, rows: np.ndarray) -> np.ndarray:
         lengths = self.data.sentence_counts[rows]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        starts = run_starts(lengths)
         sentence_rows = np.repeat(self.data.sentence_starts[rows] - starts, lengths) + np.arange(int(lengths.sum()))
         return self.data.sentence_vectors[sentence_rows]

@@ -79,7 +79,7 @@ from rsiqa.index.stores import (
     sentence_keys,
 )
 from rsiqa.index.integrity import verify_checksums
-from rsiqa.index.rows import advise_random
+from rsiqa.index.rows import advise_random, run_starts
 from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.settings import Settings
 
@@ -391,7 +391,7 @@ class MilvusBuild:
             if int(keys[r]) not in seen:
                 seen.add(int(keys[r]))
                 unique.append(r)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        starts = run_starts(lengths)
         n_passages = n_sentences = 0
         native = schema_of(self.settings) == "native"
         for at in range(0, len(unique), BATCH):
