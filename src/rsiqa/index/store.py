@@ -604,12 +604,18 @@ LARGE_FILES = ("passages.jsonl", "sentences.jsonl", "sentence_vectors.npy", "ind
                "bm25.indices.npy")
 
 
-def read_rows(index_dir: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any], PassageRows, SentenceRows]:
-    """The row table, catalog and lazy passages and sentences of a format-5 index folder (checksums not verified)."""
+def read_rows(index_dir: Path, manifest: dict[str, Any], sentence_rows: int | None = None
+              ) -> tuple[np.ndarray, dict[str, Any], PassageRows, SentenceRows]:
+    """The row table, catalog and lazy passages and sentences of a format-5 index folder (checksums not verified).
+
+    ``sentence_rows``: the rows of ``sentence_vectors.npy`` when the caller has mapped it (else read here),
+    which the table's sentence counts must add up to.
+    """
     table = np.load(index_dir / "rows.npy", mmap_mode="r", allow_pickle=False)
     source_offsets = np.load(index_dir / "source_offsets.npy", allow_pickle=False)
     catalog = json.loads((index_dir / "catalog.json").read_text(encoding="utf-8"))
-    sentence_rows = int(np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False).shape[0])
+    if sentence_rows is None:
+        sentence_rows = int(np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False).shape[0])
     check_rows(index_dir, table, source_offsets, catalog, int(manifest["passages"]), sentence_rows)
     sources = SourceRows(index_dir, source_offsets)
     return table, catalog, PassageRows(index_dir, table, sources), SentenceRows(index_dir, table)
@@ -626,11 +632,11 @@ def _read_rows_index(index_dir: Path, manifest: dict[str, Any], deferred: bool) 
         verify_checksums(index_dir, manifest, skip=LARGE_FILES if deferred else ())
         if deferred:
             check = DeferredCheck(index_dir, manifest, LARGE_FILES)
-        table, catalog, passages, sentences = read_rows(index_dir, manifest)
+        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
+        table, catalog, passages, sentences = read_rows(index_dir, manifest, int(sentence_vectors.shape[0]))
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
         spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
         vectors = faiss_vectors(faiss_index)
-        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
         bm25 = load_bm25(index_dir)
         # Read by row: only the rows read become resident (an exact index scans every passage vector anyway).
         for mapped in ((vectors,) if faiss_index_type(faiss_index) == "hnsw" else ()) + (
