@@ -621,40 +621,69 @@ def read_rows(index_dir: Path, manifest: dict[str, Any], sentence_rows: int | No
     return table, catalog, PassageRows(index_dir, table, sources), SentenceRows(index_dir, table)
 
 
+@dataclass
+class RowFiles:
+    """What every format-5 load reads, whatever store holds the vectors (:func:`read_row_files`)."""
+
+    table: np.ndarray
+    catalog: dict[str, Any]
+    passages: PassageRows
+    sentences: SentenceRows
+    words: list[str]
+    word_vectors: np.ndarray
+    spelling: dict[str, int]
+    bm25: Any
+    check: DeferredCheck | None  #: the large files' checksums verified in the background, None: verified already
+
+
+def read_row_files(index_dir: Path, manifest: dict[str, Any], skip: tuple[str, ...] = (),
+                   deferred: tuple[str, ...] = (), sentence_rows: int | None = None) -> RowFiles:
+    """The row tables, lazy passages and sentences, word table, spelling counts and memory-mapped BM25 of a
+    format-5 index folder, after verifying the checksums of its files but ``skip`` (not read) and ``deferred``
+    (verified in the background: :class:`DeferredCheck`). ``sentence_rows``: see :func:`read_rows`.
+
+    Raises OSError, ValueError, KeyError or TypeError for a missing or damaged file (the caller says what to do).
+    """
+    verify_checksums(index_dir, manifest, skip=skip + deferred)
+    check = DeferredCheck(index_dir, manifest, deferred) if deferred else None
+    table, catalog, passages, sentences = read_rows(index_dir, manifest, sentence_rows)
+    words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
+    word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
+    spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
+    bm25 = load_bm25(index_dir)
+    for mapped in (bm25.scores["data"], bm25.scores["indices"]):
+        advise_random(mapped)  # postings read per query token: only those become resident
+    return RowFiles(table, catalog, passages, sentences, words, word_vectors, spelling, bm25, check)
+
+
 def _read_rows_index(index_dir: Path, manifest: dict[str, Any], deferred: bool) -> IndexData:
     """Format 5: passages and sentences read by row on demand, the arrays and the FAISS index memory-mapped.
 
     Start-up reads the small files and tables only; nothing is parsed per passage and no vector
     page is read (the checksums, when not ``deferred``, read each file once through the page cache).
     """
-    check = None
     try:
-        verify_checksums(index_dir, manifest, skip=LARGE_FILES if deferred else ())
-        if deferred:
-            check = DeferredCheck(index_dir, manifest, LARGE_FILES)
         sentence_vectors = np.load(index_dir / "sentence_vectors.npy", mmap_mode="r", allow_pickle=False)
-        table, catalog, passages, sentences = read_rows(index_dir, manifest, int(sentence_vectors.shape[0]))
+        files = read_row_files(index_dir, manifest, deferred=LARGE_FILES if deferred else (),
+                               sentence_rows=int(sentence_vectors.shape[0]))
         faiss_index = faiss.read_index(str(index_dir / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
-        spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
         vectors = faiss_vectors(faiss_index)
-        bm25 = load_bm25(index_dir)
         # Read by row: only the rows read become resident (an exact index scans every passage vector anyway).
-        for mapped in ((vectors,) if faiss_index_type(faiss_index) == "hnsw" else ()) + (
-                sentence_vectors, bm25.scores["data"], bm25.scores["indices"]):
+        for mapped in ((vectors,) if faiss_index_type(faiss_index) == "hnsw" else ()) + (sentence_vectors,):
             advise_random(mapped)
-        words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
-        word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
     try:
-        check_arrays(manifest, len(passages), sentences, vectors, sentence_vectors, words, word_vectors, faiss_index,
-                     finite=False, bm25=bm25, spelling=spelling, sentence_rows=int(table[:, SENTENCES].sum()))
+        check_arrays(manifest, len(files.passages), files.sentences, vectors, sentence_vectors, files.words,
+                     files.word_vectors, faiss_index, finite=False, bm25=files.bm25, spelling=files.spelling,
+                     sentence_rows=int(files.table[:, SENTENCES].sum()))
     except ValueError as exc:
         raise IndexError_(f"the index in '{index_dir}' is inconsistent ({exc}): rebuild with `rsiqa build`") from exc
-    data = IndexData(manifest=manifest, passages=passages, vectors=vectors, sentences=sentences,
-                     sentence_vectors=sentence_vectors, words=words, word_vectors=word_vectors, faiss_index=faiss_index,
-                     bm25=bm25, spelling=spelling, rows=table, catalog=catalog)
-    data.pending_check = check
+    data = IndexData(manifest=manifest, passages=files.passages, vectors=vectors, sentences=files.sentences,
+                     sentence_vectors=sentence_vectors, words=files.words, word_vectors=files.word_vectors,
+                     faiss_index=faiss_index, bm25=files.bm25, spelling=files.spelling, rows=files.table,
+                     catalog=files.catalog)
+    data.pending_check = files.check
     return data
 
 

@@ -61,13 +61,11 @@ import numpy as np
 
 from rsiqa.index.store import (
     LARGE_FILES,
-    DeferredCheck,
     IndexData,
     IndexError_,
     check_manifest,
     index_precision,
-    load_bm25,
-    read_rows,
+    read_row_files,
 )
 from rsiqa.index.stores import (
     BM25_B,
@@ -78,8 +76,7 @@ from rsiqa.index.stores import (
     passage_sparse,
     sentence_keys,
 )
-from rsiqa.index.integrity import verify_checksums
-from rsiqa.index.rows import advise_random, run_starts
+from rsiqa.index.rows import run_starts
 from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.settings import Settings
 
@@ -663,29 +660,20 @@ def load_milvus_index(index_dir: Path, settings: Settings, model: str | None = N
         raise IndexError_(f"the index in '{index_dir}' was built without Milvus: rebuild with RSIQA_STORE=milvus `rsiqa build`")
     vector_files = ("index.faiss", "sentence_vectors.npy")  # in Milvus; the build checked them
     large = tuple(name for name in LARGE_FILES if name not in vector_files)
-    check = None
     try:
-        verify_checksums(index_dir, manifest, skip=vector_files + (large if defer_checksums else ()))
-        if defer_checksums:
-            check = DeferredCheck(index_dir, manifest, large)
-        table, catalog, passages, sentences = read_rows(index_dir, manifest)
-        words = json.loads((index_dir / "words.json").read_text(encoding="utf-8"))
-        word_vectors = np.load(index_dir / "word_vectors.npy", allow_pickle=False)
-        spelling = json.loads((index_dir / "spelling.json").read_text(encoding="utf-8"))
-        bm25 = load_bm25(index_dir)
-        for mapped in (bm25.scores["data"], bm25.scores["indices"]):
-            advise_random(mapped)  # postings read per query token: only those become resident
+        files = read_row_files(index_dir, manifest, skip=vector_files, deferred=large if defer_checksums else ())
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexError_(f"the index in '{index_dir}' is incomplete or damaged ({exc}): rebuild with `rsiqa build`") from exc
-    if len(passages) != manifest["passages"] or len(sentences) != len(passages):
+    if len(files.passages) != manifest["passages"] or len(files.sentences) != len(files.passages):
         raise IndexError_(f"the index in '{index_dir}' is inconsistent: rebuild with `rsiqa build`")
     d = int(manifest["dimension"])
     record["dimension"] = d
     empty = np.zeros((0, d), dtype=np.float32)
-    data = MilvusIndexData(manifest=manifest, passages=passages, vectors=empty, sentences=sentences,
-                           sentence_vectors=empty, words=words, word_vectors=word_vectors, faiss_index=faiss.IndexFlatIP(d),
-                           bm25=bm25, spelling=spelling, rows=table, catalog=catalog)
-    data.pending_check = check
+    data = MilvusIndexData(manifest=manifest, passages=files.passages, vectors=empty, sentences=files.sentences,
+                           sentence_vectors=empty, words=files.words, word_vectors=files.word_vectors,
+                           faiss_index=faiss.IndexFlatIP(d), bm25=files.bm25, spelling=files.spelling,
+                           rows=files.table, catalog=files.catalog)
+    data.pending_check = files.check
     keys = passage_keys(data.chunk_numbers)
     try:
         store = MilvusStore(client or connect(settings), record, keys, data.sentence_counts, settings)
