@@ -43,3 +43,12 @@ def test_the_f_string_passage_is_found_by_its_name(settings, fake_embedder):
 def test_indefinite_pronouns_are_not_content():
     assert tokenize(["Did anyone respond to Chollet?"])[0] == ["respond", "chollet"]
     assert content_words("Has somebody said something about everything?") == ["said"]
+
+
+def test_build_bm25_from_tokens_the_caller_has_is_the_same_index():
+    from rsiqa.search.lexical import build_bm25, tokenize
+
+    texts = ["Recursive self-improvement of an AI.", "Compilers bootstrap themselves, up to a point."]
+    made, given = build_bm25(texts), build_bm25(texts, tokenize(texts))
+    assert made.vocab_dict == given.vocab_dict
+    assert (made.scores["data"] == given.scores["data"]).all() and (made.scores["indices"] == given.scores["indices"]).all()

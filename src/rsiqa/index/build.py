@@ -381,10 +381,14 @@ def build_index(settings: Settings, embedder: Embedder, corpus_dir: Path | None 
     milvus = None
     if settings.store == "milvus":  # rsiqa.index.stores.milvus: collections first, the index folder, the aliases last
         from rsiqa.index.stores.milvus import MilvusBuild
+        from rsiqa.search.lexical import build_bm25, tokenize
 
+        tokens = tokenize(contexts)  # once, for the BM25 index and Milvus's sparse vectors
+        data.bm25 = build_bm25(contexts, tokens)
         milvus = MilvusBuild(settings, index_dir)
         manifest["milvus"] = milvus.write(passages, sentences, vectors, sentence_vectors, loaded.hashes,
-                                          corpus_fingerprint(settings, corpus_dir, []), embedding_precision(embedder))
+                                          corpus_fingerprint(settings, corpus_dir, []), embedding_precision(embedder),
+                                          tokens)
     write_index(index_dir, data)
     if milvus is not None:
         milvus.publish()

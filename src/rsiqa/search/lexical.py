@@ -92,8 +92,9 @@ def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
     return tokens
 
 
-def build_bm25(texts: list[str]):
-    """A bm25s index (Lucene BM25, bm25s's defaults) of ``texts`` as :func:`tokenize` sees them.
+def build_bm25(texts: list[str], tokens: list[list[str]] | None = None):
+    """A bm25s index (Lucene BM25, bm25s's defaults) of ``texts`` as :func:`tokenize` sees them
+    (``tokens``: that tokenization, when the caller has it already).
 
     A build writes it into the index folder (:mod:`rsiqa.index.store`), so a server loads it
     instead of tokenising every passage again at start.
@@ -104,7 +105,7 @@ def build_bm25(texts: list[str]):
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every index build
     bm25 = bm25s.BM25()
-    bm25.index(tokenize(texts), show_progress=False)
+    bm25.index(tokenize(texts) if tokens is None else tokens, show_progress=False)
     return bm25
 
 

@@ -290,15 +290,19 @@ class MilvusBuild:
 
     def write(self, passages: list[Passage], sentences: list[list[str]], vectors: np.ndarray,
               sentence_vectors: np.ndarray, corpus_hashes: dict[str, str | None], settings_key: str,
-              precision: str = "fp32") -> dict[str, Any]:
-        """Write the build (in place when incremental, else new collections); returns the manifest's ``milvus`` record."""
+              precision: str = "fp32", tokens: list[list[str]] | None = None) -> dict[str, Any]:
+        """Write the build (in place when incremental, else new collections); returns the manifest's ``milvus`` record.
+
+        ``tokens``: the passages' BM25 tokens (:func:`rsiqa.search.lexical.tokenize` of their context), when the
+        caller has them already (a build tokenizes once for the BM25 index and Milvus's sparse vectors)."""
         from rsiqa.search.lexical import tokenize
 
         started = time.perf_counter()
         dimension = int(vectors.shape[1])
         keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
         lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        tokens = tokenize([passage_context(p) for p in passages])
+        if tokens is None:
+            tokens = tokenize([passage_context(p) for p in passages])
         previous = self._previous_record(settings_key, dimension, precision)
         if previous:
             old = previous["corpus_hashes"]
