@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsiqa.search.schema import markers_used
+
 #: Asks one question and returns the answer object as a dict (same shape as POST /api/query).
 AskFn = Callable[[str, int, list[dict[str, Any]]], dict[str, Any]]
 
@@ -195,7 +197,8 @@ def chained(ask: AskFn) -> AskFn:
             return ask(question, k, history)
         previous = ask(asked[-1], k, [])
         text = str(previous.get("answer", ""))
-        cited = [c["chunk_id"] for c in previous.get("citations", []) if f"[{c.get('n')}]" in text]
+        used = markers_used(text)
+        cited = [c["chunk_id"] for c in previous.get("citations", []) if c.get("n") in used]
         return ask(question, k, [{"role": "user", "content": asked[-1]},
                                  {"role": "assistant", "content": text, "citations": cited}])
 

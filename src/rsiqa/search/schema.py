@@ -50,6 +50,11 @@ class Turn(BaseModel):
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
+def markers_used(text: str) -> set[int]:
+    """The citation numbers an answer text uses (its ``[n]`` markers)."""
+    return {int(m) for m in _MARKER.findall(text)}
+
+
 class Answer(BaseModel):
     """The answer to a question: text with [n] markers (quoted, or written and checked), and its citations."""
 
@@ -67,7 +72,7 @@ class Answer(BaseModel):
 
     def cited(self) -> list[Citation]:
         """The citations the answer text uses (its ``[n]`` markers), in citation order."""
-        used = {int(m) for m in _MARKER.findall(self.answer)}
+        used = markers_used(self.answer)
         return [c for c in self.citations if c.n in used]
 
 
