@@ -175,6 +175,16 @@ def _leans_back(sentence: str) -> bool:
     return bool(_DANGLING.match(text)) or text[:1].islower() or bool(_REFERS.search(text))
 
 
+def _span_words(sentences: list[str], lo: int, hi: int) -> int:
+    """Words of ``sentences[lo..hi]`` (both included)."""
+    return sum(_words(sentences[i]) for i in range(lo, hi + 1))
+
+
+def _is_lead_in(sentence: str) -> bool:
+    """Whether a sentence introduces what follows it (it ends in ':')."""
+    return sentence.rstrip().endswith(":")
+
+
 def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
                  cap: int = _UNIT_MAX_WORDS) -> list[int]:
     """Which sentences of a passage to quote around its best one (``index``) so that it reads as an answer.
@@ -191,9 +201,9 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
     """
     if cosines is None:
         cosines = np.linspace(0.0, -1.0, num=len(sentences))  # no scores: prefer what follows
-    size = lambda lo, hi: sum(_words(sentences[i]) for i in range(lo, hi + 1))  # noqa: E731
+    size = lambda lo, hi: _span_words(sentences, lo, hi)  # noqa: E731
     lo = hi = index
-    lead_in = sentences[index].rstrip().endswith(":")
+    lead_in = _is_lead_in(sentences[index])
     if lead_in or _asks(sentences[index]):
         while hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
             hi += 1
@@ -209,7 +219,7 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
             break
         _, lo, hi = max(options)
     hi = _finished(sentences, index, lo, hi, cap)
-    while (lo > 0 and (_leans_back(sentences[lo]) or (is_code(sentences[lo]) and sentences[lo - 1].rstrip().endswith(":")))
+    while (lo > 0 and (_leans_back(sentences[lo]) or (is_code(sentences[lo]) and _is_lead_in(sentences[lo - 1])))
            and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap):
         lo -= 1
     return list(range(lo, hi + 1))
@@ -227,14 +237,14 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
     * It never ends on a lead-in (a sentence ending in ':') other than the best sentence: the
       lead-in takes what it introduces when that fits under ``cap``, else it is left out.
     """
-    size = lambda a, b: sum(_words(sentences[i]) for i in range(a, b + 1))  # noqa: E731
     last = len(sentences) - 1
-    if hi < last and all(_content(sentences[i]) for i in range(hi + 1, last + 1)) and size(hi + 1, last) <= _TAIL_WORDS:
+    if (hi < last and all(_content(sentences[i]) for i in range(hi + 1, last + 1))
+            and _span_words(sentences, hi + 1, last) <= _TAIL_WORDS):
         hi = last
-    leads_on = lambda i: sentences[i].rstrip().endswith(":")  # noqa: E731
-    while hi > index and leads_on(hi) and hi < last and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
+    while (hi > index and _is_lead_in(sentences[hi]) and hi < last and _content(sentences[hi + 1])
+           and _span_words(sentences, lo, hi + 1) <= cap):
         hi += 1
-    while hi > index and leads_on(hi):
+    while hi > index and _is_lead_in(sentences[hi]):
         hi -= 1
     return hi
 
