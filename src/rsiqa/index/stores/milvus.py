@@ -255,6 +255,16 @@ def _passage_rows(passages: list[Passage], rows: list[int], vectors: np.ndarray,
     return out
 
 
+def _rows_of(passages: list[Passage], sentences: list[list[str]], tokens: list[list[str]] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """The passages' keys, sentence counts and BM25 tokens (``tokens``: when the caller has them already)."""
+    from rsiqa.search.lexical import tokenize
+
+    keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    return keys, lengths, tokenize([passage_context(p) for p in passages]) if tokens is None else tokens
+
+
 class MilvusBuild:
     """Writes one build's passages and sentences to Milvus, then (``publish``) switches the aliases.
 
@@ -295,14 +305,9 @@ class MilvusBuild:
 
         ``tokens``: the passages' BM25 tokens (:func:`rsiqa.search.lexical.tokenize` of their context), when the
         caller has them already (a build tokenizes once for the BM25 index and Milvus's sparse vectors)."""
-        from rsiqa.search.lexical import tokenize
-
         started = time.perf_counter()
         dimension = int(vectors.shape[1])
-        keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
-        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        if tokens is None:
-            tokens = tokenize([passage_context(p) for p in passages])
+        keys, lengths, tokens = _rows_of(passages, sentences, tokens)
         previous = self._previous_record(settings_key, dimension, precision)
         if previous:
             old = previous["corpus_hashes"]
@@ -343,12 +348,7 @@ class MilvusBuild:
             sentence_vectors: np.ndarray) -> None:
         """Insert a part of the corpus (after :meth:`start`): passages, their sentences and both vectors, in order; a
         passage whose key an earlier part held already is not written again."""
-        from rsiqa.search.lexical import tokenize
-
-        keys = np.array([passage_key(p.chunk_id) for p in passages], dtype=np.int64)
-        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        self._add(passages, sentences, vectors, sentence_vectors, keys, lengths,
-                  tokenize([passage_context(p) for p in passages]))
+        self._add(passages, sentences, vectors, sentence_vectors, *_rows_of(passages, sentences))
 
     def _add(self, passages: list[Passage], sentences: list[list[str]], vectors: np.ndarray,
              sentence_vectors: np.ndarray, keys: np.ndarray, lengths: np.ndarray, tokens: list[list[str]]) -> None:
