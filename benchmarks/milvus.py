@@ -50,7 +50,6 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -292,6 +291,18 @@ def synthetic(base, n: int, per_file: int = PER_FILE, seed: int = 0):
         return list(passages), list(sentences), np.array(vectors), np.array(sentence_vectors)
 
 
+def _synthetic_manifest(base, n: int, hashes: dict[str, str]) -> dict[str, Any]:
+    """The manifest of a synthetic index folder: the base index's, for ``n`` passages in the files of ``hashes``
+    (file -> content hash); the build adds its FAISS (and Milvus) records."""
+    manifest = dict(base.manifest)
+    manifest.update(passages=n, documents={f: {"title": f, "sha256": h} for f, h in hashes.items()},
+                    corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
+                    built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    manifest.pop("milvus", None)
+    manifest.pop("files", None)
+    return manifest
+
+
 def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, changed: tuple[str, ...] = ()
                     ) -> dict[str, Any]:
     """Write ``data`` (:func:`synthetic`'s passages, sentences and vectors) as an index folder (FAISS-HNSW) and as
@@ -306,12 +317,7 @@ def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, ch
     hashes = {f: f"synthetic-{f}" for f in files}
     hashes.update({f: f"changed-{f}" for f in changed})
     settings = settings_for(milvus, index_dir, prefix, ann_threshold=1)
-    manifest = dict(base.manifest)
-    manifest.update(passages=len(passages), documents={f: {"title": f, "sha256": hashes[f]} for f in files},
-                    corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
-                    built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    manifest.pop("milvus", None)
-    manifest.pop("files", None)
+    manifest = _synthetic_manifest(base, len(passages), hashes)
     t = time.perf_counter()
     build = MilvusBuild(settings, index_dir)
     manifest["milvus"] = build.write(passages, sentences, vectors, sentence_vectors, hashes,
@@ -327,42 +333,14 @@ def write_synthetic(base, data, index_dir: Path, milvus: Milvus, prefix: str, ch
     return written
 
 
-class _JsonRows(Sequence):
-    """The lines of a JSON-lines file by row (``make`` turns a parsed line into the row's object), parsed when asked for
-    and not kept: the synthetic passages and sentences of :func:`synthetic_files`, never all in memory at once."""
-
-    def __init__(self, path: Path, offsets: np.ndarray, make: Any = None) -> None:
-        self.path, self.offsets, self.make = path, offsets, make or (lambda row: row)
-        self.size = path.stat().st_size
-
-    def __len__(self) -> int:
-        return len(self.offsets)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                return [self[i] for i in range(start, stop, step)]
-            with self.path.open("rb") as handle:
-                handle.seek(int(self.offsets[start]) if start < len(self) else self.size)
-                return [self.make(json.loads(handle.readline())) for _ in range(start, stop)]
-        i = int(index) + (len(self) if int(index) < 0 else 0)
-        with self.path.open("rb") as handle:
-            handle.seek(int(self.offsets[i]))
-            return self.make(json.loads(handle.readline()))
-
-    def __iter__(self):
-        with self.path.open("rb") as handle:
-            for line in handle:
-                yield self.make(json.loads(line))
-
-
 def synthetic_files(base, n: int, folder: Path, per_file: int = PER_FILE, seed: int = 0, chunk: int = 50_000):
     """``n`` synthetic passages (see the module docstring), ``per_file`` to a file, generated ``chunk`` passages at a
     time into ``folder`` (the same draws whatever ``chunk``): passages and sentences as JSON
     lines, the passage and sentence vectors as memory-mapped float32 files. Returns (passages, sentences, vectors,
-    sentence_vectors, sentence counts, average BM25 length) with the texts read by row (:class:`_JsonRows`) and the
-    vectors memory-mapped, so that a million passages are never all in memory."""
+    sentence_vectors, sentence counts, average BM25 length) with the texts read by row
+    (:class:`rsiqa.index.rows.JsonLineRows`) and the vectors memory-mapped, so that a million passages are never all
+    in memory."""
+    from rsiqa.index.rows import JsonLineRows
     from rsiqa.index.stores import average_length
     from rsiqa.ingest.documents import Passage, Source, passage_context
     from rsiqa.search.lexical import tokenize
@@ -414,8 +392,8 @@ def synthetic_files(base, n: int, folder: Path, per_file: int = PER_FILE, seed: 
     vectors.flush()
     sentence_vectors.flush()
     del vectors, sentence_vectors
-    return (_JsonRows(folder / "passages.jsonl", offsets["passages"], Passage.from_dict),
-            _JsonRows(folder / "sentences.jsonl", offsets["sentences"]),
+    return (JsonLineRows(folder / "passages.jsonl", offsets["passages"], Passage.from_dict),
+            JsonLineRows(folder / "sentences.jsonl", offsets["sentences"]),
             np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
             counts, avg)
 
@@ -434,12 +412,7 @@ def write_synthetic_files(base, data, index_dir: Path, milvus: Milvus, prefix: s
     files = [f"synthetic/{i:05d}.md" for i in range(-(-n // PER_FILE))]  # synthetic_files' (without reading them)
     hashes = {f: f"synthetic-{f}" for f in files}
     settings = settings_for(milvus, index_dir, prefix, ann_threshold=1, milvus_search=search)
-    manifest = dict(base.manifest)
-    manifest.update(passages=n, documents={f: {"title": f, "sha256": hashes[f]} for f in files},
-                    corpus_hashes=hashes, corpus_fingerprint="synthetic", questions=[],
-                    built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    manifest.pop("milvus", None)
-    manifest.pop("files", None)
+    manifest = _synthetic_manifest(base, n, hashes)
     t = time.perf_counter()
     index = make_faiss_index(vectors, 1, settings.hnsw_m, settings.hnsw_ef_construction, settings.hnsw_ef_search)
     log(f"FAISS-HNSW of {n} passage vectors built in {time.perf_counter() - t:.0f} s")

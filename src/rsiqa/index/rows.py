@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -235,18 +235,29 @@ class PassageRows(_Rows):
             at = self._lines.find(needle, self._lines.end(row))
 
 
-class SentenceRows(_Rows):
-    """``data.sentences`` of a served index: the sentences of passage ``row`` parsed from its line when asked for."""
+class JsonLineRows(_Rows):
+    """The rows of a JSON-lines file addressed by their start offsets, each parsed when asked for (and turned into
+    the row's object by ``make``), never kept: a file larger than memory reads as a sequence."""
 
-    def __init__(self, folder: Path, table: np.ndarray) -> None:
-        self._lines = _Lines(folder / "sentences.jsonl", table[:, SENTENCE_OFFSET])
+    def __init__(self, path: Path, starts: np.ndarray, make: Callable[[Any], Any] | None = None) -> None:
+        self._lines = _Lines(path, starts)
+        self._make = make
 
     @property
     def reads(self) -> int:
+        """How many lines were parsed so far."""
         return self._lines.reads
 
-    def _row(self, i: int) -> list[str]:
-        return self._lines.parse(i)
+    def _row(self, i: int) -> Any:
+        row = self._lines.parse(i)
+        return row if self._make is None else self._make(row)
+
+
+class SentenceRows(JsonLineRows):
+    """``data.sentences`` of a served index: the sentences of passage ``row`` parsed from its line when asked for."""
+
+    def __init__(self, folder: Path, table: np.ndarray) -> None:
+        super().__init__(folder / "sentences.jsonl", table[:, SENTENCE_OFFSET])
 
 
 class RowOf:
