@@ -451,7 +451,10 @@ def write_synthetic_files(base, data, index_dir: Path, milvus: Milvus, prefix: s
 
 
 # -- serving at scale --------------------------------------------------------------------------------
-def serve_and_time(settings: Any, questions: list[str]) -> dict[str, Any]:
+def serve_and_time(settings: Any, questions: list[str], inspect: Any = None) -> dict[str, Any]:
+    """``rsiqa serve`` of ``settings``' index, 5 warm-up questions, then ``questions`` timed one by one through one
+    keep-alive client; the server's memory after them. ``inspect(pid)``, when given, looks at the server before it
+    stops (its result under "inspected")."""
     from run import LeanClient, post_times, start_server  # the product benchmark's server helpers
 
     env = env_for(settings)
@@ -462,17 +465,21 @@ def serve_and_time(settings: Any, questions: list[str]) -> dict[str, Any]:
         times = post_times(client, questions)
         memory = status_kb(proc.pid, ("VmRSS", "VmHWM", "RssAnon"))
         rss, hwm, anon = (memory.get(key, 0) / 1024 for key in ("VmRSS", "VmHWM", "RssAnon"))
+        inspected = inspect(proc.pid) if inspect is not None else None
         client.close()
     finally:
         stop_process(proc, timeout=20)
-    return {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
-            "queries": len(times), "rss_mb": round(rss), "anon_mb": round(anon), "peak_mb": round(hwm),
-            "start_s": round(health_s, 1)}
+    figures = {"p50_ms": round(float(np.percentile(times, 50)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
+               "queries": len(times), "rss_mb": round(rss), "anon_mb": round(anon), "peak_mb": round(hwm),
+               "start_s": round(health_s, 1)}
+    return figures if inspect is None else {**figures, "inspected": inspected}
 
 
 def eval_questions() -> list[str]:
-    rows = [json.loads(line) for line in (SHARED / "questions.jsonl").read_text().splitlines() if line.strip()]
-    return [r["question"] for r in rows if not r.get("history")]
+    """The single-turn questions of questions.jsonl (the scale benchmark's queries)."""
+    from rsiqa.evaluate import load_questions
+
+    return [r["question"] for r in load_questions(SHARED / "questions.jsonl") if not r.get("history")]
 
 
 def run_scale(milvus: Milvus, work: Path, n: int, query_count: int, searches: tuple[str, ...] = ("rsiqa",),

@@ -3,9 +3,10 @@
     python benchmarks/serve_memory.py INDEX_DIR --store milvus --uri http://127.0.0.1:19561
     python benchmarks/serve_memory.py INDEX_DIR --store faiss
 
-The same server and timing as ``benchmarks/milvus.py scale`` (``rsiqa serve``, ``RSIQA_ANN_THRESHOLD=1``, one
-keep-alive client, 5 warm-up questions, then the single-turn questions of questions.jsonl), on a folder that
-script wrote (``--work``); then VmRSS, VmHWM, RssAnon, RssFile and the largest mappings of /proc/PID/smaps.
+The same server and timing as ``benchmarks/milvus.py scale`` (its ``serve_and_time``: ``rsiqa serve``,
+``RSIQA_ANN_THRESHOLD=1``, one keep-alive client, 5 warm-up questions, then the single-turn questions of
+questions.jsonl), on a folder that script wrote (``--work``); then VmRSS, RssAnon, VmHWM and the largest mappings of
+/proc/PID/smaps.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-from milvus import REPO, env_for, eval_questions
-from processes import status_kb, stop_process
-from run import LeanClient, post_times, start_server
+from milvus import REPO, eval_questions, serve_and_time
 
 
 def mappings(pid: int, top: int = 15) -> list[tuple[str, int, int]]:
@@ -48,22 +46,11 @@ def main() -> int:
     record = json.loads((args.index / "manifest.json").read_text(encoding="utf-8")).get("milvus") or {}
     settings = Settings(corpus_dir=REPO / "corpus", index_dir=args.index, store=args.store, milvus_uri=args.uri,
                         milvus_collection_prefix=record.get("prefix", "rsiqa_"), ann_threshold=1)
-    proc, url, health_s, _ = start_server(args.index, env_for(settings), timeout=1800)
-    try:
-        client = LeanClient(url)
-        questions = eval_questions()
-        post_times(client, questions[:5])  # warm
-        times = post_times(client, questions)
-        memory = {key: value // 1024 for key, value in
-                  status_kb(proc.pid, ("VmRSS", "VmHWM", "RssAnon", "RssFile")).items()}
-        print(json.dumps({"store": args.store, "p50_ms": round(float(np.percentile(times, 50)), 1),
-                          "p95_ms": round(float(np.percentile(times, 95)), 1), "queries": len(times),
-                          "start_s": round(health_s, 1), **{f"{k}_mb": v for k, v in memory.items()}}))
-        for name, rss, anon in mappings(proc.pid):
-            print(f"{rss:6d} MB resident {anon:6d} MB anonymous  {name}")
-        client.close()
-    finally:
-        stop_process(proc, timeout=20)
+    figures = serve_and_time(settings, eval_questions(), inspect=mappings)
+    largest = figures.pop("inspected")
+    print(json.dumps({"store": args.store, **figures}))
+    for name, rss, anon in largest:
+        print(f"{rss:6d} MB resident {anon:6d} MB anonymous  {name}")
     return 0
 
 
