@@ -53,13 +53,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from processes import free_port, status_kb, stop_process
+from processes import start_milvus_lite, status_kb, stop_process, wait_for_milvus
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "eval"
 QUESTION_SETS = [SHARED / "questions.jsonl", SHARED / "styles.jsonl", REPO / "eval" / "styles_validation.jsonl",
                  REPO / "eval" / "styles_holdout.jsonl"]
-BIN = Path(sys.executable).parent
 #: Synthetic passages per synthetic corpus file.
 PER_FILE = 100
 
@@ -76,35 +75,11 @@ class Milvus:
         self.process: subprocess.Popen | None = None
         self.uri = os.environ.get("RSIQA_MILVUS_URI", "")
         self.token = os.environ.get("RSIQA_MILVUS_TOKEN")
-        if not self.uri:
-            port = free_port()
-            data = work / "milvus-data"
+        if self.uri:
+            wait_for_milvus(self.uri, self.token)
+        else:
             self.log = (work / "milvus-lite.log").open("wb")
-            if lite_binary is not None:  # Milvus Lite 2.5's `milvus` binary (docs/performance.md): DB file, address
-                data.mkdir(parents=True, exist_ok=True)
-                env = dict(os.environ, LD_LIBRARY_PATH=str(lite_binary.parent))
-                command = [str(lite_binary), str(data / "rsiqa.db"), f"127.0.0.1:{port}", "ERROR"]
-            else:
-                env = None
-                command = [str(BIN / "milvus-lite"), "server", "--data-dir", str(data), "--host", "127.0.0.1",
-                           "--port", str(port)]
-            self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-            self.uri = f"http://127.0.0.1:{port}"
-        from pymilvus import MilvusClient
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # Closed after: pymilvus shares a connection per URI, and this one's default 10 s keepalive pings make
-                # `milvus-lite server` answer GOAWAY "too_many_pings" a minute later, failing the store's calls.
-                client = MilvusClient(uri=self.uri, token=self.token or "", timeout=2)
-                client.list_collections()
-                client.close()
-                break
-            except Exception:  # noqa: BLE001 - starting
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+            self.process, self.uri = start_milvus_lite(work / "milvus-data", self.log, lite_binary)
         log(f"Milvus at {self.uri}" + (" (milvus-lite server, pid %d)" % self.process.pid if self.process else ""))
 
     def memory(self) -> dict[str, int] | None:

@@ -3,11 +3,15 @@ benchmarks/ on the path)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
@@ -70,6 +74,59 @@ def wait_for_health(process: subprocess.Popen, url: str, timeout: float = 600.0,
         wait_until_ready(process, lambda: answers_health(url), timeout, "rsiqa serve", log, pause)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from exc
+
+
+def milvus_answers(uri: str, token: str | None = None) -> bool:
+    """Whether the Milvus at ``uri`` lists its collections now."""
+    from pymilvus import MilvusClient
+
+    try:
+        # Closed after: pymilvus shares a connection per URI, and this one's default 10 s keepalive pings make
+        # `milvus-lite server` answer GOAWAY "too_many_pings" a minute later, failing later calls on it.
+        client = MilvusClient(uri=uri, token=token or "", timeout=2)
+        client.list_collections()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 - not listening yet
+        return False
+
+
+def wait_for_milvus(uri: str, token: str | None = None, process: subprocess.Popen | None = None,
+                    timeout: float = 60.0) -> None:
+    """Wait until the Milvus at ``uri`` answers; RuntimeError when ``process`` (the server, if started here) exits
+    first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not milvus_answers(uri, token):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Milvus server exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Milvus at {uri} did not answer within {timeout}s")
+        time.sleep(0.3)
+
+
+def start_milvus_lite(data: Path, log: IO[bytes], binary: Path | None = None,
+                      timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """A ``milvus-lite server`` on a free 127.0.0.1 port, its data in ``data`` and its output to ``log``, once it
+    answers: the process and its URI. ``binary``: Milvus Lite 2.5's ``milvus`` binary instead (a DB file and an
+    address as arguments; see docs/performance.md)."""
+    port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    if binary is not None:
+        env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parent))
+        command = [str(binary), str(data / "rsiqa.db"), f"127.0.0.1:{port}", "ERROR"]
+    else:
+        env = None
+        command = [str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data), "--host",
+                   "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_milvus(uri, None, process, timeout)
+    except BaseException:
+        if process.poll() is None:
+            stop_process(process, timeout=10)
+        raise
+    return process, uri
 
 
 def open_slow_connections(port: int, count: int, partial: bytes, timeout: float) -> list[socket.socket]:

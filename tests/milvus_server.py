@@ -9,35 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-from processes import free_port, stop_process
-
-MILVUS_LITE = str(Path(sys.executable).parent / "milvus-lite")
-
-
-
-def _wait_until_ready(uri: str, token: str | None, process: subprocess.Popen | None, seconds: float = 60) -> None:
-    from pymilvus import MilvusClient
-
-    deadline = time.monotonic() + seconds
-    while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"milvus-lite server exited with {process.returncode}")
-        try:
-            client = MilvusClient(uri=uri, token=token or "", timeout=2)
-            client.list_collections()
-            client.close()
-            return
-        except Exception:  # noqa: BLE001 - not listening yet
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+from processes import start_milvus_lite, stop_process, wait_for_milvus
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +21,13 @@ def milvus(tmp_path_factory: pytest.TempPathFactory):
     uri = os.environ.get("RSIQA_MILVUS_URI")
     token = os.environ.get("RSIQA_MILVUS_TOKEN")
     if uri:
-        _wait_until_ready(uri, token, None, seconds=10)
+        wait_for_milvus(uri, token, timeout=10)
         yield uri, token
         return
     data = tmp_path_factory.mktemp("milvus-data")
-    port = free_port()
-    log = (data.parent / f"milvus-lite-{port}.log").open("wb")
-    process = subprocess.Popen([MILVUS_LITE, "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
+    log = (data.parent / "milvus-lite.log").open("wb")
+    process, uri = start_milvus_lite(data, log)
     try:
-        _wait_until_ready(uri, None, process)
         yield uri, None
     finally:
         if process.poll() is None:
