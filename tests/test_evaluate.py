@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rsiqa.evaluate import evaluate, fold, load_questions
+from rsiqa.evaluate import evaluate, fold, gold_pages_in, load_questions, page_of
 
 ROWS = [
     {"id": "a", "question": "q1", "gold": ["Stuart  Armstrong\nposits"]},
@@ -62,6 +62,34 @@ def test_answer_hit_and_figures_per_style():
     text = report.render()
     assert "near_domain" in text and "declined 1/1" in text and "declined 0/1" in text
     assert "w [who]: rank 1, answer misses" in text
+
+
+def test_page_figures_count_another_passage_of_the_gold_page_as_the_right_page():
+    faq = {"url": "https://docs.example/faq.html#defaults", "path": "faq.html"}
+    faq_other = {"url": "https://docs.example/faq.html#lambdas", "path": "faq.html"}
+    tutorial = {"url": None, "path": "tutorial/controlflow.html"}
+    index = [("Default values are evaluated once.", faq), ("Lambdas capture variables.", faq_other),
+             ("The default value is evaluated only once.", tutorial)]
+    rows = [
+        {"id": "same", "question": "q1", "gold": ["default values are evaluated once"]},
+        {"id": "other", "question": "q2", "gold": ["lambdas capture"]},
+        {"id": "wrong", "question": "q3", "gold": ["lambdas capture"]},
+    ]
+    answers = {  # q1: the gold passage first; q2: another section of the gold page first; q3: another page
+        "q1": [("Default values are evaluated once.", faq)],
+        "q2": [("Default values are evaluated once.", faq), ("Lambdas capture variables.", faq_other)],
+        "q3": [("The default value is evaluated only once.", tutorial)] * 5 + [("Lambdas capture variables.", faq_other)],
+    }
+
+    def ask(question, k, history):
+        return {"abstained": False, "answer": "", "citations": [{"text": t, "source": s} for t, s in answers[question]]}
+
+    f = evaluate(rows, ask, gold_pages_in(index)).figures()
+    assert f["hit@1"] == pytest.approx(1 / 3)
+    assert f["page@1"] == pytest.approx(2 / 3) and f["page@5"] == pytest.approx(2 / 3)  # q3's is 6th
+    assert "page@1" not in evaluate(rows, ask).figures()  # without an index, no page figures
+    assert page_of(faq) == "https://docs.example/faq.html" and page_of(tutorial) == "tutorial/controlflow.html"
+    assert "right page: page@1 0.667" in evaluate(rows, ask, gold_pages_in(index)).render()
 
 
 def test_fold_lowercases_and_folds_white_space():

@@ -1,5 +1,10 @@
 """Evaluation: hit@k, MRR@10, answer-hit, passage lengths and abstention over a questions file, per style.
 
+On a local index it also reports page@1 and page@5: whether the first (or one of the first five)
+citations comes from a page that holds a gold phrase, though perhaps from another passage of
+it. A gold phrase picks one passage; a reader asking "which page answers this?" is also
+served by the passage next to it or the page's other section on the same thing.
+
 A question set is JSON lines: ``id``, ``question``, ``gold`` (phrases a cited passage must hold),
 optional ``history`` (earlier turns), ``out_of_scope`` (should be declined), ``style`` (keyword,
 casual, long, who, compare, followup; for out-of-scope ones offtopic, near_domain,
@@ -14,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,26 @@ PLAIN = "plain"
 def fold(text: str) -> str:
     """Lower-case and fold white space: how gold phrases are matched."""
     return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def page_of(source: dict[str, Any]) -> str:
+    """The page a passage comes from: its URL without the ``#section`` anchor, else its document path."""
+    return (source.get("url") or "").split("#", 1)[0] or str(source.get("path") or "")
+
+
+#: The pages whose passages hold one of the given gold phrases (see :func:`gold_pages_in`).
+GoldPagesFn = Callable[[list[str]], set[str]]
+
+
+def gold_pages_in(passages: Iterable[tuple[str, dict[str, Any]]]) -> GoldPagesFn:
+    """A :data:`GoldPagesFn` over an index's passages, given as (text, source dict) pairs."""
+    folded = [(fold(text), page_of(source)) for text, source in passages]
+
+    def pages(gold: list[str]) -> set[str]:
+        phrases = [fold(g) for g in gold]
+        return {page for text, page in folded if any(g in text for g in phrases)}
+
+    return pages
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -56,12 +81,20 @@ class Tally:
     answer_hits: int = 0
     declined_out: int = 0
     declined_in: int = 0
+    page_hits_at: dict[int, int] = field(default_factory=lambda: {1: 0, 5: 0})
+    pages_judged: int = 0
 
-    def add_in_scope(self, rank: int | None, answer_hit: bool, declined: bool) -> None:
-        """Count one in-scope question: the rank of its first gold citation, its answer, a wrong decline."""
+    def add_in_scope(self, rank: int | None, answer_hit: bool, declined: bool, page_rank: int | None = None,
+                     page_judged: bool = False) -> None:
+        """Count one in-scope question: the rank of its first gold citation, its answer, a wrong decline;
+        with ``page_judged``, ``page_rank``: the rank of its first citation from a page holding a gold phrase."""
         self.in_scope += 1
         for k in self.hits_at:
             self.hits_at[k] += int(rank is not None and rank <= k)
+        if page_judged:
+            self.pages_judged += 1
+            for k in self.page_hits_at:
+                self.page_hits_at[k] += int(page_rank is not None and page_rank <= k)
         self.reciprocal_ranks.append(1.0 / rank if rank else 0.0)
         self.answer_hits += int(answer_hit)
         self.declined_in += int(declined)
@@ -72,13 +105,15 @@ class Tally:
         self.declined_out += int(declined)
 
     def figures(self) -> dict[str, float]:
-        """Rates over the group."""
+        """Rates over the group (page@1 and page@5 when pages were judged)."""
         n = max(self.in_scope, 1)
+        pages = {f"page@{k}": hits / self.pages_judged for k, hits in self.page_hits_at.items()} if self.pages_judged else {}
         return {
             "hit@1": self.hits_at[1] / n,
             "hit@3": self.hits_at[3] / n,
             "hit@5": self.hits_at[5] / n,
             "mrr@10": sum(self.reciprocal_ranks) / n,
+            **pages,
             "answer_hit": self.answer_hits / n,
             "declined_out_of_scope": self.declined_out / max(self.out_of_scope, 1),
             "declined_in_scope": self.declined_in / n,
@@ -123,6 +158,8 @@ class EvalReport:
         lines = [
             f"questions: {t.in_scope} in scope, {t.out_of_scope} out of scope",
             f"hit@1 {f['hit@1']:.3f}  hit@3 {f['hit@3']:.3f}  hit@5 {f['hit@5']:.3f}  MRR@10 {f['mrr@10']:.3f}",
+            *([f"right page: page@1 {f['page@1']:.3f}  page@5 {f['page@5']:.3f} (a citation from a page that holds "
+               "a gold phrase)"] if "page@1" in f else []),
             f"answer-hit {f['answer_hit']:.3f} (the answer text holds a gold phrase); "
             f"answer words: median {f['median_answer_words']:.0f}",
             f"passage words: median {f['median_passage_words']:.0f}, max {f['max_passage_words']:.0f}",
@@ -157,8 +194,14 @@ def answer_holds(answer: dict[str, Any], row: dict[str, Any]) -> bool:
     return any(fold(g) in text for g in (row.get("answer_gold") or row.get("gold", [])))
 
 
-def evaluate(rows: list[dict[str, Any]], ask: AskFn) -> EvalReport:
-    """Run every question through ``ask`` (top 10) and score the citations and answers against gold phrases."""
+def page_rank(citations: list[dict[str, Any]], pages: set[str]) -> int | None:
+    """1-based rank of the first citation from one of ``pages``, or None."""
+    return next((i for i, c in enumerate(citations, start=1) if page_of(c.get("source") or {}) in pages), None)
+
+
+def evaluate(rows: list[dict[str, Any]], ask: AskFn, gold_pages: GoldPagesFn | None = None) -> EvalReport:
+    """Run every question through ``ask`` (top 10) and score the citations and answers against gold phrases;
+    with ``gold_pages`` (the pages that hold a question's gold phrases), the right page too."""
     report = EvalReport()
     for row in rows:
         answer = ask(row["question"], 10, row.get("history", []))
@@ -174,8 +217,9 @@ def evaluate(rows: list[dict[str, Any]], ask: AskFn) -> EvalReport:
         citations = answer["citations"]
         rank = gold_rank(citations, row.get("gold", []))
         hit = answer_holds(answer, row)
+        on_page = page_rank(citations, gold_pages(row.get("gold", []))) if gold_pages else None
         for tally in (report.total, style):
-            tally.add_in_scope(rank, hit, declined)
+            tally.add_in_scope(rank, hit, declined, on_page, gold_pages is not None)
         report.passage_words += [len(c["text"].split()) for c in citations[:5]]
         if not declined:
             report.answer_words.append(len(re.sub(r"\[\d+\]", "", answer.get("answer", "")).split()))

@@ -44,6 +44,7 @@ def test_eval_chain_asks_the_follow_up_after_rsiqas_own_answer(real_index_dir, t
         figures[flag] = json.loads(done.stdout)
     assert figures[("--chain",)]["hit@1"] == 1.0 and figures[("--chain",)]["declined_in_scope"] == 0.0
     assert figures[()]["hit@1"] < 1.0  # with the written answer the same follow-up misses
+    assert figures[("--chain",)]["page@1"] == 1.0  # the local index tells which pages hold the gold phrase
 
 
 def _one_note_corpus(tmp_path):

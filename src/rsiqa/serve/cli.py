@@ -229,19 +229,21 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
     Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?,
     "style"?, "answer_gold"?}. A hit is a citation whose text contains a gold phrase
     (lower-cased, white space folded); answer-hit, an answer text that contains an answer_gold
-    phrase (or, without those, a gold one). Prints hit@1/3/5, MRR@10, answer-hit, passage and
-    answer lengths, how often out-of-scope questions were declined (and in-scope ones wrongly
-    declined), the same per style, and the misses.
+    phrase (or, without those, a gold one). On the local index, page@1 and page@5 too: a citation
+    from a page that holds a gold phrase (another passage of that page counts). Prints hit@1/3/5,
+    MRR@10, page@1/5, answer-hit, passage and answer lengths, how often out-of-scope questions
+    were declined (and in-scope ones wrongly declined), the same per style, and the misses.
 
     \b
     Examples:
       rsiqa eval ../shared/eval/questions.jsonl
       rsiqa eval --chain ../shared/eval/styles.jsonl   # follow-ups after rsiqa's own answers
     """
-    from rsiqa.evaluate import chained, evaluate, load_questions
+    from rsiqa.evaluate import chained, evaluate, gold_pages_in, load_questions
     from rsiqa.serve.terminal import plain, safe_json
 
     rows = load_questions(questions)
+    gold_pages = None
     if url:
         import httpx
 
@@ -257,11 +259,12 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
         settings = _settings(index_dir=index_dir)
         _check_index(settings)
         engine = Engine(settings)
+        gold_pages = gold_pages_in((p.text, p.source.to_dict()) for p in engine.data.passages)
 
         def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
             return engine.ask(question, k, history).model_dump()
 
-    report = evaluate(rows, chained(ask_fn) if chain else ask_fn)
+    report = evaluate(rows, chained(ask_fn) if chain else ask_fn, gold_pages)
     click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
 
 
