@@ -47,6 +47,31 @@ def test_an_unchanged_file_is_not_parsed_again(settings: Settings, fake_embedder
     assert not any("seed AI number 3 " in t for t in texts)
 
 
+MERGED_PAGE = """<html><head><title>FAQ</title></head><body><main><h1 id="faq">FAQ</h1>
+<section id="short"><h3>Is there a style guide?</h3><p>Yes, PEP 8.</p></section>
+<section id="long"><h3>Why do I get an UnboundLocalError?</h3>
+<p>""" + " ".join(["Assigning to a name inside a function makes it local to that function."] * 12) + """</p>
+</section></main></body></html>"""
+
+
+def test_a_cached_parse_keeps_where_each_merged_section_starts(settings: Settings, fake_embedder, monkeypatch) -> None:
+    (settings.corpus_dir / "faq.html").write_text(MERGED_PAGE, encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    first = [(p.text, p.source) for p in load_index(settings.index_dir).passages]
+    for text, source in first:  # merged with the short answer before it, the long section still names its passages
+        if "Assigning" in text:
+            assert source.section == "Why do I get an UnboundLocalError?" and source.path == "faq.html"
+            assert source.url == "faq.html#long"
+    parsed: list[str] = []
+    original = loaders.load_bytes
+    monkeypatch.setattr(loaders, "load_bytes", lambda data, rel, *a: parsed.append(rel) or original(data, rel, *a))
+    settings = settings.model_copy(update={"parse_workers": 1})
+    (settings.index_dir / "passages.jsonl").unlink()  # rebuild from the cached parse
+    build_index(settings, fake_embedder, progress=False)
+    assert parsed == []
+    assert [(p.text, p.source) for p in load_index(settings.index_dir).passages] == first
+
+
 def test_parallel_parsing_gives_the_documents_of_a_sequential_one(settings: Settings, fake_embedder) -> None:
     write_notes(settings.corpus_dir)
     (settings.corpus_dir / "copy.md").write_text(NOTES["note-0.md"], encoding="utf-8")  # a duplicate

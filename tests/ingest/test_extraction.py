@@ -116,16 +116,53 @@ def test_sections_come_from_headings_with_their_anchors_and_small_ones_fill_a_pa
     doc = load_bytes(SPHINX_PAGE.encode(), "tutorial/controlflow.html")
     passages = passages_of(doc)
     base = "https://docs.python.org/3/tutorial/controlflow.html"
-    # the intro and the tiny "4.1. if Statements" share a passage with the start of 4.2: no heading-only passage
-    first = passages[0]
+    # the intro and the tiny "4.1. if Statements" share a passage: no heading-only passage, and the heading
+    # of 4.2 opens 4.2's passage rather than close theirs
+    first, second = passages[0], passages[1]
     assert first.source.url == f"{base}#more-control-flow-tools"
     assert first.source.section is None  # the page's own heading is its title
     assert "4.1. if Statements\nPerhaps the most well-known statement type" in first.text
-    assert "4.2. for Statements" in first.text
+    assert "4.2" not in first.text
+    assert second.text.startswith("4.2. for Statements\nThe for statement in Python")
+    assert second.source.section == "4.2. for Statements" and second.source.url == f"{base}#for-statements"
     assert all(len(p.text.split()) >= 20 for p in passages)
     range_passage = next(p for p in passages if "comes in handy" in p.text)
     assert range_passage.source.section == "4.3. The range() Function"
     assert range_passage.source.url == f"{base}#the-range-function"
+
+
+FAQ_PAGE = """<html><head><title>Programming FAQ</title></head><body><main>
+<h1 id="programming-faq">Programming FAQ</h1>
+<section id="are-there-coding-standards"><h3>Are there coding standards or a style guide for Python programs?</h3>
+<p>Yes. The coding style required for standard library modules is documented as PEP 8.</p></section>
+<section id="core-language"><h2>Core Language</h2>
+<section id="why-unboundlocalerror"><h3>Why am I getting an UnboundLocalError when the variable has a value?</h3>
+<p>It can be a surprise to get the UnboundLocalError in previously working code when it is modified by adding an
+assignment statement somewhere in the body of a function, as the examples below show for a global counter.</p>
+<p>This is because when you make an assignment to a variable in a scope, that variable becomes local to that scope
+and shadows any similarly named variable in the outer scope. Since the last statement in foo assigns a new value to
+x, the compiler recognizes it as a local variable, and the earlier print fails with the error.</p>
+<p>In the example above you can access the outer scope variable by declaring it global. This explicit declaration
+is required in order to remind you that you are actually modifying the value of the variable in the outer scope,
+unlike the superficially analogous situation with class and instance variables.</p>
+</section></section></main></body></html>"""
+
+
+def test_each_passage_of_merged_sections_is_named_after_the_section_that_gives_it_most_words() -> None:
+    # A one-line answer ("Yes, PEP 8"), an empty "Core Language" heading and a long section are one merged block;
+    # the long section's passages must not be named and linked after the one-line answer before them.
+    doc = load_bytes(FAQ_PAGE.encode(), "faq/programming.html")
+    passages = passages_of(doc, min_words=40, max_words=60)
+    unbound = "Why am I getting an UnboundLocalError when the variable has a value?"
+    assert len(passages) >= 3
+    for passage in passages:
+        assert not passage.text.endswith(("Core Language", unbound))  # a heading opens a passage, never ends one
+        if "UnboundLocalError" in passage.text or "outer scope" in passage.text:
+            assert passage.source.section == unbound
+            assert passage.source.url == "faq/programming.html#why-unboundlocalerror"
+    answer = next(p for p in passages if "PEP 8" in p.text)
+    assert answer.source.section == "Are there coding standards or a style guide for Python programs?"
+    assert answer.source.url == "faq/programming.html#are-there-coding-standards"
 
 
 def test_without_a_canonical_url_the_anchor_follows_the_file_path() -> None:
@@ -133,6 +170,9 @@ def test_without_a_canonical_url_the_anchor_follows_the_file_path() -> None:
     doc = load_bytes(page.encode(), "tutorial/controlflow.html")
     assert {b.source.url for b in doc.blocks} == {"tutorial/controlflow.html#more-control-flow-tools",
                                                   "tutorial/controlflow.html#the-range-function"}
+    assert {p.source.url for p in passages_of(doc)} == {"tutorial/controlflow.html#more-control-flow-tools",
+                                                       "tutorial/controlflow.html#for-statements",
+                                                       "tutorial/controlflow.html#the-range-function"}
 
 
 def test_code_blocks_stay_verbatim_in_their_passage() -> None:

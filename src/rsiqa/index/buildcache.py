@@ -142,12 +142,16 @@ def code_version() -> str:
 
 def _document_to_dict(doc: LoadedDocument) -> dict[str, Any]:
     return {"path": doc.path, "title": doc.title, "questions": doc.questions,
-            "blocks": [{"source": b.source.to_dict(), "paragraphs": b.paragraphs} for b in doc.blocks]}
+            "blocks": [{"source": b.source.to_dict(), "paragraphs": b.paragraphs,
+                        "parts": [[start, source.to_dict(), heading] for start, source, heading in b.parts]}
+                       for b in doc.blocks]}
 
 
 def _document_from_dict(row: dict[str, Any]) -> LoadedDocument:
     return LoadedDocument(path=row["path"], title=row["title"], questions=list(row["questions"]),
-                          blocks=[Block(source=Source(**b["source"]), paragraphs=list(b["paragraphs"])) for b in row["blocks"]])
+                          blocks=[Block(source=Source(**b["source"]), paragraphs=list(b["paragraphs"]),
+                                        parts=[(start, Source(**source), heading) for start, source, heading in b["parts"]])
+                                  for b in row["blocks"]])
 
 
 class ParseCache:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rsiqa.ingest.documents import Block, Passage, fence_code, is_code
+from rsiqa.ingest.documents import Block, Passage, Source, fence_code, is_code
 from rsiqa.ingest.structure import LIST_ITEM
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets/emphasis, which stay
@@ -76,14 +76,16 @@ def _split_overlong(sentence: str, hard_max: int) -> list[str]:
 _ORPHAN_WORDS = 20
 
 
-def _group_lists(paragraphs: list[str]) -> list[str]:
-    """Join a lead-in paragraph ending in ':' with the list items that follow it, so they stay together."""
-    grouped: list[str] = []
-    for paragraph in paragraphs:
-        if grouped and LIST_ITEM.match(paragraph) and (grouped[-1].endswith(":") or LIST_ITEM.match(grouped[-1].split("\n")[-1])):
-            grouped[-1] = f"{grouped[-1]}\n{paragraph}"
+def _group_lists(paragraphs: list[str]) -> list[tuple[int, str]]:
+    """Join a lead-in paragraph ending in ':' with the list items that follow it, so they stay together;
+    each group with the index of its first paragraph."""
+    grouped: list[tuple[int, str]] = []
+    for index, paragraph in enumerate(paragraphs):
+        last = grouped[-1][1] if grouped else ""
+        if grouped and LIST_ITEM.match(paragraph) and (last.endswith(":") or LIST_ITEM.match(last.split("\n")[-1])):
+            grouped[-1] = (grouped[-1][0], f"{last}\n{paragraph}")
         else:
-            grouped.append(paragraph)
+            grouped.append((index, paragraph))
     return grouped
 
 
@@ -91,17 +93,39 @@ def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_ma
     """Pack a block's sentences into passages.
 
     A passage closes at a paragraph end once it has ``min_words``, before a paragraph that
-    would not fit whole, or before a sentence that would take it past ``max_words``. A sentence is never cut, unless it alone exceeds
-    ``hard_max`` words. A short tail joins the previous passage when that stays within
-    ``max_words``.
+    would not fit whole, or before a sentence that would take it past ``max_words``. A sentence
+    is never cut, unless it alone exceeds ``hard_max`` words. A short tail joins the previous
+    passage when that stays within ``max_words``.
+
+    In a block merged from several sections (:attr:`rsiqa.ingest.documents.Block.parts`) a
+    section's heading line never ends a passage (it opens the next one, with the text it heads),
+    and each passage takes the source (name, anchor) of the section that gives it most words.
     """
-    chunks: list[list[str]] = []
+    chunks: list[tuple[list[str], list[int]]] = []  # each passage's pieces and the paragraph of each
     current: list[str] = []
+    owners: list[int] = []
     count = 0
-    for paragraph in _group_lists(block.paragraphs):
+    headings = block.headings()
+
+    def add(piece: str, owner: int) -> None:
+        nonlocal count
+        current.append(piece)
+        owners.append(owner)
+        count += _word_count(piece)
+
+    def close() -> None:
+        """Close the current passage; a heading line at its end (at most _ORPHAN_WORDS) opens the next instead."""
+        nonlocal current, owners, count
+        keep = len(current)
+        while keep > 1 and owners[keep - 1] in headings and _word_count(" ".join(current[keep - 1:])) <= _ORPHAN_WORDS:
+            keep -= 1
+        chunks.append((current[:keep], owners[:keep]))
+        current, owners = current[keep:], owners[keep:]
+        count = sum(map(_word_count, current))
+
+    for index, paragraph in _group_lists(block.paragraphs):
         if current and count >= _ORPHAN_WORDS and count + _word_count(paragraph) > max_words:
-            chunks.append(current)  # start the paragraph afresh rather than cut it
-            current, count = [], 0
+            close()  # start the paragraph afresh rather than cut it
         if is_code(paragraph):  # verbatim, never split into sentences; cut only at line ends
             lines = paragraph.split("\n")[1:-1]
             total = count + sum(_word_count(line) for line in lines)
@@ -115,54 +139,64 @@ def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_ma
                 if (held or current) and count + n > (target if parts > 1 else max_words) and count + rest > max_words:
                     if held:
                         current.append(fence_code(held) + "\n")
-                    chunks.append(current)
-                    current, count, held = [], 0, []
+                        owners.append(index)
+                    close()
+                    held = []
                 held.append(line)
                 count += n
                 rest -= n
             if held:
                 current.append(fence_code(held) + "\n")
+                owners.append(index)
             if count >= min_words:
-                chunks.append(current)
-                current, count = [], 0
+                close()
             continue
         lines = paragraph.split("\n")
         for number, line in enumerate(lines):
             for sentence in split_sentences(line):
                 for piece in _split_overlong(sentence, hard_max):
-                    n = _word_count(piece)
-                    if current and count + n > max_words:
-                        chunks.append(current)
-                        current, count = [], 0
-                    current.append(piece)
-                    count += n
+                    if current and count + _word_count(piece) > max_words:
+                        close()
+                    add(piece, index)
             if current and number < len(lines) - 1:
                 current[-1] = current[-1] + "\n"  # keep list items on their own lines
         if count >= min_words:
-            chunks.append(current)
-            current, count = [], 0
+            close()
         elif current:
             current[-1] = current[-1] + "\n"  # remember the paragraph break inside a passage
     if current:
-        if chunks and count < min_words and _word_count(" ".join(chunks[-1])) + count <= max_words:
-            chunks[-1].extend(current)
+        if chunks and count < min_words and _word_count(" ".join(chunks[-1][0])) + count <= max_words:
+            chunks[-1][0].extend(current)
+            chunks[-1][1].extend(owners)
         else:
-            chunks.append(current)
-    passages = []
-    for sentences in chunks:
-        code: list[str] = []
+            chunks.append((current, owners))
+    return [Passage(text=_joined(pieces), source=_main_source(block, pieces, owners)) for pieces, owners in chunks]
 
-        def hold(piece: str) -> str:
-            if is_code(piece.strip()):
-                code.append(piece.strip())
-                return f"\ue010{len(code) - 1}\ue011\n"
-            return piece
 
-        text = " ".join(hold(piece) for piece in sentences)
-        text = re.sub(r"[ \t]*\n[ \t]*", "\n", text).strip()
-        text = re.sub("\ue010(\\d+)\ue011", lambda m: code[int(m.group(1))], text)
-        passages.append(Passage(text=text, source=block.source))
-    return passages
+def _main_source(block: Block, pieces: list[str], owners: list[int]) -> Source:
+    """The source of the section that gives a passage most words (the first of those, on a tie)."""
+    if not block.parts:
+        return block.source
+    words: dict[int, int] = {}
+    for piece, owner in zip(pieces, owners):
+        part = block.part_of(owner)
+        words[part] = words.get(part, 0) + _word_count(piece)
+    return block.part_source(max(sorted(words), key=words.__getitem__))
+
+
+def _joined(pieces: list[str]) -> str:
+    """A passage's text from its pieces: sentences joined by spaces, line breaks kept, code verbatim."""
+    code: list[str] = []
+
+    def hold(piece: str) -> str:
+        if is_code(piece.strip()):
+            code.append(piece.strip())
+            return f"\ue010{len(code) - 1}\ue011\n"
+        return piece
+
+    text = " ".join(hold(piece) for piece in pieces)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text).strip()
+    return re.sub("\ue010(\\d+)\ue011", lambda m: code[int(m.group(1))], text)
 
 
 def chunk_blocks(blocks: Iterable[Block], min_words: int = 40, max_words: int = 120, hard_max: int = 250) -> list[Passage]:

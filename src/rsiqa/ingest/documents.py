@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -54,10 +55,29 @@ class Source:
 
 @dataclass
 class Block:
-    """Consecutive paragraphs that share one source; chunks never cross a block boundary."""
+    """Consecutive paragraphs that share one source; chunks never cross a block boundary.
+
+    A block merged from several small sections (see :func:`rsiqa.ingest.html.merge_small_sections`)
+    lists in ``parts`` where each later section starts: the index of its first paragraph, its
+    source, and whether that paragraph is its heading line. ``source`` is the first section's.
+    A passage takes the source of the section that gives it most words.
+    """
 
     source: Source
     paragraphs: list[str] = field(default_factory=list)
+    parts: list[tuple[int, Source, bool]] = field(default_factory=list)
+
+    def part_of(self, paragraph: int) -> int:
+        """The section paragraph number ``paragraph`` belongs to: 0 for the first, ``i + 1`` for ``parts[i]``."""
+        return bisect.bisect_right([start for start, _, _ in self.parts], paragraph)
+
+    def part_source(self, part: int) -> Source:
+        """The source of section ``part`` (see :meth:`part_of`)."""
+        return self.source if part == 0 else self.parts[part - 1][1]
+
+    def headings(self) -> set[int]:
+        """The indices of the paragraphs that are a merged section's heading line."""
+        return {start for start, _, heading in self.parts if heading}
 
 
 @dataclass

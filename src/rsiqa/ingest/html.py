@@ -22,7 +22,8 @@ when the page has one (else ``<body>``):
 
 Small sections are merged with the ones that follow until they reach a passage's size
 (:func:`merge_small_sections`): a heading is then a line of the merged text, and the merged
-block keeps the first section's name and anchor.
+block remembers where each section starts, so that a passage cut from it is named and linked
+after the section that gives it most words.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     #: False for a name the reader did not write ("page 3"): it is not added to merged text.
     written: bool = True
+    #: For a merged section, the sections merged in after the first: (index of the paragraph it starts at, section).
+    parts: list[tuple[int, Section]] = field(default_factory=list)
 
 
 def fence(code: str) -> str:
@@ -270,41 +273,48 @@ def merge_small_sections(sections: list[Section], min_words: int) -> list[Sectio
     """Merge each section under ``min_words`` with those that follow until it has them.
 
     The headings of the sections merged in become lines of the text (so a heading is context,
-    never a passage by itself); the merged section keeps the first one's name and anchor. A
-    small last section joins the one before it.
+    never a passage by itself), and ``parts`` records where each of them starts (the heading
+    line, when it is one). A small last section joins the one before it.
     """
     merged: list[Section] = []
+
+    def join(target: Section, section: Section) -> None:
+        start = len(target.paragraphs)
+        if section.name and section.written:
+            target.paragraphs.append(section.name)
+        target.paragraphs.extend(section.paragraphs)
+        target.parts.append((start, section))
+
     for section in sections:
         if merged and section_words(merged[-1]) < min_words:
-            target = merged[-1]
-            if section.name and section.written:
-                target.paragraphs.append(section.name)
-            target.paragraphs.extend(section.paragraphs)
-            if target.name is None:
-                target.name, target.anchor, target.level = section.name, section.anchor, section.level
+            join(merged[-1], section)
         else:
             merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs), section.written))
     if len(merged) > 1 and section_words(merged[-1]) < min_words:
         last = merged.pop()
-        if last.name and last.written:
-            merged[-1].paragraphs.append(last.name)
-        merged[-1].paragraphs.extend(last.paragraphs)
+        offset = len(merged[-1].paragraphs) + int(bool(last.name and last.written))  # where its paragraphs go
+        join(merged[-1], last)
+        merged[-1].parts += [(offset + start, part) for start, part in last.parts]
     bare = {s.name for s in sections if s.name and s.written and not s.paragraphs}
     for section in merged:  # a heading with nothing after it, at the end of a section, is not text
         while len(section.paragraphs) > 1 and section.paragraphs[-1] in bare:
             section.paragraphs.pop()
+        section.parts = [(start, part) for start, part in section.parts if start < len(section.paragraphs)]
     return [s for s in merged if s.paragraphs]
 
 
 def sections_to_blocks(sections: list[Section], title: str, path: str, url: str | None) -> list[Block]:
-    """One block per section; its URL is the page's (``url`` or ``path``) with ``#anchor``."""
-    blocks: list[Block] = []
+    """One block per section; its URL is the page's (``url`` or ``path``) with ``#anchor``; a merged
+    section's parts keep their own names and anchors (see :class:`rsiqa.ingest.documents.Block`)."""
     base = url or path
-    for section in sections:
+
+    def source(section: Section) -> Source:
         name = section.name
         if name is not None and section.level <= 1 and single_line(name).lower() == title.lower():
             name = None  # the page's own heading: the title says it already
         link = f"{base.split('#', 1)[0]}#{section.anchor}" if section.anchor else base
-        source = Source(title=title, path=path, kind="document", section=name, url=link if url or section.anchor else url)
-        blocks.append(Block(source=source, paragraphs=list(section.paragraphs)))
-    return blocks
+        return Source(title=title, path=path, kind="document", section=name, url=link if url or section.anchor else url)
+
+    return [Block(source=source(section), paragraphs=list(section.paragraphs),
+                  parts=[(start, source(part), bool(part.name and part.written)) for start, part in section.parts])
+            for section in sections]
