@@ -141,6 +141,10 @@ def test_pdf_without_outline_has_page_sections_and_small_pages_share_one(tmp_pat
         ("page 1", ["First page about goal stability.", "Second page about hardware overhang.", long_page]),
         ("page 4", [other_page]),
     ]
+    from rsiqa.ingest.chunking import chunk_blocks
+
+    # the passage of that section is mostly page 3, and says so
+    assert [p.source.section for p in chunk_blocks(doc.blocks, 90, 140, 250)] == ["page 3", "page 4"]
 
 
 def test_markdown_footnotes_emphasis_and_furniture_are_cleaned(tmp_path: Path) -> None:

@@ -309,7 +309,11 @@ def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits(
                                "raise RSIQA_MAX_EXTRACTED_CHARS to index it)")
             pages.append(text)
         sections = html.merge_small_sections(pdf.page_sections(pages, pdf.outline_entries(reader)), SECTION_MIN_WORDS)
-    blocks = [Block(source=Source(title=title, path=rel, kind="document", section=s.name), paragraphs=s.paragraphs)
+    def source(section: html.Section) -> Source:
+        return Source(title=title, path=rel, kind="document", section=section.name)
+
+    blocks = [Block(source=source(s), paragraphs=s.paragraphs,
+                    parts=[(start, source(part), bool(part.name and part.written)) for start, part in s.parts])
               for s in sections if s.paragraphs]
     if failures and not blocks:
         raise SkipFile(f"unreadable PDF ({'; '.join(failures[:3])})")
