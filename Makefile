@@ -52,17 +52,19 @@ test: install test-tools  ## run every test, slow ones included
 test-fast: install  ## the tests that need no model, server or browser
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-eval: index  ## retrieval and answer figures on every question set (development, validation, held out)
+eval: index  ## retrieval and answer figures on every question set (development, validation, held out, blind)
 	$(VENV)/bin/rsiqa eval ../shared/eval/questions.jsonl
 	$(VENV)/bin/rsiqa eval ../shared/eval/styles.jsonl
 	$(VENV)/bin/rsiqa eval eval/validation_questions.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_validation.jsonl
 	$(VENV)/bin/rsiqa eval eval/holdout_questions.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_holdout.jsonl
+	$(VENV)/bin/rsiqa eval eval/styles_blind.jsonl
 	# follow-ups after rsiqa's own previous answer, as the chat page sends it
 	$(VENV)/bin/rsiqa eval --chain ../shared/eval/styles.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_validation.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_holdout.jsonl
+	$(VENV)/bin/rsiqa eval --chain eval/styles_blind.jsonl
 
 clean:  ## remove the environment and the built index
 	rm -rf $(VENV) .tmp index/*.faiss index/*.json index/*.jsonl index/*.npy
