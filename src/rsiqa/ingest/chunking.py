@@ -98,7 +98,7 @@ def chunk_block(block: Block, min_words: int = 40, max_words: int = 120, hard_ma
     passage when that stays within ``max_words``.
 
     In a block merged from several sections (:attr:`rsiqa.ingest.documents.Block.parts`) a
-    section's heading line never ends a passage (it opens the next one, with the text it heads),
+    section's heading line does not end a passage (it opens the next one, with the text it heads),
     and each passage takes the source (name, anchor) of the section that gives it most words.
     """
     chunks: list[tuple[list[str], list[int]]] = []  # each passage's pieces and the paragraph of each

@@ -309,6 +309,7 @@ def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits(
                                "raise RSIQA_MAX_EXTRACTED_CHARS to index it)")
             pages.append(text)
         sections = html.merge_small_sections(pdf.page_sections(pages, pdf.outline_entries(reader)), SECTION_MIN_WORDS)
+
     def source(section: html.Section) -> Source:
         return Source(title=title, path=rel, kind="document", section=section.name)
 
