@@ -69,6 +69,16 @@ def test_a_follow_up_pointing_back_with_a_pronoun_is_answered_in_context(real_en
         assert real_engine.ask(off_topic, history=history).abstained, off_topic  # a pronoun alone is not enough
 
 
+def test_a_follow_up_pointing_back_with_the_other_side_is_answered_in_context(real_engine):
+    question = "How do the two sides disagree about deep learning?"
+    first = real_engine.ask(question)
+    follow_up = "And what does the other side reply?"  # "side" and "reply" are words the corpus never uses
+    assert real_engine.ask(follow_up).abstained is True
+    answer = real_engine.ask(follow_up, history=_turns(question, first))
+    assert answer.abstained is False
+    assert any("A common response to this objection" in c.text for c in answer.citations[:3])
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

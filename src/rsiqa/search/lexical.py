@@ -21,7 +21,9 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or 
 
 #: Pronouns that point back to something said before ("Would that be easier for it?").
 POINTING_BACK = ("this", "that", "these", "those", "it", "its", "they", "them", "their", "he", "him", "his", "she", "her")
-REFERS_BACK = re.compile(rf"\b({'|'.join(POINTING_BACK)})\b", re.IGNORECASE)
+#: ... and phrases that do ("what does the other side reply?", "does the latter hold?").
+_POINTING_BACK_PHRASES = (r"the\s+other", r"the\s+former", r"the\s+latter")
+REFERS_BACK = re.compile(rf"\b({'|'.join(POINTING_BACK + _POINTING_BACK_PHRASES)})\b", re.IGNORECASE)
 
 
 class _DropCombining(dict):
