@@ -115,6 +115,9 @@ def test_attribution_names_the_kind_and_title():
     assert attribution(post) == "A comment on “Why all the fuss” says"
     assert attribution(post, replying=True) == "A comment on “Why all the fuss” replies"
     assert attribution(SourceOut(title="T", kind="linked_post", kind_label="", path="f")) == "The post “T” argues"
+    assert attribution(SourceOut(title="FAQ", kind="faq_answer", kind_label="", path="f"), again=True) == (
+        "The FAQ answer also says")
+    assert attribution(post, replying=True, again=True) == "A comment on “Why all the fuss” also replies"
 
 
 def test_decline_message_says_the_material_does_not_cover_it():
@@ -170,6 +173,17 @@ def test_a_passage_that_answers_alone_is_quoted_at_more_length():
     shared = composed_answer([_hit(0, 0.8), _hit(1, 0.78)], data, Settings())
     assert "[2]" in shared  # a second passage almost as close: two parts, the lead not lengthened
     assert len(shared.split(": ", 1)[1].split(" [1]")[0].split()) < 85
+
+
+def test_a_second_part_from_the_same_source_says_also():
+    from rsiqa.search.answer import composed_answer
+
+    sentence = "Recursive self-improvement needs a model to change parts of its own design in a useful way."
+    data = _two_passage_index([f"{sentence} Point {i}." for i in range(3)], [f"{sentence} View {i}." for i in range(3)])
+    data.passages[1].source = data.passages[0].source  # both passages from the post "One"
+    answer = composed_answer([_hit(0, 0.8), _hit(1, 0.78)], data, Settings())
+    assert answer.startswith("The post “One” argues: ") and "[2]" in answer
+    assert "The post “One” also argues: " in answer and answer.count("The post “One” argues") == 1
 
 
 def test_a_follow_up_answer_quotes_what_the_previous_answer_did_not():

@@ -314,20 +314,19 @@ def _plain(text: str) -> str:
     return _EMPHASIS.sub(r"\2", text)
 
 
-def attribution(source: SourceOut | object, replying: bool = False) -> str:
-    """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies"."""
+def attribution(source: SourceOut | object, replying: bool = False, again: bool = False) -> str:
+    """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies";
+    ``again``: the answer quoted that source already ("The FAQ answer also says")."""
     kind = getattr(source, "kind", "document")
     title = getattr(source, "title", "")
-    if kind == "faq_answer":
-        return "The FAQ answer says"
-    if kind == "note":
-        return "The FAQ's scratchpad notes say"
-    if kind == "linked_post":
-        return f"The post “{title}” argues"
-    if kind == "comment":
-        return f"A comment on “{title}” {'replies' if replying else 'says'}"
     section = getattr(source, "section", None)
-    return f"“{title}”{f' ({section})' if section else ''} says"
+    who, verb = {
+        "faq_answer": ("The FAQ answer", "says"),
+        "note": ("The FAQ's scratchpad notes", "say"),
+        "linked_post": (f"The post “{title}”", "argues"),
+        "comment": (f"A comment on “{title}”", "replies" if replying else "says"),
+    }.get(kind, (f"“{title}”{f' ({section})' if section else ''}", "says"))
+    return f"{who} {'also ' if again else ''}{verb}"
 
 
 #: How much less, in cosine, a sentence the previous answer quoted counts when a follow-up's answer is chosen and grown.
@@ -369,6 +368,7 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str] | None = None  # the first part, to lengthen
     parts: list[str] = []
     used_sources: set[tuple[str, str | None, str]] = set()
+    intros: set[str] = set()  # the attributions used so far
     total = 0
     for n, hit in enumerate(hits[:5], start=1):
         if len(parts) >= settings.answer_sentences or total >= _ANSWER_MAX_WORDS - 15:
@@ -391,13 +391,16 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
             best = best if fresh[best] else int(np.argmax(cosines))
         target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
         text = answer_unit(sentences, best, cosines, target, text=passage.text)
-        intro = attribution(passage.source, replying=bool(parts) and passage.source.kind == "comment")
+        replying = bool(parts) and passage.source.kind == "comment"
+        said_by = attribution(passage.source, replying)
+        intro = attribution(passage.source, replying, again=said_by in intros)  # "The FAQ answer also says"
         part = cited_part(intro, text, n)
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
         if not parts:
             lead_unit = (intro, sentences, best, cosines, n, passage.text)
         parts.append(part)
+        intros.add(said_by)
         used_sources.add(key)
         total += _words(part)
     if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
