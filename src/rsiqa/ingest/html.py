@@ -29,6 +29,7 @@ after the section that gives it most words.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rsiqa.ingest.documents import Block, Source, fence_code
@@ -303,9 +304,15 @@ def merge_small_sections(sections: list[Section], min_words: int) -> list[Sectio
     return [s for s in merged if s.paragraphs]
 
 
+def section_block(section: Section, source: Callable[[Section], Source]) -> Block:
+    """A section as a block: ``source(section)``, its paragraphs, and the sections merged into it, each with
+    its own source (see :class:`rsiqa.ingest.documents.Block`)."""
+    return Block(source=source(section), paragraphs=list(section.paragraphs),
+                 parts=[(start, source(part), bool(part.name and part.written)) for start, part in section.parts])
+
+
 def sections_to_blocks(sections: list[Section], title: str, path: str, url: str | None) -> list[Block]:
-    """One block per section; its URL is the page's (``url`` or ``path``) with ``#anchor``; a merged
-    section's parts keep their own names and anchors (see :class:`rsiqa.ingest.documents.Block`)."""
+    """One block per section (:func:`section_block`); its URL is the page's (``url`` or ``path``) with ``#anchor``."""
     base = url or path
 
     def source(section: Section) -> Source:
@@ -315,6 +322,4 @@ def sections_to_blocks(sections: list[Section], title: str, path: str, url: str 
         link = f"{base.split('#', 1)[0]}#{section.anchor}" if section.anchor else base
         return Source(title=title, path=path, kind="document", section=name, url=link if url or section.anchor else url)
 
-    return [Block(source=source(section), paragraphs=list(section.paragraphs),
-                  parts=[(start, source(part), bool(part.name and part.written)) for start, part in section.parts])
-            for section in sections]
+    return [section_block(section, source) for section in sections]

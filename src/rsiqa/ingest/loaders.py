@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from rsiqa.ingest.documents import Block, LoadedDocument, Source
+from rsiqa.ingest.documents import LoadedDocument, Source
 from rsiqa.ingest.structure import parse_text, single_line, title_from_filename
 from rsiqa.ingest.urls import safe_url
 
@@ -313,9 +313,7 @@ def load_pdf(data: bytes, rel: str, limits: ExtractionLimits = ExtractionLimits(
     def source(section: html.Section) -> Source:
         return Source(title=title, path=rel, kind="document", section=section.name)
 
-    blocks = [Block(source=source(s), paragraphs=s.paragraphs,
-                    parts=[(start, source(part), bool(part.name and part.written)) for start, part in s.parts])
-              for s in sections if s.paragraphs]
+    blocks = [html.section_block(s, source) for s in sections if s.paragraphs]
     if failures and not blocks:
         raise SkipFile(f"unreadable PDF ({'; '.join(failures[:3])})")
     if failures:
