@@ -79,6 +79,14 @@ def test_a_follow_up_pointing_back_with_the_other_side_is_answered_in_context(re
     assert any("A common response to this objection" in c.text for c in answer.citations[:3])
 
 
+def test_a_follow_up_in_another_form_of_a_corpus_word_is_answered_in_context(real_engine):
+    question = "Would an AGI need its full codebase to self-improve?"
+    follow_up = "Who disagrees?"  # the corpus has "disagreement", never "disagrees"
+    answer = real_engine.ask(follow_up, history=_turns(question, real_engine.ask(question)))
+    assert answer.abstained is False
+    assert "Points of disagreement include" in answer.citations[0].text
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

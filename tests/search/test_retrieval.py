@@ -155,6 +155,9 @@ def test_a_word_the_corpus_has_in_another_form_counts_as_known(settings, fake_em
     assert retriever._variant("improvis") is None  # "improvise" is not "improve" ("improv")
     assert retriever._coverage("respond")[0] == 1.0
     assert retriever._coverage("recipe")[0] == 0.0
+    retriever._expander.neighbours_of = lambda word: []  # the fake word vectors: no neighbours
+    assert retriever.known_words("Who responded?") == (1, 1, 1)  # a follow-up's words are known in any form too
+    assert retriever.known_words("Who cooked?") == (0, 1, 1)
     retriever._expander.weight = 0.0  # the fake embedder's word vectors are meaningless
     assert retriever._lexical_weights("Did anyone respond?") == {"respons": 1.0}  # searched as the corpus writes it
     assert retriever._bm25_scores("Did anyone respond?").max() > 0

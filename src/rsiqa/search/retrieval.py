@@ -216,7 +216,8 @@ class Retriever:
     def known_share(self, text: str, besides: str = "") -> float | None:
         """Share of ``text``'s content words that the corpus knows, leaving out words of ``besides``.
 
-        A word is known when the corpus has it or a word close in meaning (its query expansion:
+        A word is known when the corpus has it, in that form or another (:meth:`_variant`:
+        "disagrees" -> "disagreement"), or a word close in meaning (its query expansion:
         "scared" -> "fear"). None when no word is left. A follow-up's words that the previous
         exchange did not use tell whether it still talks about the material ("why would it be
         scared of that?") or has moved on ("what other books has he written?").
@@ -235,7 +236,7 @@ class Retriever:
         lookups = self.settings.max_expansion_words
         known = 0
         for word, token in pairs:
-            if token in self._vocab or names_a_speaker(word):
+            if token in self._vocab or self._variant(token) is not None or names_a_speaker(word):
                 known += 1
             elif lookups > 0:
                 lookups -= 1
