@@ -64,6 +64,12 @@ def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     assert answer_unit(plain, 0, target=5) == plain[0]
 
 
+def test_answer_unit_without_scores_grows_forwards():
+    sentences = ["Contact: someone at example dot org.", "Descriptors let objects customize attribute lookup.",
+                 "This guide has four major sections and many examples of each.", "The primer comes first."]
+    assert answer_unit(sentences, 1, target=12, cap=20) == " ".join(sentences[1:])  # never the contact line before
+
+
 def test_answer_unit_reaches_a_short_closing_sentence():
     sentences = ["Complexity bounds hold in the limit.", "The agent builds special purpose tools to solve problems.",
                  "Not to infinity, but likely far beyond humans."]

@@ -200,7 +200,7 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
       "Thus ...", "... such an AGI") takes that one too, when it fits.
     """
     if cosines is None:
-        cosines = np.linspace(0.0, -1.0, num=len(sentences))  # no scores: prefer what follows
+        cosines = np.linspace(-1.0, 0.0, num=len(sentences))  # no scores: prefer what follows (a later sentence scores higher)
     size = lambda lo, hi: _span_words(sentences, lo, hi)  # noqa: E731
     lo = hi = index
     lead_in = _is_lead_in(sentences[index])
