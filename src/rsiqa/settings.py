@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     kind_cue_weight: float = Field(
         0.3, ge=0.0, le=3.0,
         description="Added to passages of the kind a question points at (\"the commenter\", \"the author\", \"the FAQ\").")
+    overview_weight: float = Field(
+        0.5, ge=0.0, le=3.0,
+        description="Added to each document's opening passage for a request for a summary (\"tldr\", \"main points\").")
     conversation_prior: float = Field(
         0.75, ge=0.0, le=3.0,
         description="Added to the fused score of the passages the previous answer rested on (half to their neighbours).")

@@ -87,6 +87,20 @@ def test_a_follow_up_in_another_form_of_a_corpus_word_is_answered_in_context(rea
     assert "Points of disagreement include" in answer.citations[0].text
 
 
+def test_a_request_for_a_summary_of_the_material_is_answered_from_its_opening(real_engine):
+    for question in ("give me an overview", "tldr of the debate", "whats the gist"):  # no topic word: all of it
+        answer = real_engine.ask(question)
+        assert answer.abstained is False, question
+        assert answer.answer.startswith("The FAQ answer says: There is a debate within the field of AI"), question
+        assert answer.answer.count("[") == 1  # the opening alone
+    assert real_engine.ask("summarize the plot of Hamlet").abstained  # a summary of something it lacks
+    question = "Does deep learning make RSI harder?"
+    first = real_engine.ask(question)
+    in_chat = real_engine.ask("tldr?", history=_turns(question, first))  # in a conversation: the exchange's
+    assert in_chat.abstained is False
+    assert in_chat.citations[0].chunk_id == first.citations[0].chunk_id
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

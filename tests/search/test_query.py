@@ -1,6 +1,6 @@
 """Reading questions as readers type them: fillers, misspellings, the ask of a long question, intent."""
 
-from rsiqa.search.query import QueryReader, ask_part, holds_quantity
+from rsiqa.search.query import QueryReader, ask_part, asks_for_the_whole, holds_quantity, without_summary_request
 
 CORPUS = [
     "Recursive self-improvement and alignment: an AI improving itself until it reaches diminishing returns.",
@@ -55,3 +55,15 @@ def test_a_question_that_asks_for_a_number_or_a_date():
     assert holds_quantity("Chollet argued in 2017 that it cannot go exponential.")
     assert holds_quantity("Trillions to quadrillions of parameter models")
     assert not holds_quantity("The model was selected by search, not designed.")
+
+
+def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():
+    reader = QueryReader(CORPUS)
+    for whole in ("tldr of the debate", "give me an overview", "whats the gist", "summary of both sides",
+                  "can you sum it up for me?", "what is this all about"):
+        assert reader.read(whole).overview and asks_for_the_whole(whole), whole
+    for topic in ("rsi debate summary", "summarize the argument about compilers", "main points of the deep learning objection"):
+        assert reader.read(topic).overview and not reader.read(topic).whole, topic  # a summary of something in it
+    for plain in ("What is recursive self-improvement?", "What did Chollet argue?", "Is the sum of the parts bigger?"):
+        assert not reader.read(plain).overview and not asks_for_the_whole(plain), plain
+    assert without_summary_request("can you sum it up for me?").split() == ["can", "you", "for", "me?"]

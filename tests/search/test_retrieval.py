@@ -170,3 +170,34 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1, 2)
     assert retriever.known_words("What did the commenters reply?") == (1, 2, 2)  # "reply" is a word like any other
     assert retriever.known_words("What did the chef cook?") == (0, 2, 2)
+
+
+def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_embedder):
+    texts = {
+        "guide.md": "Author: Someone\n\n" + "Descriptors let objects customize attribute lookup and storage. " * 4
+                    + "\n\n# Details\n\n" + "The details of descriptor lookup come after the primer. " * 12,
+        "faq.md": "There is a debate about whether an AI can improve itself, and whether it is likely. " * 3
+                  + "\n\n# Points\n\n" + "Points of disagreement include access to the codebase. " * 12,
+    }
+    for name, text in texts.items():
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+    settings.chunk_min_words, settings.chunk_max_words = 30, 50
+    build_index(settings, fake_embedder, progress=False)
+    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    data = retriever.data
+    openings = [row for row in range(len(data.passages)) if retriever._openings[row]]
+    assert sorted(data.passages[row].source.path for row in openings) == ["faq.md", "guide.md"]  # one per file
+    paths = [p.source.path for p in data.passages]
+    assert openings == [paths.index(path) for path in sorted(set(paths), key=paths.index)]  # each file's first passage
+    read = QueryReader([]).read
+    hits, evidence = retriever.search(read("give me an overview"), k=3)
+    assert evidence.whole and {h.row for h in hits[:2]} == set(openings)  # the material as a whole: its openings lead
+    first = data.sentences[hits[0].row][hits[0].best_sentence]
+    assert len(first.split()) >= 6 and not first.startswith("Author")  # quoted from what it says, past the byline
+    plain, _ = retriever.search(read("details of descriptor lookup"), k=len(data.passages))
+    summary, evidence = retriever.search(read("summary of the details of descriptor lookup"), k=len(data.passages))
+    assert not evidence.whole
+    gain = {h.row: h.fused for h in summary}
+    for h in plain:  # openings gain overview_weight over the same question asked without the request
+        lift = gain[h.row] - h.fused
+        assert (lift > settings.overview_weight - 0.2) == bool(retriever._openings[h.row]), h.row

@@ -108,7 +108,9 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
     previous answer of the conversation (see :func:`composed_answer`)."""
     advice = bool(read and read.advice)
     names = len(read.unknown_names) if read else 0
-    if not hits or coverage_probability(evidence, question, advice, names, calibration) < settings.abstain_threshold:
+    covered = evidence.whole or coverage_probability(evidence, question, advice, names, calibration) >= \
+        settings.abstain_threshold  # a summary of the material as a whole is always covered
+    if not hits or not covered:
         return Answer(question=question, answer=decline or settings.decline_message, abstained=True, citations=[],
                       followups=followups)
     citations: list[Citation] = []
@@ -124,7 +126,10 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
                              author=source.author, date=source.date),
         ))
     contrast = bool(read and read.contrast)
-    text = composed_answer(hits, data, settings, contrast, question_vector, said)
+    if evidence.whole:  # a summary of the material as a whole: its main document's opening, read forwards
+        text = composed_answer(hits[:1], data, settings)
+    else:
+        text = composed_answer(hits, data, settings, contrast, question_vector, said)
     return Answer(question=question, answer=text, abstained=False,
                   citations=citations, followups=followups)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rsiqa.search.lexical import fold_accents
+from rsiqa.search.lexical import content_words, fold_accents
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
 FILLERS = frozenset("""
@@ -54,6 +54,19 @@ _ADVICE = re.compile(
     r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|how (do|can|should) (i|we)|tutorial|"
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
+
+#: A request for a summary ("tldr", "give me an overview", "what's the gist", "sum up the debate", "main points").
+_OVERVIEW = re.compile(
+    r"\b(tl;?\s?dr|summar(y|ies|ise|ize|ised|ized|ising|izing)|sum (it |this |that |(the|this) \w+ )?up|overview|gist|"
+    r"nutshell|(main|key) (points|ideas|arguments|takeaways)|big picture|what(['’]?s| is) (this|it) (all )?about)\b",
+    re.IGNORECASE)
+
+#: Words that, beside a request for a summary, name the material itself or ask politely: "summary of both sides",
+#: "give me a quick overview of the whole debate". A summary request with no other word is about all of it.
+_MATERIAL_WORDS = frozenset("""
+debate debates discussion discussions material topic subject side sides thread threads page text whole thing things
+everything overall general give tell explain quick quickly short brief briefly simple simply want need get
+""".split())
 
 #: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?"
 #: (at the start of the question or of one of its clauses).
@@ -112,6 +125,8 @@ class ReadQuestion:
     unknown_names: tuple[str, ...] = ()  # names the question asks about that the corpus never mentions
     kinds: tuple[str, ...] = ()  # kinds of source the question points at ("the commenter" -> comment)
     quantity: bool = False  # asks for a number or a date ("How many ...", "What year ...", "When was ...")
+    overview: bool = False  # asks for a summary ("tldr", "main points", "sum up the debate")
+    whole: bool = False  # a summary of the material as a whole: no word but the request's ("give me an overview")
 
 
 @lru_cache(maxsize=1)
@@ -200,7 +215,8 @@ class QueryReader:
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
                             corrections=tuple(corrections), unknown_names=self.unknown_names(question),
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
-                            quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))))
+                            quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
+                            overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
@@ -220,6 +236,20 @@ class QueryReader:
                 if parts and not all(p in self.vocabulary for p in parts) and name not in found:
                     found.append(name)
         return tuple(found)
+
+
+def without_summary_request(question: str) -> str:
+    """``question`` without the words that ask for a summary ("can you sum it up?" -> "can you ?")."""
+    return _OVERVIEW.sub(" ", question)
+
+
+def asks_for_the_whole(question: str) -> bool:
+    """Whether ``question`` asks for a summary of the material itself: a summary request ("tldr", "overview",
+    "the gist") whose other words are fillers or name the material ("of the debate", "both sides")."""
+    if not _OVERVIEW.search(question):
+        return False
+    rest = content_words(without_summary_request(question))
+    return all(word in FILLERS or word in _MATERIAL_WORDS for word in rest)
 
 
 def ask_part(question: str) -> str | None:

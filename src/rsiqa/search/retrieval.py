@@ -46,13 +46,19 @@ from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
-from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker
+from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker, without_summary_request
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
 #: topic ("random but is deep brain stimulation used to treat depression these days?" after a question on the
 #: debate, which it shares "deep", "used" and "days" with): it is judged alone.
 _NEW_TOPIC_WORDS = 2
+
+#: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
+_WHOLE_WEIGHT = 100.0
+
+#: An opening is quoted from its first sentence of this many words ("Author: Raymond Hettinger" says nothing).
+_SAYS_WORDS = 6
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
@@ -89,6 +95,7 @@ class Evidence:
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
+    whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
 
 class Retriever:
@@ -337,6 +344,10 @@ class Retriever:
         weights = [self._lexical_weights(text) for text in texts]
         bm25 = [self._bm25_scores(text, w) for text, w in zip(texts, weights)]
         rows = self._candidates(vectors, bm25, weights)
+        # "Give me an overview" asks about all of the material; in a conversation, "tldr?" asks about the exchange.
+        whole = question.whole and conversation is None
+        if whole and rows is not None:  # the documents' openings are the answer: always scored
+            rows = np.union1d(rows, np.flatnonzero(self._openings))
         fused, dense, lexical, best_index, best_cos, evidence = self._fused(question.cleaned, vectors[0], bm25[0], rows)
         at = 1
         if question.ask:
@@ -366,11 +377,18 @@ class Retriever:
             # corpus, and by themselves they are not almost all foreign to it unless the question
             # points back ("it", "that"). A new topic ("what other books has he written?", "What is
             # the best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
-            known, added, every = self.known_words(question.cleaned, besides=conversation.context(words=60))
+            # The words of a summary request ("sum it up") are no topic: what is left decides.
+            known, added, every = self.known_words(without_summary_request(question.cleaned),
+                                                   besides=conversation.context(words=60))
             stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
             if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
+        if question.overview and conversation is None:
+            # A summary request: the documents' openings (which introduce what follows) come forward; for the
+            # material as a whole ("give me an overview") they lead, the most central document's first.
+            weight = _WHOLE_WEIGHT if whole else self.settings.overview_weight
+            fused = fused + weight * (self._openings if rows is None else self._openings[rows])
         judged = question.cleaned
         if conversation is not None and evidence is evidence_ctx:
             judged = texts[at]
@@ -388,7 +406,33 @@ class Retriever:
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
             for i in order
         ]
+        if whole:
+            evidence.whole = True
+            for hit in hits:  # an opening is quoted from its start (past a byline: its first sentence that says something)
+                if self._openings[hit.row]:
+                    sentences = self.data.sentences[hit.row]
+                    hit.best_sentence = next((i for i, sentence in enumerate(sentences)
+                                              if len(sentence.split()) >= _SAYS_WORDS), 0)
         return hits, evidence
+
+    @cached_property
+    def _openings(self) -> np.ndarray:
+        """Per passage: 0, or for the first passage of each file (a document's opening) 1 plus a tenth of its
+        cosine to the mean of all passage vectors (the most central document's opening ranks first).
+        Made at the first summary request; with a store that keeps the vectors (Milvus), the openings in
+        corpus order."""
+        sources, per_row = self.data.distinct_sources()
+        paths = np.array([source.path for source in sources], dtype=object)[per_row]
+        _, first = np.unique(paths, return_index=True)
+        openings = np.zeros(len(paths), dtype=np.float64)
+        openings[first] = 1.0
+        if self.store.holds_vectors and len(first):
+            centre = np.asarray(self.data.vectors, dtype=np.float64).mean(axis=0)
+            centre /= max(float(np.linalg.norm(centre)), 1e-12)
+            openings[first] += 0.1 * (self.store.passage_vectors(first) @ centre)
+        else:
+            openings[first] += 0.1 * (1.0 - np.arange(len(first)) / max(len(first), 1))
+        return openings
 
     def _previous_rows(self, conversation: Conversation, texts: list[str], vectors: np.ndarray,
                        bm25: list[np.ndarray], rows: np.ndarray | None, at: int) -> list[int]:
