@@ -23,6 +23,9 @@ def test_a_correct_word_the_corpus_lacks_is_never_turned_into_a_corpus_word():
     assert reader.correct("xqzvbnm") is None  # nothing close in the corpus
     assert reader.correct("aix") is None  # short words are left alone
     assert reader.read("How do I make a recipe for bread?").cleaned == "How do I make a recipe for bread?"
+    # A possessive of a corpus word or an English word is that word, never a misspelling of another.
+    assert reader.correct("Chiang's") is None and reader.correct("Chiang’s") is None  # not "changes"
+    assert reader.read("How do Chollet's and Chiang's views differ?").corrections == ()
 
 
 def test_the_ask_of_a_long_question_is_found_only_when_there_is_background():

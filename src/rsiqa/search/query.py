@@ -43,6 +43,8 @@ _ASKS = re.compile(
     r"did|has|have|had|explain|describe|tell|compare|summari[sz]e|give|list|name)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+#: A possessive ending: a word with it is the word (a name the corpus has is not misspelt with "'s").
+_POSSESSIVE = re.compile(r"['’]s$")
 
 #: A question about how two things or two sides differ.
 _CONTRAST = re.compile(
@@ -188,6 +190,9 @@ class QueryReader:
 
         lower = fold_accents(word).lower()
         if len(lower) < 5 or lower in self.vocabulary or lower in self._english or lower in FILLERS:
+            return None
+        owner = _POSSESSIVE.sub("", lower)  # "Chiang's" is Chiang's: never "changes"
+        if owner != lower and (owner in self.vocabulary or owner in self._english):
             return None
         distance = 2 if len(lower) >= 8 else 1
         self._speller_ready.wait()
