@@ -68,6 +68,7 @@ _OVERVIEW = re.compile(
 _MATERIAL_WORDS = frozenset("""
 debate debates discussion discussions material topic subject side sides thread threads page text whole thing things
 everything overall general give tell explain quick quickly short brief briefly simple simply want need get
+bullet bullets point points list sentence sentences words paragraph answer
 """.split())
 
 #: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?"
@@ -250,11 +251,14 @@ def without_summary_request(question: str) -> str:
 
 def asks_for_the_whole(question: str) -> bool:
     """Whether ``question`` asks for a summary of the material itself: a summary request ("tldr", "overview",
-    "the gist") whose other words are fillers or name the material ("of the debate", "both sides")."""
+    "the gist") whose other words are fillers, name the material or a kind of its parts ("of the debate", "both
+    sides", "the FAQ answer", "the comments") or a form ("in 3 bullet points")."""
     if not _OVERVIEW.search(question):
         return False
-    rest = content_words(without_summary_request(question))
-    return all(word in FILLERS or word in _MATERIAL_WORDS for word in rest)
+    rest = without_summary_request(question)
+    for cue in _KIND_CUES.values():
+        rest = cue.sub(" ", rest)
+    return all(word in FILLERS or word in _MATERIAL_WORDS for word in content_words(rest))
 
 
 def ask_part(question: str) -> str | None:

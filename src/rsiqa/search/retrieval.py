@@ -386,9 +386,13 @@ class Retriever:
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
         if question.overview and conversation is None:
             # A summary request: the documents' openings (which introduce what follows) come forward; for the
-            # material as a whole ("give me an overview") they lead, the most central document's first.
-            weight = _WHOLE_WEIGHT if whole else self.settings.overview_weight
+            # material as a whole ("give me an overview") they lead, the most central document's first; for one
+            # kind of its parts ("summarize the FAQ answer", "the comments") the passages of that kind lead.
+            weight = _WHOLE_WEIGHT if whole and not question.kinds else self.settings.overview_weight
             fused = fused + weight * (self._openings if rows is None else self._openings[rows])
+            if whole and question.kinds:
+                kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
+                fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         judged = question.cleaned
         if conversation is not None and evidence is evidence_ctx:
             judged = texts[at]
@@ -408,6 +412,7 @@ class Retriever:
         ]
         if whole:
             evidence.whole = True
+        if whole and not question.kinds:
             for hit in hits:  # an opening is quoted from its start (past a byline: its first sentence that says something)
                 if self._openings[hit.row]:
                     sentences = self.data.sentences[hit.row]
