@@ -64,6 +64,17 @@ def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     assert answer_unit(plain, 0, target=5) == plain[0]
 
 
+def test_a_quote_takes_the_lead_in_that_says_whose_words_it_is():
+    sentences = ["Recursively self-improving AI is considered to be the push behind the intelligence explosion.",
+                 'From "Hard Takeoff" (emphasis mine):',
+                 "RSI is the biggest, most interesting, hardest-to-analyze, sharpest break-with-the-past factor."]
+    cosines = np.array([0.1, 0.2, 0.9])
+    assert answer_unit(sentences, 2, cosines, target=5) == " ".join(sentences[1:])  # never the post's own claim
+    listed = ["Prominent skeptics include:", "- François Chollet, who argued in 2017 that it cannot go exponential.",
+              "- Ted Chiang, who argues that AIs are like compilers, but only up to a point."]
+    assert answer_unit(listed, 2, np.array([0.1, 0.2, 0.9]), target=5) == listed[2][2:]  # an item stands alone
+
+
 def test_answer_unit_without_scores_grows_forwards():
     sentences = ["Contact: someone at example dot org.", "Descriptors let objects customize attribute lookup.",
                  "This guide has four major sections and many examples of each.", "The primer comes first."]

@@ -191,7 +191,7 @@ def _is_lead_in(sentence: str) -> bool:
 
 
 def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
-                 cap: int = _UNIT_MAX_WORDS) -> list[int]:
+                 cap: int = _UNIT_MAX_WORDS, read: np.ndarray | None = None) -> list[int]:
     """Which sentences of a passage to quote around its best one (``index``) so that it reads as an answer.
 
     * a lead-in ending in ':' takes the lines it introduces;
@@ -202,7 +202,8 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
     * it then finishes its point (:func:`_finished`): it reaches the passage's end when only a
       short sentence is left, and never ends on a lead-in it cannot complete;
     * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
-      "Thus ...", "... such an AGI") takes that one too, when it fits.
+      "Thus ...", "... such an AGI") takes that one too, when it fits, and so does one that a lead-in
+      introduces ('From "Hard Takeoff" (emphasis mine):' before a quotation; :func:`_introduces`).
     """
     if cosines is None:
         cosines = np.linspace(-1.0, 0.0, num=len(sentences))  # no scores: prefer what follows (a later sentence scores higher)
@@ -224,7 +225,7 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
             break
         _, lo, hi = max(options)
     hi = _finished(sentences, index, lo, hi, cap)
-    while (lo > 0 and (_leans_back(sentences[lo]) or (is_code(sentences[lo]) and _is_lead_in(sentences[lo - 1])))
+    while (lo > 0 and (_leans_back(sentences[lo]) or _introduces(sentences, lo, read))
            and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap):
         lo -= 1
     return list(range(lo, hi + 1))
@@ -232,6 +233,14 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
 
 #: Words a quote may run past its cap to reach its passage's end (a short closing sentence is often the conclusion).
 _TAIL_WORDS = 15
+
+
+def _introduces(sentences: list[str], at: int, read: np.ndarray | None = None) -> bool:
+    """Whether the sentence before ``sentences[at]`` is a lead-in that introduces it and says whose words follow
+    ('From "Hard Takeoff" (emphasis mine):'), so that a quote starting at ``at`` needs it; not for a list item,
+    which stands alone ("- François Chollet, who argued ..."), nor when the reader has ``read`` the lead-in."""
+    return (_is_lead_in(sentences[at - 1]) and not LIST_ITEM.match(sentences[at])
+            and not (read is not None and bool(read[at - 1])))
 
 
 def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> int:
@@ -255,7 +264,7 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
 
 
 def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
-                cap: int = _UNIT_MAX_WORDS, text: str = "") -> str:
+                cap: int = _UNIT_MAX_WORDS, text: str = "", read: np.ndarray | None = None) -> str:
     """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
     emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
     pondering aloud") gets a full stop, so that it does not run into the next sentence.
@@ -275,7 +284,8 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
     unit_cosines = None if cosines is None else np.array([max(float(cosines[i]) for i in g) for g in groups])
     at = next(n for n, g in enumerate(groups) if index in g)
     parts: list[tuple[str, bool]] = []
-    for n in unit_indices(units, at, unit_cosines, target, cap):
+    unit_read = None if read is None else np.array([all(bool(read[i]) for i in g) for g in groups])
+    for n in unit_indices(units, at, unit_cosines, target, cap, unit_read):
         code = len(groups[n]) > 1  # a fenced block (code_groups)
         parts.append((units[n] if code else _plain(strip_list_marker(units[n])), code))
     quote = ""
@@ -370,7 +380,7 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     next to it); a passage quoted whole before is quoted as usual.
     """
     lead = hits[0].sentence_cosine
-    lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str] | None = None  # the first part, to lengthen
+    lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str, np.ndarray | None] | None = None  # to lengthen
     parts: list[str] = []
     used_sources: set[tuple[str, str | None, str]] = set()
     intros: set[str] = set()  # the attributions used so far
@@ -395,7 +405,8 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
             cosines = np.where(fresh, cosines, cosines - _SAID)
             best = best if fresh[best] else int(np.argmax(cosines))
         target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
-        text = answer_unit(sentences, best, cosines, target, text=passage.text)
+        read = None if fresh is None else ~fresh  # what the reader has read already
+        text = answer_unit(sentences, best, cosines, target, text=passage.text, read=read)
         replying = bool(parts) and passage.source.kind == "comment"
         said_by = attribution(passage.source, replying)
         intro = attribution(passage.source, replying, again=said_by in intros)  # "The FAQ answer also says"
@@ -403,14 +414,14 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
         if not parts:
-            lead_unit = (intro, sentences, best, cosines, n, passage.text)
+            lead_unit = (intro, sentences, best, cosines, n, passage.text, read)
         parts.append(part)
         intros.add(said_by)
         used_sources.add(key)
         total += _words(part)
     if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
         # One passage answers alone: quote more of it, within the answer's budget.
-        intro, sentences, best, cosines, n, passage_text = lead_unit
-        quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text)
+        intro, sentences, best, cosines, n, passage_text, read = lead_unit
+        quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text, read=read)
         parts = [cited_part(intro, quote, n)]
     return " ".join(parts)
