@@ -324,3 +324,18 @@ def test_run_starts_lays_runs_end_to_end():
     assert run_starts(np.array([3, 0, 2, 1])).tolist() == [0, 3, 3, 5]
     assert run_starts(np.array([4])).tolist() == [0]
     assert run_starts(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+def test_the_build_records_the_corpus_acronyms(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    source = Source(title="FAQ", path="faq.md", kind="faq_answer")
+    sentences = [["Recursive self-improvement (RSI) drives takeoff.", "Is recursive self-improvement possible?"],
+                 ["Nothing else here."]]
+    passages = [Passage(text=" ".join(s), source=source) for s in sentences]
+    written = _write(tmp_path / "index", passages, sentences, fake_embedder)
+    assert written.acronyms == {"rsi": "recursive self improvement"}  # in memory: found from the passages
+    catalog_path = tmp_path / "index" / "catalog.json"
+    assert json.loads(catalog_path.read_text(encoding="utf-8"))["acronyms"] == written.acronyms
+    assert load_index(tmp_path / "index").acronyms == written.acronyms  # served: read from the catalog
+    older = load_index(tmp_path / "index")
+    del older.catalog["acronyms"]  # an index built before acronyms were recorded: none
+    assert older.acronyms == {}

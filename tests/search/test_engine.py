@@ -105,6 +105,13 @@ def test_a_request_for_a_summary_of_the_material_is_answered_from_its_opening(re
     assert in_chat.citations[0].chunk_id == first.citations[0].chunk_id
 
 
+def test_an_acronym_finds_the_passages_that_spell_it_out(real_engine):
+    # The FAQ never writes "RSI"; the comments that do also write "recursive self-improvement" beside it.
+    answer = real_engine.ask("Is RSI possible, and is it likely to happen?")
+    assert answer.citations[0].text.startswith("There is a debate within the field of AI regarding whether "
+                                               "recursive self-improvement by an AI is possible")
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

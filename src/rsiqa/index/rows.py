@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rsiqa.ingest.documents import Passage, Source
+from rsiqa.search.acronyms import find_acronyms
 
 try:
     import orjson
@@ -123,7 +124,8 @@ def write_rows(folder: Path, passages: Sequence[Passage], sentences: Sequence[li
     np.save(folder / "source_offsets.npy", np.array(source_offsets, dtype=np.int64))
     catalog = {"columns": list(ROW_COLUMNS), "kinds": list(kinds),
                "shared_urls": [[url, kind] for url, found in url_kinds.items() if len(found) > 1 for kind in found],
-               "questions": [[text, row] for text, row in questions]}
+               "questions": [[text, row] for text, row in questions],
+               "acronyms": find_acronyms(passage.text for passage in passages)}
     (folder / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
 
 
@@ -322,7 +324,8 @@ def check_rows(folder: Path, table: np.ndarray, source_offsets: np.ndarray, cata
         raise ValueError("source_offsets.npy is not a list of offsets")
     if not isinstance(catalog, dict) or catalog.get("columns") != list(ROW_COLUMNS) \
             or not isinstance(catalog.get("kinds"), list) or not isinstance(catalog.get("questions"), list) \
-            or not isinstance(catalog.get("shared_urls"), list):
+            or not isinstance(catalog.get("shared_urls"), list) \
+            or not isinstance(catalog.get("acronyms", {}), dict):
         raise ValueError("catalog.json is not this version's catalog")
     for name, offsets in (("passages.jsonl", table[:, PASSAGE_OFFSET]), ("sentences.jsonl", table[:, SENTENCE_OFFSET]),
                           ("sources.jsonl", source_offsets)):

@@ -188,6 +188,16 @@ class IndexData:
             return self.passages.sources[int(self.rows[row, SOURCE])]  # type: ignore[attr-defined]
         return self.passages[row].source
 
+    @property
+    def acronyms(self) -> dict[str, str]:
+        """The corpus's acronyms and what they stand for (rsiqa.search.acronyms): found by the build (an index
+        built before it recorded them: none), else from the passages in memory."""
+        if self.catalog is not None:
+            return {str(k): str(v) for k, v in (self.catalog.get("acronyms") or {}).items()}
+        from rsiqa.search.acronyms import find_acronyms
+
+        return self._once("acronyms", lambda: find_acronyms(p.text for p in self.passages))
+
     def found_questions(self) -> list[tuple[str, int | None]] | None:
         """The questions the build found in the passages' sentences (for follow-ups), None: not recorded."""
         if self.catalog is None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rsiqa.search.acronyms import spell_out
 from rsiqa.search.lexical import content_words, fold_accents
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
@@ -162,10 +164,13 @@ def spelling_texts(passage_texts: list[str]) -> list[str]:
 class QueryReader:
     """Reads questions against one corpus vocabulary (built once per index)."""
 
-    def __init__(self, corpus_texts: list[str], counts: dict[str, int] | None = None) -> None:
-        """``counts``: :func:`word_counts` of ``corpus_texts``, when a build saved them (then the texts are not read)."""
+    def __init__(self, corpus_texts: list[str], counts: dict[str, int] | None = None,
+                 acronyms: Mapping[str, str] | None = None) -> None:
+        """``counts``: :func:`word_counts` of ``corpus_texts``, when a build saved them (then the texts are not read);
+        ``acronyms``: the corpus's acronyms and what they stand for (:func:`rsiqa.search.acronyms.find_acronyms`)."""
         counts = Counter(counts) if counts is not None else word_counts(corpus_texts)
         self.vocabulary = frozenset(counts)
+        self.acronyms = dict(acronyms or {})
         self._english = english_words()
         # The spelling dictionary takes seconds at 100k+ passages: built beside the server's start,
         # and waited for by the first correction that needs it (corrections stay the same).
@@ -217,6 +222,7 @@ class QueryReader:
             return word
 
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
+        cleaned = spell_out(cleaned, self.acronyms, self._english)  # "rsi" -> "rsi (recursive self improvement)"
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
                             corrections=tuple(corrections), unknown_names=self.unknown_names(question),
