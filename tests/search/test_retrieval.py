@@ -170,6 +170,8 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1, 2)
     assert retriever.known_words("What did the commenters reply?") == (1, 2, 2)  # "reply" is a word like any other
     assert retriever.known_words("What did the chef cook?") == (0, 2, 2)
+    assert retriever.known_words("And the other side?") == (1, 1, 1)  # a side the material takes, not a topic
+    assert retriever.known_words("What do the optimists reply?") == (1, 2, 2)
 
 
 def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_embedder):

@@ -99,13 +99,15 @@ _KIND_CUES = {
 }
 
 
-#: Words for the people who speak in the material ("the author", "the commenter"): whoever wrote it, not a topic.
-_SPEAKERS = re.compile(r"(author|commenter|poster|writer)s?", re.IGNORECASE)
+#: Words for the people who speak in the material ("the author", "the commenter") or the sides they take ("the
+#: other side", "the optimists"): whoever wrote it or holds a view in it, not a topic.
+_SPEAKERS = re.compile(r"(author|commenter|poster|writer|side|camp|proponent|opponent|optimist|pessimist|critic|"
+                       r"supporter)s?", re.IGNORECASE)
 
 
 def names_a_speaker(word: str) -> bool:
-    """Whether ``word`` names who speaks in the material ("author", "commenters"): it points back at the
-    material, whether or not the material uses the word."""
+    """Whether ``word`` names who speaks in the material ("author", "commenters") or a side it takes ("the other
+    side"): it points back at the material, whether or not the material uses the word."""
     return bool(_SPEAKERS.fullmatch(word))
 
 
