@@ -90,6 +90,14 @@ def test_answer_unit_reaches_a_short_closing_sentence():
     assert answer_unit(longer, 1, np.array([0.2, 0.9, 0.1]), target=8) == sentences[1]
 
 
+def test_answer_unit_leaves_a_short_trailing_list_item_or_question_out():
+    item = ["- Whether an AI would need its full codebase to improve.", "Armstrong posits that it would not.",
+            "- Whether AGI will have incentives to self-improve."]
+    assert answer_unit(item, 1, np.array([0.2, 0.9, 0.1]), target=5) == item[1]  # the next item is another point
+    note = ["Resource accumulation cannot grow exponentially.", "acquire more resources, stack more layers count?"]
+    assert answer_unit(note, 0, np.array([0.9, 0.1]), target=5) == note[0]
+
+
 def test_answer_unit_never_ends_on_a_lead_in_it_cannot_complete():
     sentences = ["Editing weights directly is hard.", "But the agent can do at least two other things:",
                  "1. Make itself faster and more energy efficient with quantization, distillation and pruning, "

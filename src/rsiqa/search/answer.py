@@ -248,11 +248,14 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
 
     * It ends at the passage's end when only a few words (:data:`_TAIL_WORDS`) are left after it:
       "... and thus upgrade its reasoning ability. Not to infinity, but likely far beyond humans."
+      Not when what is left is another point: a list item ("- Whether AGI will have incentives ...")
+      or a question ("acquire more resources, stack more layers count?").
     * It never ends on a lead-in (a sentence ending in ':') other than the best sentence: the
       lead-in takes what it introduces when that fits under ``cap``, else it is left out.
     """
     last = len(sentences) - 1
-    if (hi < last and all(_content(sentences[i]) for i in range(hi + 1, last + 1))
+    if (hi < last and all(_content(sentences[i]) and not LIST_ITEM.match(sentences[i]) and not _asks(sentences[i])
+                          for i in range(hi + 1, last + 1))
             and _span_words(sentences, hi + 1, last) <= _TAIL_WORDS):
         hi = last
     while (hi > index and _is_lead_in(sentences[hi]) and hi < last and _content(sentences[hi + 1])
