@@ -91,6 +91,29 @@ def test_index_is_current_tracks_the_corpus(settings, fake_embedder, small_corpu
     assert not index_is_current(settings)
 
 
+def test_an_index_built_before_acronyms_were_recorded_is_stale(settings, fake_embedder, small_corpus, monkeypatch):
+    import json
+
+    import rsiqa.index.rows as rows
+
+    settings = settings.model_copy(update={"embedding_backend": "torch"})  # the fake embedder gives fp32 vectors
+    real_write = rows.write_rows
+
+    def write_as_before(folder, *args, **kwargs):  # the catalog as rsiqa wrote it before session 7
+        real_write(folder, *args, **kwargs)
+        catalog = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
+        del catalog["acronyms"]
+        (folder / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+
+    monkeypatch.setattr("rsiqa.index.store.write_rows", write_as_before)
+    build_index(settings, fake_embedder, progress=False)
+    assert "acronyms" not in load_index(settings.index_dir).catalog
+    assert not index_is_current(settings)  # so `rsiqa build --if-stale` (and `make run`) rebuilds it
+    monkeypatch.undo()
+    build_index(settings, fake_embedder, progress=False, reuse_unchanged=False)  # (a real upgrade changes the code)
+    assert index_is_current(settings)
+
+
 def test_related_questions_are_stored_for_follow_ups(settings, fake_embedder):
     (settings.corpus_dir / "faq.txt").write_text(
         "The answer text, long enough to be a passage.\n\nRelated\n\n- Might an explosion never occur?\n", encoding="utf-8"

@@ -77,12 +77,16 @@ def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[s
 
 
 def index_is_current(settings: Settings, corpus_dir: Path | None = None, index_dir: Path | None = None) -> bool:
-    """True when the index exists, loads, and was built from exactly this corpus and these settings."""
+    """True when the index exists, loads, and was built from exactly this corpus and these settings, by an rsiqa
+    that records what this one reads from an index (an index without the corpus's acronyms is older)."""
     corpus_dir = corpus_dir or settings.corpus_dir
     index_dir = index_dir or settings.index_dir
     try:
-        manifest = load_index(index_dir, model=settings.model).manifest
+        data = load_index(index_dir, model=settings.model)
     except IndexError_:
+        return False
+    manifest = data.manifest
+    if data.catalog is not None and "acronyms" not in data.catalog:
         return False
     if index_precision(manifest) != settings_precision(settings):
         return False
