@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from rsiqa.ingest.documents import Source
 from rsiqa.search.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability
 from rsiqa.search.retrieval import Evidence
 from rsiqa.search.schema import SourceOut
@@ -258,3 +259,35 @@ def test_a_code_block_is_quoted_whole_and_verbatim_after_its_lead_in():
     assert "  File" in code_first  # indentation kept: quoted from the passage text, not from stripped lines
     assert cited_part("It says", f"{sentences[0]}\n{block}", 1).endswith("```\n[1]")
     assert cited_part("It says", block, 2) == f"It says:\n{block}\n[2]"
+
+
+def test_a_quote_that_starts_with_a_dangling_opener_takes_the_sentence_before_from_the_passage_before():
+    """"If this is true, then such AIs ..." opens a passage: the sentence it leans on ends the passage before."""
+    from rsiqa.search.answer import Citer, antecedent, composed_answer
+
+    before = ["Points of disagreement include whether an AI needs its code.",
+              "Some have argued that self-improvement may be infeasible for deep learning systems."]
+    after = ["If this is true, then such AIs would not satisfy the criteria for being seed AI.",
+             "Seed AI was imagined to be designed rather than found by search."]
+    data = _two_passage_index(before, after)
+    data.passages[1].source = data.passages[0].source  # one document, cut into two passages
+    assert antecedent(1, data) == before[-1]
+    alone = [_hit(1, 0.8)]
+    citer = Citer(alone)  # the passage before is not among the ranked ones: numbered after them
+    answer = composed_answer(alone, data, Settings(), citer=citer)
+    assert answer == f"The post “One” argues: {before[-1]} [2] {' '.join(after)} [1]"
+    assert citer.extra == [0]
+    ranked = [_hit(1, 0.8), _hit(0, 0.2)]
+    citer = Citer(ranked)  # among them: its own number
+    assert composed_answer(ranked, data, Settings(), citer=citer).startswith(f"The post “One” argues: {before[-1]} [2] ")
+    assert citer.extra == []
+    plain = composed_answer(alone, data, Settings())  # without a citer: the quote as it was
+    assert plain == f"The post “One” argues: {' '.join(after)} [1]"
+
+    data.passages[1].source = Source(title="One", path="One.md", kind="comment")  # a comment: maybe someone else
+    assert antecedent(1, data) is None
+    data.passages[1].source = data.passages[0].source
+    data.sentences[0][-1] = "Or will it be after AGI systems have blown past us?"  # a question leads to nothing
+    assert antecedent(1, data) is None
+    data.sentences[0][-1], data.sentences[1][0] = before[-1], "It seems possible that seed AI is far off."
+    assert antecedent(1, data) is None  # an "it" that points at nothing before

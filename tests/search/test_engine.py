@@ -1,5 +1,7 @@
 """The engine over the real default corpus, real model and real FAISS index on disk."""
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -114,6 +116,18 @@ def test_an_acronym_finds_the_passages_that_spell_it_out(real_engine):
     answer = real_engine.ask("Is RSI possible, and is it likely to happen?")
     assert answer.citations[0].text.startswith("There is a debate within the field of AI regarding whether "
                                                "recursive self-improvement by an AI is possible")
+
+
+def test_an_answer_starting_on_a_dangling_opener_quotes_and_cites_what_it_leans_on(real_engine):
+    answer = real_engine.ask("How were seed AIs imagined to come about?", top_k=3)
+    text = answer.answer
+    lean = text.index("If this is true, then such AIs wouldn't satisfy the criteria for being seed AI")
+    before = text.rindex("some have argued that self-improvement may be infeasible", 0, lean)  # the sentence it leans on
+    cited = {c.n: c for c in answer.cited()}
+    assert set(cited) == {int(n) for n in re.findall(r"\[(\d+)\]", text)}  # every marker has its citation
+    marker = int(re.search(r"\[(\d+)\]", text[before:lean]).group(1))
+    assert "some have argued that self-improvement may be infeasible" in cited[marker].text
+    assert cited[marker].highlight.startswith("For example, when it comes to AIs built using modern deep learning")
 
 
 def test_a_request_phrased_tell_me_is_answered(real_engine):

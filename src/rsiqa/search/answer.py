@@ -113,25 +113,32 @@ def compose_answer(question: str, hits: list[Hit], evidence: Evidence, data: Ind
     if not hits or not covered:
         return Answer(question=question, answer=decline or settings.decline_message, abstained=True, citations=[],
                       followups=followups)
-    citations: list[Citation] = []
-    for n, hit in enumerate(hits, start=1):
-        passage = data.passages[hit.row]
-        source = passage.source
-        sentences = data.sentences[hit.row]
-        citations.append(Citation(
-            n=n, text=passage.text, score=round(hit.fused, 4), chunk_id=passage.chunk_id,
-            highlight=strip_list_marker(sentences[hit.best_sentence]) if sentences else "",
-            source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
-                             kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path,
-                             author=source.author, date=source.date),
-        ))
     contrast = bool(read and read.contrast)
+    citer = Citer(hits)
     if evidence.whole:  # a summary of the material as a whole: its main document's opening, read forwards
-        text = composed_answer(hits[:1], data, settings)
+        text = composed_answer(hits[:1], data, settings, citer=citer)
     else:
-        text = composed_answer(hits, data, settings, contrast, question_vector, said)
+        text = composed_answer(hits, data, settings, contrast, question_vector, said, citer)
+    # The ranked passages, then any other the answer quotes (numbered after them).
+    cited = [(hit.row, hit.fused, hit.best_sentence) for hit in hits] + [(row, 0.0, -1) for row in citer.extra]
+    citations = [_citation(n, row, score, best, data) for n, (row, score, best) in enumerate(cited, start=1)]
     return Answer(question=question, answer=text, abstained=False,
                   citations=citations, followups=followups)
+
+
+def _citation(n: int, row: int, score: float, best: int, data: IndexData) -> Citation:
+    """Citation ``n``: passage ``row`` with its source, its score and its best sentence (-1: its last, a sentence
+    an answer quotes from it for the passage after)."""
+    passage = data.passages[row]
+    source = passage.source
+    sentences = data.sentences[row]
+    return Citation(
+        n=n, text=passage.text, score=round(score, 4), chunk_id=passage.chunk_id,
+        highlight=strip_list_marker(sentences[best]) if sentences else "",
+        source=SourceOut(title=source.title, url=source.url, section=source.section, kind=source.kind,
+                         kind_label=KIND_LABELS.get(source.kind, source.kind), path=source.path,
+                         author=source.author, date=source.date),
+    )
 
 
 #: A sentence that asks rather than tells: a question, or an indirect one ("Whether ...").
@@ -365,8 +372,58 @@ def cited_part(intro: str, quote: str, n: int) -> str:
     return f"{intro}:{before}{quote}{after}[{n}]"
 
 
+class Citer:
+    """The citation numbers of the passages an answer quotes: the ranked hits' (1..k), then a number after them
+    for any other passage it quotes (the one before a passage whose first sentence leans on it)."""
+
+    def __init__(self, hits: list[Hit]) -> None:
+        self.numbers = {hit.row: n for n, hit in enumerate(hits, start=1)}
+        self.extra: list[int] = []  # rows numbered after the hits, in order
+
+    def __call__(self, row: int) -> int:
+        if row not in self.numbers:
+            self.numbers[row] = len(self.numbers) + 1
+            self.extra.append(row)
+        return self.numbers[row]
+
+
+#: "It seems ...", "It is best to ...", "It's entirely possible that ...": an "it" that points at nothing before.
+_IMPERSONAL = re.compile(r"^it(?: (?:seems|does not seem|doesn't seem|appears|looks)\b|(?: is|'s|’s| was)(?: \w+){1,2} "
+                         r"(?:to|that)\b)", re.IGNORECASE)
+
+
+def antecedent(row: int, data: IndexData) -> str | None:
+    """The sentence a passage's first sentence leans on, when it ends the passage before from the same source
+    ("... some have argued that self-improvement may be infeasible ..." before "If this is true, then such AIs
+    ..."); None when the first sentence stands alone, or the passage before is another source's or a comment's
+    (one passage of comments may hold several commenters)."""
+    sentences = data.sentences[row]
+    if row == 0 or not sentences or not _leans_back(sentences[0]) or _IMPERSONAL.match(sentences[0]):
+        return None
+    source, before = data.source_of(row), data.source_of(row - 1)
+    if before != source or source.kind == "comment":
+        return None
+    previous = data.sentences[row - 1]
+    if (not previous or not _content(previous[-1]) or is_code(previous[-1]) or previous[-1] == CODE_FENCE
+            or _asks(previous[-1]) or previous[-1].count(")") > previous[-1].count("(")
+            or strip_list_marker(previous[-1])[:1].islower()):
+        return None  # nor is a question ("Or will it be after ...?"), the end of an aside ("...)") or a fragment
+    return _plain(strip_list_marker(previous[-1]))
+
+
+def _completed(quote: str, row: int, sentences: list[str], data: IndexData, citer: Citer | None, room: int) -> str:
+    """``quote`` preceded by the sentence its first one leans on, from the passage before (:func:`antecedent`),
+    cited, when the quote starts the passage and the sentence fits in ``room`` more words."""
+    if citer is None or not sentences or not quote.startswith(_plain(strip_list_marker(sentences[0]))[:40]):
+        return quote
+    before = antecedent(row, data)
+    if before is None or _words(before) > room:
+        return quote
+    return f"{before} [{citer(row - 1)}] {quote}"
+
+
 def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contrast: bool = False,
-                    question_vector: np.ndarray | None = None, said: str = "") -> str:
+                    question_vector: np.ndarray | None = None, said: str = "", citer: Citer | None = None) -> str:
     """An answer of about 40-120 words quoted from the top passages, each part attributed and cited.
 
     The best passage leads with the text around its best sentence (:func:`answer_unit`). A
@@ -381,9 +438,13 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     agent can do at least two other things:"). In each passage the best sentence not quoted yet
     leads and the quote grows into new sentences first (a quoted one only when no new one is left
     next to it); a passage quoted whole before is quoted as usual.
+
+    With a ``citer``, a quote that starts its passage with a sentence leaning on the one before
+    ("If this is true, ...", "In other words, ...") takes that sentence from the passage before,
+    cited with its own number (:func:`antecedent`).
     """
     lead = hits[0].sentence_cosine
-    lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str, np.ndarray | None] | None = None  # to lengthen
+    lead_unit: tuple[str, list[str], int, np.ndarray | None, int, str, np.ndarray | None, int] | None = None
     parts: list[str] = []
     used_sources: set[tuple[str, str | None, str]] = set()
     intros: set[str] = set()  # the attributions used so far
@@ -410,6 +471,7 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         target = _LEAD_WORDS if not parts else min(_UNIT_WORDS, _ANSWER_MAX_WORDS - total - 10)
         read = None if fresh is None else ~fresh  # what the reader has read already
         text = answer_unit(sentences, best, cosines, target, text=passage.text, read=read)
+        text = _completed(text, hit.row, sentences, data, citer, _UNIT_MAX_WORDS - _words(text))
         replying = bool(parts) and passage.source.kind == "comment"
         said_by = attribution(passage.source, replying)
         intro = attribution(passage.source, replying, again=said_by in intros)  # "The FAQ answer also says"
@@ -417,14 +479,15 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
         if not parts:
-            lead_unit = (intro, sentences, best, cosines, n, passage.text, read)
+            lead_unit = (intro, sentences, best, cosines, n, passage.text, read, hit.row)
         parts.append(part)
         intros.add(said_by)
         used_sources.add(key)
         total += _words(part)
     if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
         # One passage answers alone: quote more of it, within the answer's budget.
-        intro, sentences, best, cosines, n, passage_text, read = lead_unit
+        intro, sentences, best, cosines, n, passage_text, read, row = lead_unit
         quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text, read=read)
+        quote = _completed(quote, row, sentences, data, citer, _ANSWER_MAX_WORDS - 10 - _words(intro) - _words(quote))
         parts = [cited_part(intro, quote, n)]
     return " ".join(parts)

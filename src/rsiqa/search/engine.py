@@ -179,7 +179,7 @@ class Engine:
                                 calibration=self._calibration(state), decline=state.decline,
                                 said=conversation.said if conversation is not None else "")
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
-        cited_rows = [hits[c.n - 1].row for c in answer.cited()]
+        cited_rows = [state.data.row_of[c.chunk_id] for c in answer.cited()]
         answer.followups = suggest_followups(vectors[0], cited_rows, state.data, state.questions, state.question_vectors,
                                              asked, self.settings.max_followups)
         return answer
