@@ -210,7 +210,8 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
       short sentence is left, and never ends on a lead-in it cannot complete;
     * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
       "Thus ...", "... such an AGI") takes that one too, when it fits, and so does one that a lead-in
-      introduces ('From "Hard Takeoff" (emphasis mine):' before a quotation; :func:`_introduces`).
+      introduces ('From "Hard Takeoff" (emphasis mine):' before a quotation; :func:`_introduces`),
+      unless the reader has ``read`` that lead-in (a follow-up after an answer that quoted it).
     """
     if cosines is None:
         cosines = np.linspace(-1.0, 0.0, num=len(sentences))  # no scores: prefer what follows (a later sentence scores higher)

@@ -424,11 +424,11 @@ class Retriever:
     def _openings(self) -> np.ndarray:
         """Per passage: 0, or for the first passage of each file (a document's opening) 1 plus a tenth of its
         cosine to the mean of all passage vectors (the most central document's opening ranks first).
-        Made at the first summary request; with a store that keeps the vectors (Milvus), the openings in
-        corpus order."""
+        Made at the first summary request; with a store that keeps the vectors outside this process
+        (Milvus), the openings in corpus order."""
         sources, per_row = self.data.distinct_sources()
         paths = np.array([source.path for source in sources], dtype=object)[per_row]
-        _, first = np.unique(paths, return_index=True)
+        first = np.sort(np.unique(paths, return_index=True)[1])  # each file's first row, in corpus order
         openings = np.zeros(len(paths), dtype=np.float64)
         openings[first] = 1.0
         if self.store.holds_vectors and len(first):
