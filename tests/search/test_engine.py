@@ -130,6 +130,22 @@ def test_an_answer_starting_on_a_dangling_opener_quotes_and_cites_what_it_leans_
     assert cited[marker].highlight.startswith("For example, when it comes to AIs built using modern deep learning")
 
 
+def test_a_question_after_a_declined_one_is_read_as_a_new_question_unless_it_points_back(real_engine):
+    declined = [{"role": "user", "content": "whats the weather in berlin"},
+                {"role": "assistant", "content": real_engine.ask("whats the weather in berlin").answer}]
+    assert declined[1]["content"].startswith("The material does not cover that")
+    answer = real_engine.ask("ok fine. what does the FAQ say about sub-agents?", history=declined)
+    assert answer.abstained is False  # the weather is no context for it
+    assert real_engine.ask("and will it rain there tomorrow?", history=declined).abstained  # it points back: still out
+
+
+def test_words_for_who_speaks_are_no_topic_the_material_lacks(real_engine):
+    # The material never writes "commenters"; the question is about quantization, which a comment discusses.
+    answer = real_engine.ask("what did the commenters say about quantization?")
+    assert answer.abstained is False
+    assert "quantization" in answer.citations[0].text
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

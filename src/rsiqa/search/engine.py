@@ -13,6 +13,7 @@ import numpy as np
 from rsiqa.search.answer import compose_answer, coverage_logit
 from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
 from rsiqa.search.conversation import read_history
+from rsiqa.search.lexical import REFERS_BACK
 from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder, embedder_for
 from rsiqa.search.followups import CorpusQuestion, corpus_questions, suggest_followups
@@ -172,6 +173,10 @@ class Engine:
         question = question.strip()
         read = state.reader.read(question)
         conversation = read_history(history or [], state.data.passages, self.settings.max_context_words)
+        if conversation is not None and not conversation.answer and not REFERS_BACK.search(question):
+            # After a declined question ("whats the weather in berlin"), one that does not point back at it
+            # ("ok fine. what does the FAQ say about sub-agents?") is a new question, not read in its context.
+            conversation = None
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]

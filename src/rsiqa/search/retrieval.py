@@ -64,6 +64,12 @@ _SAYS_WORDS = 6
 _VARIANT_LETTERS = 6
 
 
+def _words_and_tokens(text: str) -> tuple[list[str], list[str]]:
+    """``text``'s content words and their BM25 tokens (stems), pairwise."""
+    words = content_words(text)
+    return words, stem(words)
+
+
 def _zscore(scores: np.ndarray) -> np.ndarray:
     """Standardise scores over the corpus; a constant score list becomes all zeros."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -278,13 +284,18 @@ class Retriever:
             at += 1
         return best[1] if best else None
 
-    def _coverage(self, text: str) -> tuple[float, float]:
+    def _coverage(self, text: str, speakers: bool = False) -> tuple[float, float]:
         """IDF-weighted share of the text's content words found in the corpus, and in its best single passage.
 
-        A word the corpus has in another form (:meth:`_variant`) counts as found, as that form.
+        A word the corpus has in another form (:meth:`_variant`) counts as found, as that form. A word for
+        who speaks in the material that it never uses ("the commenters", "the author") is no topic: left out,
+        unless ``speakers`` (then it counts as a word the corpus lacks).
         """
+        left_out = set() if speakers else {t for w, t in zip(*_words_and_tokens(text)) if names_a_speaker(w)}
         weights: dict[str, float] = {}
         for token in tokenize([text])[0]:
+            if token in left_out and token not in self._vocab:
+                continue
             token = self._variant(token) or token
             weights[token] = float(self._idf[self._vocab[token]]) if token in self._vocab else self._unseen_idf
         total = sum(weights.values())
@@ -362,7 +373,8 @@ class Retriever:
         if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
-            h = max(self.settings.history_weight, 1.0 - evidence.coverage)
+            # ("How did the author respond?": "author" says nothing by itself, so it counts as saying nothing here.)
+            h = max(self.settings.history_weight, 1.0 - self._coverage(question.cleaned, speakers=True)[0])
             fused_ctx, dense_ctx, lexical_ctx, best_ctx, cos_ctx, evidence_ctx = self._fused(
                 texts[at], vectors[at], bm25[at], rows)
             fused = (1 - h) * fused + h * fused_ctx
