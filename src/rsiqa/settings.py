@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the best sentence against the whole passage in the dense score.")
     history_weight: float = Field(0.35, ge=0.0, le=1.0, description="Weight of the conversation context in a follow-up.")
     kind_cue_weight: float = Field(
-        0.3, ge=0.0, le=3.0,
+        1.0, ge=0.0, le=3.0,
         description="Added to passages of the kind a question points at (\"the commenter\", \"the author\", \"the FAQ\").")
     overview_weight: float = Field(
         0.5, ge=0.0, le=3.0,

@@ -146,6 +146,17 @@ def test_words_for_who_speaks_are_no_topic_the_material_lacks(real_engine):
     assert "quantization" in answer.citations[0].text
 
 
+def test_the_suggested_follow_ups_that_name_a_post_are_answered_from_it(real_engine):
+    post = "Why all the fuss about recursive self-improvement"
+    answer = real_engine.ask(f"What does the post “{post}” argue?")
+    assert answer.citations[0].source.kind == "linked_post" and answer.citations[0].source.title == post
+    comments = real_engine.ask(f"What do the comments on “{post}” reply?")
+    assert comments.citations[0].source.kind == "comment" and comments.citations[0].source.title == post
+    faq = real_engine.ask("Would an AGI need its full codebase to self-improve?")
+    assert any(f.startswith("What does the post “") for f in faq.followups)  # after the FAQ answer: a post
+    assert 'Might an "intelligence explosion" never occur?' not in faq.followups  # named by the FAQ, not answered
+
+
 def test_a_request_phrased_tell_me_is_answered(real_engine):
     answer = real_engine.ask("Tell me about KANSI.")
     assert not answer.abstained and "KANSI" in answer.citations[0].text

@@ -44,7 +44,7 @@ def test_questions_near_the_cited_passages_come_first_and_nothing_is_asked_twice
     assert near[0] == "What happens when a loop folds in on itself?" != plain[0]
     assert plain[0] == "Is GOFAI really dead?"
     again = suggest_followups(question, [], data, candidates, vectors, ["is GOFAI really dead"], 3)
-    assert "Is GOFAI really dead?" not in again and len(again) == 2
+    assert again == ["What happens when a loop folds in on itself?"]  # (the related question: only as a last resort)
 
 
 def test_the_structure_leads_from_a_post_to_its_comments_and_back():
@@ -52,6 +52,8 @@ def test_the_structure_leads_from_a_post_to_its_comments_and_back():
     assert structure_followups([1], data) == ["What do the comments on “Why all the fuss” reply?"]
     assert structure_followups([2], data) == ["What does the post “Why all the fuss” argue?"]
     assert structure_followups([0], data) == []
+    # After the FAQ answer: the linked post ranked best for the question.
+    assert structure_followups([0], data, ranked=[0, 2, 1]) == ["What does the post “Why all the fuss” argue?"]
 
 
 def test_an_unrelated_corpus_question_gives_way_to_the_structure():
@@ -63,4 +65,16 @@ def test_an_unrelated_corpus_question_gives_way_to_the_structure():
         "What do the comments on “Why all the fuss” reply?"]
     # With nothing else to suggest, the closest corpus question still is.
     assert suggest_followups(question, [0], data, candidates, vectors, ["q"], 3) == [
+        "Might an intelligence explosion never occur?"]
+
+
+def test_a_related_question_the_material_only_names_is_suggested_last():
+    data = _data()
+    candidates = [CorpusQuestion("Might an intelligence explosion never occur?", None),
+                  CorpusQuestion("Is GOFAI really dead?", 0)]
+    vectors = np.array([[0, 0, 1, 0], [0, 1, 0, 0]], dtype=np.float32)
+    question = np.array([0, 0.6, 0.8, 0], dtype=np.float32)  # closer to the related question (0.8) than the other (0.6)
+    assert suggest_followups(question, [0], data, candidates, vectors, ["q"], 3) == ["Is GOFAI really dead?"]
+    # Alone, with nothing else to suggest, it still is.
+    assert suggest_followups(question, [0], data, candidates[:1], vectors[:1], ["q"], 3) == [
         "Might an intelligence explosion never occur?"]

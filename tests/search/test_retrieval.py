@@ -203,3 +203,23 @@ def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_
     for h in plain:  # openings gain overview_weight over the same question asked without the request
         lift = gain[h.row] - h.fused
         assert (lift > settings.overview_weight - 0.2) == bool(retriever._openings[h.row]), h.row
+
+
+def test_a_question_that_writes_a_documents_title_favours_its_passages(settings, fake_embedder):
+    texts = {"fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me.",
+             "other.md": "# Other notes\n\nThe argument seems weak to me.", "ai.md": "# AI\n\nThe argument."}
+    for name, text in texts.items():
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    paths = [p.source.path for p in retriever.data.passages]
+    named = retriever._titled("What does the post “Why all the FUSS about recursive self-improvement” argue?")
+    assert [paths[i] for i in np.flatnonzero(named)] == ["fuss.md"]
+    assert retriever._titled("Why all the fuss?") is None  # part of a title is not the title
+    assert retriever._titled("What is AI?") is None  # a title of fewer than three words is not looked for
+    read = QueryReader([]).read
+    plain, _ = retriever.search(read("What does the argument say?"), k=3)
+    titled, _ = retriever.search(read("What does “Why all the fuss about recursive self-improvement” say?"), k=3)
+    assert paths[titled[0].row] == "fuss.md"
+    lift = {h.row: h.fused for h in titled}
+    assert all((lift[h.row] - h.fused > 0.5) == (paths[h.row] == "fuss.md") for h in plain)

@@ -186,5 +186,5 @@ class Engine:
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]
         cited_rows = [state.data.row_of[c.chunk_id] for c in answer.cited()]
         answer.followups = suggest_followups(vectors[0], cited_rows, state.data, state.questions, state.question_vectors,
-                                             asked, self.settings.max_followups)
+                                             asked, self.settings.max_followups, [hit.row for hit in hits])
         return answer

@@ -2,13 +2,15 @@
 
 Two sources, both from the material itself:
 
-* **its own questions**: full questions in its text (and in its list of related questions)
-  that stand on their own; a question cut short ("... creati...") is never suggested. They are
-  ranked by closeness to the question asked, and a question in or next to a cited passage
-  (the same post, the next paragraph) comes first: that is where the answer leads. One that
-  is neither close (cosine 0.35) nor near the answer is suggested only when nothing else is;
+* **its own questions**: full questions in its text that stand on their own; a question cut
+  short ("... creati...") is never suggested. They are ranked by closeness to the question
+  asked, and a question in or next to a cited passage (the same post, the next paragraph) comes
+  first: that is where the answer leads. One that is neither close (cosine 0.35) nor near the
+  answer, or one from its list of related questions (which it names but does not answer: "Might
+  an intelligence explosion never occur?"), is suggested only when nothing else is;
 * **its structure**: after an answer from a linked post, its comments ("What do the comments on
-  “…” reply?"); after a comment, the post it answers; after the FAQ answer, the posts it links.
+  “…” reply?"); after a comment, the post it answers; after the FAQ answer, the linked post
+  ranked best for the question.
 
 A suggestion equal or very close to a question of the conversation is left out.
 """
@@ -80,8 +82,9 @@ def _near(row: int | None, cited: list[int], data: IndexData) -> float:
     return 0.5 if any(s.path == source.path and s.url == source.url for s in neighbours) else 0.0
 
 
-def structure_followups(cited: list[int], data: IndexData) -> list[str]:
-    """Questions the material's structure suggests after passages ``cited``: a post's comments, a comment's post."""
+def structure_followups(cited: list[int], data: IndexData, ranked: list[int] | None = None) -> list[str]:
+    """Questions the material's structure suggests after passages ``cited``: a post's comments, a comment's post,
+    and after the FAQ answer the linked post best placed among the ``ranked`` passages."""
     found: list[str] = []
     kinds = data.url_kinds  # the URLs with passages of two kinds (a post and its comments), found by the build
     for row in cited[:2]:
@@ -90,13 +93,18 @@ def structure_followups(cited: list[int], data: IndexData) -> list[str]:
             found.append(f"What do the comments on “{source.title}” reply?")
         elif source.kind == "comment" and (source.url, "linked_post") in kinds:
             found.append(f"What does the post “{source.title}” argue?")
+        elif source.kind == "faq_answer":
+            post = next((data.source_of(r) for r in ranked or [] if data.source_of(r).kind == "linked_post"), None)
+            if post is not None:
+                found.append(f"What does the post “{post.title}” argue?")
     return list(dict.fromkeys(found))
 
 
 def suggest_followups(question_vector: np.ndarray, cited: list[int], data: IndexData,
                       candidates: list[CorpusQuestion], candidate_vectors: np.ndarray, asked: list[str],
-                      limit: int) -> list[str]:
-    """Up to ``limit`` follow-up questions for an answer that cited the passages ``cited`` (rows, best first).
+                      limit: int, ranked: list[int] | None = None) -> list[str]:
+    """Up to ``limit`` follow-up questions for an answer that cited the passages ``cited`` (rows, best first),
+    of the ``ranked`` passages (rows, best first).
 
     ``asked`` are the conversation's questions, this one included: none is suggested again, nor
     a corpus question closer than 0.9 in cosine to the one just asked.
@@ -105,18 +113,17 @@ def suggest_followups(question_vector: np.ndarray, cited: list[int], data: Index
         return []
     seen = {_normal(q) for q in asked}
     chosen: list[str] = []
-    structure = structure_followups(cited, data)
+    structure = structure_followups(cited, data, ranked)
     if len(candidates):
         sims = candidate_vectors @ question_vector
         scores = sims + _NEAR_ANSWER * np.array([_near(c.row, cited, data) for c in candidates])
-        for i in np.argsort(-scores, kind="stable"):
-            text = candidates[int(i)].text
-            if scores[int(i)] < _RELATED and (chosen or structure):
-                break  # unrelated: only as a last resort, when nothing else would be suggested
-            if _normal(text) in seen or sims[int(i)] > _REPEATS:
-                continue
-            chosen.append(text)
-            seen.add(_normal(text))
+        order = [int(i) for i in np.argsort(-scores, kind="stable")
+                 if _normal(candidates[int(i)].text) not in seen and sims[int(i)] <= _REPEATS]
+        # A related question (named by the material, not answered: no row) or an unrelated one is a last resort.
+        good = [i for i in order if scores[i] >= _RELATED and candidates[i].row is not None]
+        for i in good if good or structure else order[:1]:
+            chosen.append(candidates[i].text)
+            seen.add(_normal(candidates[i].text))
             if len(chosen) == max(limit - 1, 1):
                 break
     for text in structure:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -45,7 +46,8 @@ from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
-from rsiqa.search.lexical import REFERS_BACK, build_bm25, content_words, query_tokens, stem, token_postings, tokenize
+from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, fold_accents, query_tokens, stem,
+                                  token_postings, tokenize)
 from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker, without_summary_request
 from rsiqa.settings import Settings
 
@@ -57,11 +59,19 @@ _NEW_TOPIC_WORDS = 2
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
 
+#: Added to the passages of a document whose whole title the question writes (a follow-up suggestion names it so).
+_TITLE_WEIGHT = 1.0
+
 #: An opening is quoted from its first sentence of this many words ("Author: Raymond Hettinger" says nothing).
 _SAYS_WORDS = 6
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
+
+
+def _normal(text: str) -> str:
+    """Lower case, accents folded, words only, single spaces: how a title is looked for in a question."""
+    return " ".join(re.findall(r"[^\W_]+", fold_accents(text).lower()))
 
 
 def _words_and_tokens(text: str) -> tuple[list[str], list[str]]:
@@ -370,6 +380,9 @@ class Retriever:
         if question.kinds and self.settings.kind_cue_weight:
             kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
             fused = fused + self.settings.kind_cue_weight * (kinds if rows is None else kinds[rows])
+        named = self._titled(question.text)
+        if named is not None:  # 'What does the post “Why all the fuss about ...” argue?': that document's passages
+            fused = fused + _TITLE_WEIGHT * (named if rows is None else named[rows])
         if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
@@ -431,6 +444,24 @@ class Retriever:
                     hit.best_sentence = next((i for i, sentence in enumerate(sentences)
                                               if len(sentence.split()) >= _SAYS_WORDS), 0)
         return hits, evidence
+
+    @cached_property
+    def _titles(self) -> tuple[list[str], np.ndarray]:
+        """The documents' titles (normalised: lower case, words only; three words or more) and each passage's
+        index into them (-1: a title too short to be named by chance)."""
+        sources, per_row = self.data.distinct_sources()
+        names = list(dict.fromkeys(_normal(source.title) for source in sources))
+        index = {name: i for i, name in enumerate(names)}
+        of_source = np.array([index[_normal(s.title)] if len(_normal(s.title).split()) >= 3 else -1 for s in sources],
+                             dtype=np.int64)
+        return names, of_source[per_row] if len(per_row) else np.zeros(0, dtype=np.int64)
+
+    def _titled(self, question: str) -> np.ndarray | None:
+        """1 for the passages of the documents whose whole title the question writes, else 0; None: it names none."""
+        text = f" {_normal(question)} "
+        names, per_row = self._titles
+        named = [i for i, name in enumerate(names) if len(name.split()) >= 3 and f" {name} " in text]
+        return np.isin(per_row, named).astype(np.float64) if named else None
 
     @cached_property
     def _openings(self) -> np.ndarray:
