@@ -47,7 +47,9 @@ def test_a_declined_answer_gives_no_context():
 
     history = [{"role": "user", "content": "What do skeptics say?"}, {"role": "assistant", "content": DECLINE_MESSAGE}]
     convo = read_history(history)
-    assert convo.question == "What do skeptics say?" and convo.answer == ""
+    assert convo.question == "What do skeptics say?" and convo.answer == "" and convo.declined
+    unanswered = read_history(history[:1])  # a client that sends only the user's turns: nothing was declined
+    assert unanswered.question == "What do skeptics say?" and not unanswered.declined
 
 
 def test_the_whole_previous_answer_is_kept_as_said_while_its_context_is_cut():

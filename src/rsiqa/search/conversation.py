@@ -37,6 +37,7 @@ class Conversation:
     answer: str = ""  # the previous answer, without [n] markers
     cited: list[str] = field(default_factory=list)  # chunk ids the previous answer cited, best first
     said: str = ""  # the previous answer whole (up to _SAID_WORDS): what the reader has read already
+    declined: bool = False  # the previous answer declined the previous question
 
     def context(self, words: int = 40) -> str:
         """The previous question and the start of the previous answer: the text a follow-up is read in."""
@@ -58,7 +59,8 @@ def read_history(history: list[dict[str, Any]], passages: list[Passage] | None =
     answer_turn = next((t for t in history[last_user + 1:] if t.get("role") == "assistant"), None)
     cut = (lambda text: " ".join(text.split()[:max_words])) if max_words else (lambda text: text)  # noqa: E731
     convo = Conversation(question=cut(str(history[last_user]["content"]).strip()))
-    if answer_turn is not None and not str(answer_turn.get("content", "")).startswith(DECLINED):
+    convo.declined = answer_turn is not None and str(answer_turn.get("content", "")).startswith(DECLINED)
+    if answer_turn is not None and not convo.declined:
         answer = _MARKER.sub("", str(answer_turn.get("content", ""))).strip()
         convo.answer = cut(answer)
         convo.said = " ".join(answer.split()[:_SAID_WORDS])

@@ -173,7 +173,7 @@ class Engine:
         question = question.strip()
         read = state.reader.read(question)
         conversation = read_history(history or [], state.data.passages, self.settings.max_context_words)
-        if conversation is not None and not conversation.answer and not REFERS_BACK.search(question):
+        if conversation is not None and conversation.declined and not REFERS_BACK.search(question):
             # After a declined question ("whats the weather in berlin"), one that does not point back at it
             # ("ok fine. what does the FAQ say about sub-agents?") is a new question, not read in its context.
             conversation = None
