@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsiqa.index.store import IndexData
-from rsiqa.search.lexical import POINTING_BACK
+from rsiqa.search.lexical import POINTING_BACK, normal_words
 from rsiqa.ingest.structure import strip_list_marker
 
 _INTERROGATIVE = re.compile(
@@ -67,10 +67,6 @@ def corpus_questions(data: IndexData) -> list[CorpusQuestion]:
     return list(found.values())
 
 
-def _normal(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def _near(row: int | None, cited: list[int], data: IndexData) -> float:
     """1 for a question in a cited passage, 0.5 in a passage next to one from the same source, else 0."""
     if row is None:
@@ -111,22 +107,22 @@ def suggest_followups(question_vector: np.ndarray, cited: list[int], data: Index
     """
     if limit <= 0:
         return []
-    seen = {_normal(q) for q in asked}
+    seen = {normal_words(q) for q in asked}
     chosen: list[str] = []
     structure = structure_followups(cited, data, ranked)
     if len(candidates):
         sims = candidate_vectors @ question_vector
         scores = sims + _NEAR_ANSWER * np.array([_near(c.row, cited, data) for c in candidates])
         order = [int(i) for i in np.argsort(-scores, kind="stable")
-                 if _normal(candidates[int(i)].text) not in seen and sims[int(i)] <= _REPEATS]
+                 if normal_words(candidates[int(i)].text) not in seen and sims[int(i)] <= _REPEATS]
         # A related question (named by the material, not answered: no row) or an unrelated one is a last resort.
         good = [i for i in order if scores[i] >= _RELATED and candidates[i].row is not None]
         for i in good if good or structure else order[:1]:
             chosen.append(candidates[i].text)
-            seen.add(_normal(candidates[i].text))
+            seen.add(normal_words(candidates[i].text))
             if len(chosen) == max(limit - 1, 1):
                 break
     for text in structure:
-        if len(chosen) < limit and _normal(text) not in seen:
+        if len(chosen) < limit and normal_words(text) not in seen:
             chosen.append(text)
     return chosen[:limit]

@@ -39,6 +39,12 @@ class _DropCombining(dict):
 _DROP_COMBINING = _DropCombining()
 
 
+def normal_words(text: str) -> str:
+    """``text`` as lower-case words, accents folded, single spaces: for comparing two texts word for word
+    (a question already asked, a title written in a question)."""
+    return " ".join(re.findall(r"\w+", fold_accents(text).lower()))
+
+
 def fold_accents(text: str) -> str:
     """Strip accents so "Gödel" and "Godel" are one word."""
     if text.isascii():  # nothing to strip (most questions): skip the per-character pass

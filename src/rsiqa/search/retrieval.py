@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,7 +45,7 @@ from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
-from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, fold_accents, query_tokens, stem,
+from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, normal_words, query_tokens, stem,
                                   token_postings, tokenize)
 from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker, without_summary_request
 from rsiqa.settings import Settings
@@ -67,17 +66,6 @@ _SAYS_WORDS = 6
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
-
-
-def _normal(text: str) -> str:
-    """Lower case, accents folded, words only, single spaces: how a title is looked for in a question."""
-    return " ".join(re.findall(r"[^\W_]+", fold_accents(text).lower()))
-
-
-def _words_and_tokens(text: str) -> tuple[list[str], list[str]]:
-    """``text``'s content words and their BM25 tokens (stems), pairwise."""
-    words = content_words(text)
-    return words, stem(words)
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -301,7 +289,8 @@ class Retriever:
         who speaks in the material that it never uses ("the commenters", "the author") is no topic: left out,
         unless ``speakers`` (then it counts as a word the corpus lacks).
         """
-        left_out = set() if speakers else {t for w, t in zip(*_words_and_tokens(text)) if names_a_speaker(w)}
+        words = [] if speakers else content_words(text)
+        left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word)}
         weights: dict[str, float] = {}
         for token in tokenize([text])[0]:
             if token in left_out and token not in self._vocab:
@@ -447,20 +436,20 @@ class Retriever:
 
     @cached_property
     def _titles(self) -> tuple[list[str], np.ndarray]:
-        """The documents' titles (normalised: lower case, words only; three words or more) and each passage's
+        """The documents' titles of three words or more (normalised: :func:`normal_words`), and each passage's
         index into them (-1: a title too short to be named by chance)."""
         sources, per_row = self.data.distinct_sources()
-        names = list(dict.fromkeys(_normal(source.title) for source in sources))
+        titles = [normal_words(source.title) for source in sources]
+        names = list(dict.fromkeys(title for title in titles if len(title.split()) >= 3))
         index = {name: i for i, name in enumerate(names)}
-        of_source = np.array([index[_normal(s.title)] if len(_normal(s.title).split()) >= 3 else -1 for s in sources],
-                             dtype=np.int64)
+        of_source = np.array([index.get(title, -1) for title in titles], dtype=np.int64)
         return names, of_source[per_row] if len(per_row) else np.zeros(0, dtype=np.int64)
 
     def _titled(self, question: str) -> np.ndarray | None:
         """1 for the passages of the documents whose whole title the question writes, else 0; None: it names none."""
-        text = f" {_normal(question)} "
+        text = f" {normal_words(question)} "
         names, per_row = self._titles
-        named = [i for i, name in enumerate(names) if len(name.split()) >= 3 and f" {name} " in text]
+        named = [i for i, name in enumerate(names) if f" {name} " in text]
         return np.isin(per_row, named).astype(np.float64) if named else None
 
     @cached_property
