@@ -53,6 +53,14 @@ def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     assert coverage_probability(missing) < 0.5 < coverage_probability(strong)
 
 
+def test_a_definition_of_a_term_the_corpus_never_uses_is_declined():
+    # "What are the Asilomar AI principles?": close in meaning to the material's AI sentences, but it never names them.
+    named = evidence(0.54, 0.48, 0.6)
+    unnamed = evidence(0.54, 0.48, 0.6)
+    unnamed.unknown_term = True
+    assert coverage_probability(unnamed) < 0.5 < coverage_probability(named)
+
+
 def test_answer_unit_widens_lead_ins_questions_and_conclusions():
     sentences = ["Skeptics include:", "- Chollet, who argued in 2017.", "- Chiang, who compares AIs to compilers."]
     assert answer_unit(sentences, 0) == "Skeptics include: Chollet, who argued in 2017. Chiang, who compares AIs to compilers."

@@ -267,6 +267,14 @@ def test_a_question_about_people_and_companies_the_material_never_names_is_decli
     assert not real_engine.ask("Did Yudkowsky argue about FOOM with Hanson?").abstained  # names it does mention
 
 
+def test_a_definition_of_a_term_the_material_never_uses_is_declined(real_engine):
+    # Close in meaning to the material's sentences on training and optimisation, but it never names them.
+    assert real_engine.ask("What is gradient clipping and why is it used?").abstained
+    assert real_engine.ask("What is mesa-optimization?").abstained
+    assert not real_engine.ask("What is a Godel machine?").abstained  # "Gödel machine": a term it uses
+    assert not real_engine.ask("whats wireheading").abstained
+
+
 def test_followups_never_repeat_the_conversation(real_engine):
     question = "What is KANSI?"
     first = real_engine.ask(question)

@@ -1,6 +1,7 @@
 """Reading questions as readers type them: fillers, misspellings, the ask of a long question, intent."""
 
-from rsiqa.search.query import QueryReader, ask_part, asks_for_the_whole, holds_quantity, without_summary_request
+from rsiqa.search.query import (QueryReader, ask_part, asks_for_the_whole, defined_term, holds_quantity,
+                                without_summary_request)
 
 CORPUS = [
     "Recursive self-improvement and alignment: an AI improving itself until it reaches diminishing returns.",
@@ -58,6 +59,22 @@ def test_a_question_that_asks_for_a_number_or_a_date():
     assert holds_quantity("Chollet argued in 2017 that it cannot go exponential.")
     assert holds_quantity("Trillions to quadrillions of parameter models")
     assert not holds_quantity("The model was selected by search, not designed.")
+
+
+def test_the_term_a_definition_question_asks_about():
+    assert defined_term("What is KANSI?") == "KANSI"
+    assert defined_term("KANSI meaning") == "KANSI"
+    assert defined_term("what's a Godel machine") == "Godel machine"
+    assert defined_term("What is constitutional AI and who came up with it?") == "constitutional AI"
+    assert defined_term("What is dropout in neural networks?") == "dropout"
+    assert defined_term("What are the Asilomar AI principles?") == "Asilomar AI principles"
+    assert defined_term("define recursive self-empowerment") == "recursive self-empowerment"
+    assert defined_term("What does foom mean?") == "foom"
+    # A claim, a contrast or another kind of question is no term to define.
+    assert defined_term("What is the big lesson we learned over the past ten years about AGI?") is None
+    assert defined_term("What's the difference between a list and a tuple?") is None
+    assert defined_term("Who argued that GOFAI is not dead?") is None
+    assert QueryReader(CORPUS).read("so what is KANSI?").term == "KANSI"
 
 
 def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():

@@ -51,6 +51,18 @@ def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever)
     assert not plain.lacks_quantity  # asks for no figure
 
 
+def test_a_definition_question_is_checked_for_a_term_the_corpus_never_uses(retriever):
+    read = QueryReader([]).read
+    retriever._expander.weight = 0.0
+    retriever._expander.neighbours_of = lambda word: []  # the fake embedder's word neighbours are meaningless
+    _, unknown = retriever.search(read("What is constitutional AI and who came up with it?"), k=2)
+    assert unknown.unknown_term  # "constitutional": in no passage
+    _, known = retriever.search(read("What is KANSI pivotal AI?"), k=2)
+    assert not known.unknown_term
+    _, claim = retriever.search(read("Who argues about sourdough compilers?"), k=2)
+    assert not claim.unknown_term  # not a definition question: the coverage evidence judges its words
+
+
 def test_unknown_words_lower_coverage(retriever):
     _, evidence = retriever.search("How do I bake sourdough bread?", k=2)
     assert evidence.coverage == 0.0

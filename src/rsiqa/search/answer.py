@@ -25,6 +25,9 @@ _SHORT_TERMS = 3
 #: Evidence against a question that asks for a number or a date ("How many parameters does GPT-4 have?",
 #: "What year ...") when the sentence that matches it best holds none: the material names the thing, not the figure.
 _MISSING_QUANTITY = 8.0
+#: Evidence against a definition question ("What is constitutional AI?") whose term holds a word the corpus never
+#: uses, in any form or a word close in meaning: the material cannot define what it never names.
+_UNKNOWN_TERM = 8.0
 
 #: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
 _PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
@@ -75,7 +78,11 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       discuss is outside it however close its other words are;
     * answer type: a question that asks for a number or a date ("How many ...", "What year ...",
       "When was ... founded?") whose best-matching sentence holds no number counts -8: the
-      material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for.
+      material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for;
+    * term: a definition question ("What is X?", "X meaning") whose term holds a word the corpus
+      never uses, in any form or a word close in meaning ("What are the Asilomar AI principles?",
+      "What is dropout in neural networks?"), counts -8: the material cannot define what it never
+      names, however close in meaning its sentences on the same subject are.
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
@@ -95,6 +102,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
         - (_MISSING_QUANTITY if evidence.lacks_quantity else 0.0)
+        - (_UNKNOWN_TERM if evidence.unknown_term else 0.0)
     )
     return logit
 

@@ -53,6 +53,17 @@ _CONTRAST = re.compile(
     r"\b(differ\w*|difference\w*|compare\w*|comparison|contrast\w*|versus|vs\.?|both sides|each side|other side|"
     r"disagree\w*|two views|agree with each other|opposite)\b", re.IGNORECASE)
 
+#: A request to define a term: "What is X?", "what's X and who ...", "X meaning", "define X", "what does X mean?".
+#: The term ends where the question goes on (", and", " in", " of", " that", ...).
+_DEFINES = re.compile(
+    r"^(?:(?:so|and|ok|okay|wait|hey|but)\s+)*(?:what(?:['’]s|\s+is|\s+are|\s+was|\s+were)|whats|define|explain)\s+"
+    r"(?:(?:a|an|the)\s+)?(?P<term>.+?)\s*(?:[?,;:]|$|\s(?:and|or|in|of|on|that|which|who|for|from|when|why|how|if)\s)"
+    r"|^(?P<before>.+?)\s+(?:meaning|definition)\s*\??$|^(?:meaning|definition)\s+of\s+(?P<after>.+?)\s*\??$"
+    r"|^what\s+does\s+(?P<means>.+?)\s+mean\b", re.IGNORECASE)
+#: A term to define has at most this many words: a longer "What is ..." asks about a claim, not a term.
+_TERM_WORDS = 4
+
+
 #: A request for instructions or advice ("walk me through", "step by step", "how do I", "should I buy").
 _ADVICE = re.compile(
     r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|how (do|can|should) (i|we)|tutorial|"
@@ -134,6 +145,7 @@ class ReadQuestion:
     quantity: bool = False  # asks for a number or a date ("How many ...", "What year ...", "When was ...")
     overview: bool = False  # asks for a summary ("tldr", "main points", "sum up the debate")
     whole: bool = False  # a summary of the material as a whole: no word but the request's ("give me an overview")
+    term: str | None = None  # the term a definition question asks about ("What is KANSI?" -> "KANSI")
 
 
 @lru_cache(maxsize=1)
@@ -230,7 +242,8 @@ class QueryReader:
                             corrections=tuple(corrections), unknown_names=self.unknown_names(question),
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
-                            overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question))
+                            overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
+                            term=defined_term(cleaned))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
@@ -250,6 +263,19 @@ class QueryReader:
                 if parts and not all(p in self.vocabulary for p in parts) and name not in found:
                     found.append(name)
         return tuple(found)
+
+
+def defined_term(question: str) -> str | None:
+    """The term ``question`` asks to define ("What is constitutional AI and who came up with it?" -> "constitutional
+    AI", "KANSI meaning" -> "KANSI"), or None: not a definition question, a term of more than four words (a claim:
+    "What is the actual risk from self-improvement if ...") or a contrast ("What's the difference between ...")."""
+    match = _DEFINES.search(question.strip())
+    if not match:
+        return None
+    term = next(group for group in match.groups() if group)
+    if len(term.split()) > _TERM_WORDS or _CONTRAST.search(term):
+        return None
+    return term
 
 
 def without_summary_request(question: str) -> str:

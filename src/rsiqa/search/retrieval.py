@@ -99,6 +99,7 @@ class Evidence:
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
+    unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
 
@@ -411,6 +412,9 @@ class Retriever:
         if conversation is not None and evidence is evidence_ctx:
             judged = texts[at]
         evidence.soft_coverage = self.known_share(judged)
+        if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
+            known, total, _ = self.known_words(question.term)
+            evidence.unknown_term = known < total
         order = np.argsort(-fused, kind="stable")[:k]
         if len(order):
             first = int(order[0] if rows is None else rows[order[0]])
