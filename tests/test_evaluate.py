@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rsiqa.evaluate import evaluate, fold, gold_pages_in, load_questions, page_of
+from rsiqa.evaluate import evaluate, fold, gold_pages_in, load_judgements, load_questions, page_of
 
 ROWS = [
     {"id": "a", "question": "q1", "gold": ["Stuart  Armstrong\nposits"]},
@@ -90,6 +90,41 @@ def test_page_figures_count_another_passage_of_the_gold_page_as_the_right_page()
     assert "page@1" not in evaluate(rows, ask).figures()  # without an index, no page figures
     assert page_of(faq) == "https://docs.example/faq.html" and page_of(tutorial) == "tutorial/controlflow.html"
     assert "right page: page@1 0.667" in evaluate(rows, ask, gold_pages_in(index)).render()
+
+
+def test_judgements_say_how_often_the_first_citation_was_judged_to_answer(tmp_path):
+    rows = [{"id": "a", "question": "qa", "gold": ["x"]}, {"id": "b", "question": "qb", "gold": ["x"]},
+            {"id": "c", "question": "qc", "gold": ["x"]}, {"id": "d", "question": "qd", "gold": ["x"]},
+            {"id": "oos", "question": "qo", "out_of_scope": True}]
+    first = {"qa": "c1", "qb": "c2", "qc": "c9", "qd": None, "qo": None}  # qc: nobody judged c9; qd: declined
+
+    def ask(question, k, history):
+        chunk = first[question]
+        return {"abstained": chunk is None, "answer": "",
+                "citations": [] if chunk is None else [{"text": "t", "chunk_id": chunk, "source": {}}]}
+
+    path = tmp_path / "j.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "a", "chunk_id": "c1", "label": "yes"}, {"id": "b", "chunk_id": "c2", "label": "partly"},
+        {"id": "b", "chunk_id": "c1", "label": "yes"},  # another question's verdict on c1 does not count for b
+    ]), encoding="utf-8")
+    report = evaluate(rows, ask, judgements=load_judgements(path))
+    f = report.figures()
+    assert f["judged@1"] == pytest.approx(1 / 4) and f["judged_or_partly@1"] == pytest.approx(2 / 4)
+    assert f["unjudged@1"] == 1  # counted apart, never as right
+    assert "the first citation answers 1/4 (0.250)" in report.render()
+    assert "judged@1" not in evaluate(rows, ask).figures()  # without judgements, no such figure
+    path.write_text(json.dumps({"id": "a", "chunk_id": "c1", "label": "maybe"}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"j.jsonl:1"):
+        load_judgements(path)
+
+
+def test_the_python_judgements_are_of_our_python_questions():
+    root = Path(__file__).resolve().parent.parent
+    ids = {r["id"] for name in ("pydocs_questions.jsonl", "pydocs_dev_questions.jsonl")
+           for r in load_questions(root / "eval" / name) if not r.get("out_of_scope")}
+    judged = load_judgements(root / "eval" / "pydocs_judgements.jsonl")
+    assert {question for question, _ in judged} == ids  # every in-scope question, nothing else
 
 
 def test_fold_lowercases_and_folds_white_space():

@@ -10,6 +10,13 @@ optional ``history`` (earlier turns), ``out_of_scope`` (should be declined), ``s
 casual, long, who, compare, followup; for out-of-scope ones offtopic, near_domain,
 drift_followup) and ``answer_gold`` (phrases the answer text itself should hold).
 
+A judgements file (``rsiqa eval --judgements``) holds a person's verdict on passages returned
+for a set's questions, judged without knowing their rank: JSON lines of ``id`` (the question),
+``chunk_id`` and ``label`` (``yes``: it answers the question on its own; ``partly``; ``no``). With
+it the report says how often the first citation was judged to answer, beside the gold phrases,
+which pick one passage where several may answer (the Python docs explain floats in the tutorial
+and in the FAQ). A first citation nobody judged is counted apart, never as right.
+
 A set's ``history`` holds answers written by hand. :func:`chained` asks a follow-up the way the
 chat page does instead: after rsiqa's own answer to the history's question (``rsiqa eval --chain``).
 """
@@ -56,6 +63,23 @@ def gold_pages_in(passages: Iterable[tuple[str, dict[str, Any]]]) -> GoldPagesFn
         return {page for text, page in folded if any(g in text for g in phrases)}
 
     return pages
+
+
+#: Verdicts on returned passages: (question id, chunk id) -> "yes", "partly" or "no".
+Judgements = dict[tuple[str, str], str]
+
+#: The labels a judgement may carry.
+LABELS = ("yes", "partly", "no")
+
+
+def load_judgements(path: Path) -> Judgements:
+    """Read a judgements file (JSON lines of ``id``, ``chunk_id``, ``label``; see the module docstring)."""
+    judgements: Judgements = {}
+    for number, row in enumerate(load_questions(path), start=1):
+        if row.get("label") not in LABELS or not row.get("id") or not row.get("chunk_id"):
+            raise ValueError(f"{path}:{number}: needs id, chunk_id and a label of {', '.join(LABELS)}")
+        judgements[(str(row["id"]), str(row["chunk_id"]))] = row["label"]
+    return judgements
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -129,6 +153,9 @@ class EvalReport:
     passage_words: list[int] = field(default_factory=list)
     answer_words: list[int] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
+    #: With judgements: how the first citation of each in-scope question was judged (yes, partly, no,
+    #: unjudged, declined).
+    judged_first: dict[str, int] = field(default_factory=dict)
 
     @property
     def in_scope(self) -> int:
@@ -142,8 +169,15 @@ class EvalReport:
         """The headline numbers, then ``styles``: the same per style."""
         words = self.passage_words or [0]
         answers = self.answer_words or [0]
+        judged = {}
+        if self.judged_first:
+            n = max(self.total.in_scope, 1)
+            judged = {"judged@1": self.judged_first.get("yes", 0) / n,
+                      "judged_or_partly@1": (self.judged_first.get("yes", 0) + self.judged_first.get("partly", 0)) / n,
+                      "unjudged@1": self.judged_first.get("unjudged", 0)}
         return {
             **self.total.figures(),
+            **judged,
             "median_passage_words": float(statistics.median(words)),
             "max_passage_words": float(max(words)),
             "median_answer_words": float(statistics.median(answers)),
@@ -160,6 +194,9 @@ class EvalReport:
             f"hit@1 {f['hit@1']:.3f}  hit@3 {f['hit@3']:.3f}  hit@5 {f['hit@5']:.3f}  MRR@10 {f['mrr@10']:.3f}",
             *([f"right page: page@1 {f['page@1']:.3f}  page@5 {f['page@5']:.3f} (a citation from a page that holds "
                "a gold phrase)"] if "page@1" in f else []),
+            *([f"judged: the first citation answers {self.judged_first.get('yes', 0)}/{t.in_scope} "
+               f"({f['judged@1']:.3f}), answers or partly {f['judged_or_partly@1']:.3f}; "
+               f"{f['unjudged@1']} first citations not judged"] if "judged@1" in f else []),
             f"answer-hit {f['answer_hit']:.3f} (the answer text holds a gold phrase); "
             f"answer words: median {f['median_answer_words']:.0f}",
             f"passage words: median {f['median_passage_words']:.0f}, max {f['max_passage_words']:.0f}",
@@ -199,9 +236,11 @@ def page_rank(citations: list[dict[str, Any]], pages: set[str]) -> int | None:
     return next((i for i, c in enumerate(citations, start=1) if page_of(c.get("source") or {}) in pages), None)
 
 
-def evaluate(rows: list[dict[str, Any]], ask: AskFn, gold_pages: GoldPagesFn | None = None) -> EvalReport:
+def evaluate(rows: list[dict[str, Any]], ask: AskFn, gold_pages: GoldPagesFn | None = None,
+             judgements: Judgements | None = None) -> EvalReport:
     """Run every question through ``ask`` (top 10) and score the citations and answers against gold phrases;
-    with ``gold_pages`` (the pages that hold a question's gold phrases), the right page too."""
+    with ``gold_pages`` (the pages that hold a question's gold phrases), the right page too; with
+    ``judgements``, how the first citation was judged."""
     report = EvalReport()
     for row in rows:
         answer = ask(row["question"], 10, row.get("history", []))
@@ -220,6 +259,10 @@ def evaluate(rows: list[dict[str, Any]], ask: AskFn, gold_pages: GoldPagesFn | N
         on_page = page_rank(citations, gold_pages(row.get("gold", []))) if gold_pages else None
         for tally in (report.total, style):
             tally.add_in_scope(rank, hit, declined, on_page, gold_pages is not None)
+        if judgements is not None:
+            verdict = "declined" if declined or not citations else \
+                judgements.get((str(row.get("id")), str(citations[0].get("chunk_id"))), "unjudged")
+            report.judged_first[verdict] = report.judged_first.get(verdict, 0) + 1
         report.passage_words += [len(c["text"].split()) for c in citations[:5]]
         if not declined:
             report.answer_words.append(len(re.sub(r"\[\d+\]", "", answer.get("answer", "")).split()))

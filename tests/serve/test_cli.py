@@ -47,6 +47,20 @@ def test_eval_chain_asks_the_follow_up_after_rsiqas_own_answer(real_index_dir, t
     assert figures[("--chain",)]["page@1"] == 1.0  # the local index tells which pages hold the gold phrase
 
 
+@pytest.mark.slow
+def test_eval_judgements_report_how_the_first_citation_was_judged(real_index_dir, tmp_path):
+    asked = rsiqa("ask", "--json", "--index", str(real_index_dir), "What is KANSI?")
+    first = json.loads(asked.stdout)["citations"][0]["chunk_id"]
+    questions, judged = tmp_path / "q.jsonl", tmp_path / "j.jsonl"
+    questions.write_text(json.dumps({"id": "k", "question": "What is KANSI?", "gold": ["is KANSI"]}) + "\n",
+                         encoding="utf-8")
+    judged.write_text(json.dumps({"id": "k", "chunk_id": first, "label": "yes"}) + "\n", encoding="utf-8")
+    done = rsiqa("eval", "--index", str(real_index_dir), "--judgements", str(judged), str(questions), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "judged: the first citation answers 1/1 (1.000)" in done.stdout
+    assert "--judgements" in rsiqa("eval", "--help").stdout
+
+
 def _one_note_corpus(tmp_path):
     """A corpus folder holding one short Markdown note; tests add the file they are about."""
     corpus = tmp_path / "corpus"

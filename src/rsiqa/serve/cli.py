@@ -223,7 +223,11 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
 @click.option("--chain", is_flag=True,
               help="Ask each follow-up after rsiqa's own answer to its history's question, as the chat page "
                    "does, instead of after the set's written answer.")
-def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool, chain: bool) -> None:
+@click.option("--judgements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file of passages judged for the set's questions (id, chunk_id, label yes/partly/no): "
+                   "also report how often the first citation was judged to answer.")
+def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool, chain: bool,
+             judgements: Path | None) -> None:
     """Measure retrieval and answers on a JSONL question set.
 
     Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?,
@@ -233,13 +237,15 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
     from a page that holds a gold phrase (another passage of that page counts). Prints hit@1/3/5,
     MRR@10, page@1/5, answer-hit, passage and answer lengths, how often out-of-scope questions
     were declined (and in-scope ones wrongly declined), the same per style, and the misses.
+    With --judgements, also how often the first citation was judged to answer (judged@1).
 
     \b
     Examples:
       rsiqa eval ../shared/eval/questions.jsonl
       rsiqa eval --chain ../shared/eval/styles.jsonl   # follow-ups after rsiqa's own answers
+      rsiqa eval eval/pydocs_questions.jsonl --index DIR --judgements eval/pydocs_judgements.jsonl
     """
-    from rsiqa.evaluate import chained, evaluate, gold_pages_in, load_questions
+    from rsiqa.evaluate import chained, evaluate, gold_pages_in, load_judgements, load_questions
     from rsiqa.serve.terminal import plain, safe_json
 
     rows = load_questions(questions)
@@ -264,7 +270,8 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
         def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
             return engine.ask(question, k, history).model_dump()
 
-    report = evaluate(rows, chained(ask_fn) if chain else ask_fn, gold_pages)
+    judged = load_judgements(judgements) if judgements else None
+    report = evaluate(rows, chained(ask_fn) if chain else ask_fn, gold_pages, judged)
     click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
 
 
