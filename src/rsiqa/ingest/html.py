@@ -275,7 +275,11 @@ def merge_small_sections(sections: list[Section], min_words: int) -> list[Sectio
 
     The headings of the sections merged in become lines of the text (so a heading is context,
     never a passage by itself), and ``parts`` records where each of them starts (the heading
-    line, when it is one). A small last section joins the one before it.
+    line, when it is one). Small sections followed by one that is not small join the section
+    before them instead, when there is one, as does a small last section: a section long enough
+    on its own starts its own passages at its heading, rather than after the end of another
+    section ("Yes. The coding style ... is documented as PEP 8." before "Why am I getting an
+    UnboundLocalError ...?").
     """
     merged: list[Section] = []
 
@@ -286,16 +290,25 @@ def merge_small_sections(sections: list[Section], min_words: int) -> list[Sectio
         target.paragraphs.extend(section.paragraphs)
         target.parts.append((start, section))
 
-    for section in sections:
-        if merged and section_words(merged[-1]) < min_words:
-            join(merged[-1], section)
-        else:
-            merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs), section.written))
-    if len(merged) > 1 and section_words(merged[-1]) < min_words:
+    def join_back() -> None:
+        """The last merged section (small) joins the one before it, with the sections merged into it."""
         last = merged.pop()
         offset = len(merged[-1].paragraphs) + int(bool(last.name and last.written))  # where its paragraphs go
         join(merged[-1], last)
         merged[-1].parts += [(offset + start, part) for start, part in last.parts]
+
+    for section in sections:
+        if merged and section_words(merged[-1]) < min_words:
+            if len(merged) > 1 and section_words(section) >= min_words:
+                join_back()
+                merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs),
+                                      section.written))
+            else:
+                join(merged[-1], section)
+        else:
+            merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs), section.written))
+    if len(merged) > 1 and section_words(merged[-1]) < min_words:
+        join_back()
     bare = {s.name for s in sections if s.name and s.written and not s.paragraphs}
     for section in merged:  # a heading with nothing after it, at the end of a section, is not text
         while len(section.paragraphs) > 1 and section.paragraphs[-1] in bare:
