@@ -111,7 +111,7 @@ def test_judgements_say_how_often_the_first_citation_was_judged_to_answer(tmp_pa
     report = evaluate(rows, ask, judgements=load_judgements(path))
     f = report.figures()
     assert f["judged@1"] == pytest.approx(1 / 4) and f["judged_or_partly@1"] == pytest.approx(2 / 4)
-    assert f["unjudged@1"] == 1  # counted apart, never as right
+    assert f["unjudged_first_citations"] == 1  # counted apart, never as right
     assert "the first citation answers 1/4 (0.250)" in report.render()
     assert "judged@1" not in evaluate(rows, ask).figures()  # without judgements, no such figure
     path.write_text(json.dumps({"id": "a", "chunk_id": "c1", "label": "maybe"}), encoding="utf-8")

@@ -174,7 +174,7 @@ class EvalReport:
             n = max(self.total.in_scope, 1)
             judged = {"judged@1": self.judged_first.get("yes", 0) / n,
                       "judged_or_partly@1": (self.judged_first.get("yes", 0) + self.judged_first.get("partly", 0)) / n,
-                      "unjudged@1": self.judged_first.get("unjudged", 0)}
+                      "unjudged_first_citations": self.judged_first.get("unjudged", 0)}
         return {
             **self.total.figures(),
             **judged,
@@ -196,7 +196,7 @@ class EvalReport:
                "a gold phrase)"] if "page@1" in f else []),
             *([f"judged: the first citation answers {self.judged_first.get('yes', 0)}/{t.in_scope} "
                f"({f['judged@1']:.3f}), answers or partly {f['judged_or_partly@1']:.3f}; "
-               f"{f['unjudged@1']} first citations not judged"] if "judged@1" in f else []),
+               f"{f['unjudged_first_citations']} first citations not judged"] if "judged@1" in f else []),
             f"answer-hit {f['answer_hit']:.3f} (the answer text holds a gold phrase); "
             f"answer words: median {f['median_answer_words']:.0f}",
             f"passage words: median {f['median_passage_words']:.0f}, max {f['max_passage_words']:.0f}",

@@ -268,7 +268,8 @@ class QueryReader:
 def defined_term(question: str) -> str | None:
     """The term ``question`` asks to define ("What is constitutional AI and who came up with it?" -> "constitutional
     AI", "KANSI meaning" -> "KANSI"), or None: not a definition question, a term of more than four words (a claim:
-    "What is the actual risk from self-improvement if ...") or a contrast ("What's the difference between ...")."""
+    "What is the big lesson we learned over the past ten years about AGI?") or a contrast ("What's the difference
+    between ...")."""
     match = _DEFINES.search(question.strip())
     if not match:
         return None
