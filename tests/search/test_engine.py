@@ -273,6 +273,7 @@ def test_a_definition_of_a_term_the_material_never_uses_is_declined(real_engine)
     assert real_engine.ask("What is mesa-optimization?").abstained
     assert not real_engine.ask("What is a Godel machine?").abstained  # "Gödel machine": a term it uses
     assert not real_engine.ask("whats wireheading").abstained
+    assert not real_engine.ask("What is superintelligence?").abstained  # the material writes "super-intelligent"
 
 
 def test_followups_never_repeat_the_conversation(real_engine):

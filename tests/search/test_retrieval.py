@@ -63,6 +63,15 @@ def test_a_definition_question_is_checked_for_a_term_the_corpus_never_uses(retri
     assert not claim.unknown_term  # not a definition question: the coverage evidence judges its words
 
 
+def test_a_compound_written_as_one_word_is_known_when_the_corpus_has_its_parts(retriever):
+    retriever._expander.neighbours_of = lambda word: []  # the fake embedder's word neighbours are meaningless
+    # The corpus writes "self-modification" and "pivotal": "selfmodification" is two of its words written together.
+    assert retriever.known_words("selfmodification") == (1, 1, 1)
+    assert retriever.known_words("sourdough") == (0, 1, 1)  # "sour" and "dough" are not corpus words
+    _, evidence = retriever.search(QueryReader([]).read("What is selfmodification?"), k=2)
+    assert not evidence.unknown_term
+
+
 def test_unknown_words_lower_coverage(retriever):
     _, evidence = retriever.search("How do I bake sourdough bread?", k=2)
     assert evidence.coverage == 0.0

@@ -66,6 +66,8 @@ _SAYS_WORDS = 6
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
+#: A part of a compound written as one word (:meth:`Retriever._compound`) has at least this many letters.
+_PART_LETTERS = 3
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -229,7 +231,8 @@ class Retriever:
         """Share of ``text``'s content words that the corpus knows, leaving out words of ``besides``.
 
         A word is known when the corpus has it, in that form or another (:meth:`_variant`:
-        "disagrees" -> "disagreement"), or a word close in meaning (its query expansion:
+        "disagrees" -> "disagreement"), as two of its words written together (:meth:`_compound`:
+        "superintelligence" -> "super-intelligent"), or a word close in meaning (its query expansion:
         "scared" -> "fear"). None when no word is left. A follow-up's words that the previous
         exchange did not use tell whether it still talks about the material ("why would it be
         scared of that?") or has moved on ("what other books has he written?").
@@ -248,7 +251,7 @@ class Retriever:
         lookups = self.settings.max_expansion_words
         known = 0
         for word, token in pairs:
-            if token in self._vocab or self._variant(token) is not None or names_a_speaker(word):
+            if token in self._vocab or self._variant(token) is not None or self._compound(token) or names_a_speaker(word):
                 known += 1
             elif lookups > 0:
                 lookups -= 1
@@ -260,6 +263,12 @@ class Retriever:
         """The corpus tokens in order, for :meth:`_variant`: a served index's vocabulary has them
         (rsiqa.index.vocabulary), else they are sorted at the first unknown word, not at start."""
         return getattr(self._vocab, "sorted", None) or sorted(self._vocab)
+
+    def _compound(self, token: str) -> bool:
+        """Whether ``token`` is two corpus tokens written as one word ("superintellig": "super" and "intellig", as
+        the corpus writes "super-intelligent"; "selfimprov"), each of at least :data:`_PART_LETTERS` letters."""
+        return any(token[:at] in self._vocab and token[at:] in self._vocab
+                   for at in range(_PART_LETTERS, len(token) - _PART_LETTERS + 1))
 
     def _variant(self, token: str) -> str | None:
         """A corpus token that is ``token`` in another form, when the corpus lacks ``token`` itself.
