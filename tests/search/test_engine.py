@@ -274,6 +274,10 @@ def test_a_definition_of_a_term_the_material_never_uses_is_declined(real_engine)
     assert not real_engine.ask("What is a Godel machine?").abstained  # "Gödel machine": a term it uses
     assert not real_engine.ask("whats wireheading").abstained
     assert not real_engine.ask("What is superintelligence?").abstained  # the material writes "super-intelligent"
+    assert not real_engine.ask("what's the deal with foom").abstained  # "deal" frames the question
+    assert not real_engine.ask("What is the FAQ's conclusion?").abstained  # "the FAQ" points at the material
+    about = real_engine.ask("What is the FAQ about?")  # a summary of that part (it was declined)
+    assert not about.abstained and about.citations[0].source.kind == "faq_answer"
 
 
 def test_followups_never_repeat_the_conversation(real_engine):

@@ -1,6 +1,6 @@
 """Reading questions as readers type them: fillers, misspellings, the ask of a long question, intent."""
 
-from rsiqa.search.query import (QueryReader, ask_part, asks_for_the_whole, defined_term, holds_quantity,
+from rsiqa.search.query import (QueryReader, ask_part, asks_for_the_whole, defined_term, holds_quantity, term_words,
                                 without_summary_request)
 
 CORPUS = [
@@ -48,6 +48,14 @@ def test_contrast_and_advice_intents():
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
 
 
+def test_what_a_part_of_the_material_is_about_is_a_summary_request_of_that_part():
+    reader = QueryReader(CORPUS)
+    read = reader.read("What is the FAQ about?")
+    assert read.overview and read.whole and read.kinds == ("faq_answer",)
+    assert reader.read("what are the comments about").kinds == ("comment",)
+    assert not reader.read("What is the bitter lesson about?").overview  # a topic, not a part of the material
+
+
 def test_a_question_that_asks_for_a_number_or_a_date():
     reader = QueryReader(CORPUS)
     assert reader.read("How many parameters does GPT-4 have?").quantity
@@ -75,6 +83,13 @@ def test_the_term_a_definition_question_asks_about():
     assert defined_term("What's the difference between a list and a tuple?") is None
     assert defined_term("Who argued that GOFAI is not dead?") is None
     assert QueryReader(CORPUS).read("so what is KANSI?").term == "KANSI"
+
+
+def test_the_words_of_a_term_leave_out_common_words_and_the_material_s_parts():
+    assert term_words("Asilomar AI principles") == ["asilomar", "ai", "principles"]
+    assert term_words("deal with foom") == ["foom"]  # "what's the deal with foom?": "deal" frames the question
+    assert term_words("FAQ's conclusion") == ["conclusion"]  # "the FAQ" points at the material
+    assert term_words("commenter's idea") == []
 
 
 def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():

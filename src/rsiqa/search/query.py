@@ -62,6 +62,9 @@ _DEFINES = re.compile(
     r"|^what\s+does\s+(?P<means>.+?)\s+mean\b", re.IGNORECASE)
 #: A term to define has at most this many words: a longer "What is ..." asks about a claim, not a term.
 _TERM_WORDS = 4
+#: The most frequent English words (symspellpy's list is in order of frequency) frame a question rather than name
+#: what it asks about: "deal" in "what's the deal with foom?", "story", "point", "idea".
+_COMMON_WORDS = 2000
 
 
 #: A request for instructions or advice ("walk me through", "step by step", "how do I", "should I buy").
@@ -73,7 +76,9 @@ _ADVICE = re.compile(
 #: A request for a summary ("tldr", "give me an overview", "what's the gist", "sum up the debate", "main points").
 _OVERVIEW = re.compile(
     r"\b(tl;?\s?dr|summar(y|ies|ise|ize|ised|ized|ising|izing)|sum (it |this |that |(the|this) \w+ )?up|overview|gist|"
-    r"nutshell|(main|key) (points|ideas|arguments|takeaways)|big picture|what(['’]?s| is) (this|it) (all )?about)\b",
+    r"nutshell|(main|key) (points|ideas|arguments|takeaways)|big picture|"
+    r"what(['’]?s| is| are) (this|it|the (faq( answer)?|posts?|comments|notes|thread|debate|discussion|material)) "
+    r"(all )?about)\b",
     re.IGNORECASE)
 
 #: Words that, beside a request for a summary, name the material itself or ask politely: "summary of both sides",
@@ -156,6 +161,16 @@ def english_words() -> frozenset[str]:
     path = Path(symspellpy.__file__).with_name("frequency_dictionary_en_82_765.txt")
     with path.open(encoding="utf-8") as handle:
         return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
+
+
+@lru_cache(maxsize=1)
+def common_english_words() -> frozenset[str]:
+    """The :data:`_COMMON_WORDS` most frequent words of symspellpy's English list ("deal", "story", "point")."""
+    import symspellpy
+
+    path = Path(symspellpy.__file__).with_name("frequency_dictionary_en_82_765.txt")
+    with path.open(encoding="utf-8") as handle:
+        return frozenset(line.split(" ", 1)[0] for _, line in zip(range(_COMMON_WORDS), handle))
 
 
 def word_counts(corpus_texts: list[str]) -> Counter[str]:
@@ -277,6 +292,15 @@ def defined_term(question: str) -> str | None:
     if len(term.split()) > _TERM_WORDS or _CONTRAST.search(term):
         return None
     return term
+
+
+def term_words(term: str) -> list[str]:
+    """The words of a term to define that name what it asks about: its content words but the most frequent English
+    ones ("deal" in "the deal with foom") and those that point at the material or who speaks in it ("the FAQ's
+    conclusion", "the commenter's idea")."""
+    common = common_english_words()
+    return [word for word in content_words(term) if word not in common and not names_a_speaker(word)
+            and not any(cue.fullmatch(word) for cue in _KIND_CUES.values())]
 
 
 def without_summary_request(question: str) -> str:

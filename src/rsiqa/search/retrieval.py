@@ -47,7 +47,8 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, normal_words, query_tokens, stem,
                                   token_postings, tokenize)
-from rsiqa.search.query import FILLERS, ReadQuestion, holds_quantity, names_a_speaker, without_summary_request
+from rsiqa.search.query import (FILLERS, ReadQuestion, holds_quantity, names_a_speaker, term_words,
+                                without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -422,7 +423,7 @@ class Retriever:
             judged = texts[at]
         evidence.soft_coverage = self.known_share(judged)
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
-            known, total, _ = self.known_words(question.term)
+            known, total, _ = self.known_words(" ".join(term_words(question.term)))
             evidence.unknown_term = known < total
         order = np.argsort(-fused, kind="stable")[:k]
         if len(order):
