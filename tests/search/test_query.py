@@ -86,10 +86,11 @@ def test_the_term_a_definition_question_asks_about():
 
 
 def test_the_words_of_a_term_leave_out_common_words_and_the_material_s_parts():
-    assert term_words("Asilomar AI principles") == ["asilomar", "ai", "principles"]
+    assert term_words("Asilomar AI principles") == ["Asilomar", "AI", "principles"]
     assert term_words("deal with foom") == ["foom"]  # "what's the deal with foom?": "deal" frames the question
     assert term_words("FAQ's conclusion") == ["conclusion"]  # "the FAQ" points at the material
     assert term_words("commenter's idea") == []
+    assert term_words("multi-polar scenario") == ["multi-polar", "scenario"]  # "multi" alone would be left out
 
 
 def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():

@@ -67,7 +67,9 @@ def test_a_compound_written_as_one_word_is_known_when_the_corpus_has_its_parts(r
     retriever._expander.neighbours_of = lambda word: []  # the fake embedder's word neighbours are meaningless
     # The corpus writes "self-modification" and "pivotal": "selfmodification" is two of its words written together.
     assert retriever.known_words("selfmodification") == (1, 1, 1)
+    assert retriever.known_words("extensivemodification") == (1, 1, 1)  # "extensive" is stemmed "extens" alone
     assert retriever.known_words("sourdough") == (0, 1, 1)  # "sour" and "dough" are not corpus words
+    assert retriever.known_words("compilerskansi") == (0, 1, 1)  # corpus words, but no passage holds both
     _, evidence = retriever.search(QueryReader([]).read("What is selfmodification?"), k=2)
     assert not evidence.unknown_term
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Container
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -85,6 +86,14 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return out
 
 
+def joined_words(text: str, vocabulary: Container[str]) -> list[tuple[str, str, str]]:
+    """Neighbouring words of ``text`` that the corpus writes as one: (first, second, the joined token), as
+    ("multi", "polar", "multipolar") for "multi-polar" or ("take", "off", "takeoff") for "take off"."""
+    words = re.findall(r"[^\W_]+", fold_accents(text).lower())
+    pairs = [(first, second, _STEMMER.stemWord(first + second)) for first, second in zip(words, words[1:])]
+    return [pair for pair in pairs if pair[2] in vocabulary]
+
+
 def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
     """A query's tokens that the corpus knows, plus joined neighbours ("take off" -> "takeoff").
 
@@ -92,10 +101,8 @@ def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
     the text; a joined form counts only when the corpus contains it.
     """
     tokens = [t for t in tokenize([text])[0] if t in vocabulary]
-    words = re.findall(r"[^\W_]+", fold_accents(text).lower())
-    for first, second in zip(words, words[1:]):
-        joined = _STEMMER.stemWord(first + second)
-        if joined in vocabulary and joined not in tokens:
+    for _, _, joined in joined_words(text, vocabulary):
+        if joined not in tokens:
             tokens.append(joined)
     return tokens
 

@@ -295,12 +295,16 @@ def defined_term(question: str) -> str | None:
 
 
 def term_words(term: str) -> list[str]:
-    """The words of a term to define that name what it asks about: its content words but the most frequent English
-    ones ("deal" in "the deal with foom") and those that point at the material or who speaks in it ("the FAQ's
-    conclusion", "the commenter's idea")."""
+    """The words of a term to define that name what it asks about, as written: those with a content word that is
+    none of the most frequent English words ("deal" in "the deal with foom") and does not point at the material or
+    who speaks in it ("the FAQ's conclusion", "the commenter's idea"). A hyphenated word is one word: "multi" is
+    frequent, "multi-polar" is a term."""
     common = common_english_words()
-    return [word for word in content_words(term) if word not in common and not names_a_speaker(word)
-            and not any(cue.fullmatch(word) for cue in _KIND_CUES.values())]
+
+    def names(word: str) -> bool:
+        return not (word in common or names_a_speaker(word) or any(cue.fullmatch(word) for cue in _KIND_CUES.values()))
+
+    return [piece for piece in term.split() if any(names(word) for word in content_words(piece))]
 
 
 def without_summary_request(question: str) -> str:

@@ -45,7 +45,7 @@ from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
-from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, normal_words, query_tokens, stem,
+from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens, stem,
                                   token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, holds_quantity, names_a_speaker, term_words,
                                 without_summary_request)
@@ -246,13 +246,15 @@ class Retriever:
         and how many content words ``text`` has in all (see :meth:`known_share`)."""
         seen = set(tokenize([besides])[0]) if besides else set()
         words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
+        joined = {word for first, second, _ in joined_words(text, self._vocab) for word in (first, second)}
         every = list(zip(words, stem(words)))
         pairs = [(w, t) for w, t in every if t not in seen]
         # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
         lookups = self.settings.max_expansion_words
         known = 0
         for word, token in pairs:
-            if token in self._vocab or self._variant(token) is not None or self._compound(token) or names_a_speaker(word):
+            if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
+                    or names_a_speaker(word)):
                 known += 1
             elif lookups > 0:
                 lookups -= 1
@@ -265,11 +267,16 @@ class Retriever:
         (rsiqa.index.vocabulary), else they are sorted at the first unknown word, not at start."""
         return getattr(self._vocab, "sorted", None) or sorted(self._vocab)
 
-    def _compound(self, token: str) -> bool:
-        """Whether ``token`` is two corpus tokens written as one word ("superintellig": "super" and "intellig", as
-        the corpus writes "super-intelligent"; "selfimprov"), each of at least :data:`_PART_LETTERS` letters."""
-        return any(token[:at] in self._vocab and token[at:] in self._vocab
-                   for at in range(_PART_LETTERS, len(token) - _PART_LETTERS + 1))
+    def _compound(self, word: str) -> bool:
+        """Whether ``word`` is two corpus words written as one ("superintelligence": "super" and "intelligence", as
+        the corpus writes "super-intelligent"; "valuedrift"): each of at least :data:`_PART_LETTERS` letters,
+        compared by its stem, and both in one passage at least ("backpropagation" is not "back" and
+        "propagation", which no passage of the debate holds together)."""
+        cuts = range(_PART_LETTERS, len(word) - _PART_LETTERS + 1)
+        heads, tails = stem([word[:at] for at in cuts]), stem([word[at:] for at in cuts])
+        return any(head in self._vocab and tail in self._vocab
+                   and np.intersect1d(self._postings(head), self._postings(tail)).size > 0
+                   for head, tail in zip(heads, tails))
 
     def _variant(self, token: str) -> str | None:
         """A corpus token that is ``token`` in another form, when the corpus lacks ``token`` itself.
@@ -303,7 +310,10 @@ class Retriever:
         words = [] if speakers else content_words(text)
         left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word)}
         weights: dict[str, float] = {}
-        for token in tokenize([text])[0]:
+        # Words the corpus writes as one ("multi-polar" for "multipolar") count as that one word.
+        pairs = joined_words(text, self._vocab)
+        parts = set(stem([word for first, second, _ in pairs for word in (first, second)]))
+        for token in [t for t in tokenize([text])[0] if t in self._vocab or t not in parts] + [j for _, _, j in pairs]:
             if token in left_out and token not in self._vocab:
                 continue
             token = self._variant(token) or token
