@@ -61,6 +61,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval eval/styles_holdout.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind2.jsonl
+	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	# follow-ups after rsiqa's own previous answer, as the chat page sends it
 	$(VENV)/bin/rsiqa eval --chain ../shared/eval/styles.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_validation.jsonl
