@@ -171,13 +171,15 @@ def test_a_small_section_before_a_long_one_joins_the_section_before_it() -> None
     binary = ('<section id="stand-alone-binary"><h3>How can I create a stand-alone binary from a Python script?</h3>'
               "<p>" + "You don't need the ability to compile Python to C code for a stand-alone program. " * 6 + "</p>"
               "</section>")
-    page = FAQ_PAGE.replace('<section id="are-there-coding-standards">', binary + '<section id="are-there-coding-standards">')
+    standards = '<section id="are-there-coding-standards">'
+    page = FAQ_PAGE.replace(standards, binary + standards)
     doc = load_bytes(page.encode(), "faq/programming.html")
     passages = passages_of(doc, min_words=40, max_words=120)
     unbound = "Why am I getting an UnboundLocalError when the variable has a value?"
     pep8 = next(p for p in passages if "PEP 8" in p.text)
     assert "Are there coding standards or a style guide for Python programs?\nYes. The coding style" in pep8.text
-    assert "UnboundLocalError" not in pep8.text and "Core Language" not in pep8.text  # a bare heading at an end: dropped
+    assert "UnboundLocalError" not in pep8.text
+    assert "Core Language" not in pep8.text  # a bare heading at a section's end is dropped
     first = next(p for p in passages if "UnboundLocalError" in p.text)
     assert first.text.startswith("It can be a surprise to get the UnboundLocalError")
     assert first.source.section == unbound and first.source.url == "faq/programming.html#why-unboundlocalerror"

@@ -45,8 +45,8 @@ from rsiqa.index.rows import run_starts
 from rsiqa.index.store import IndexData
 from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
-from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens, stem,
-                                  token_postings, tokenize)
+from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
+                                  stem, token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, holds_quantity, names_a_speaker, term_words,
                                 without_summary_request)
 from rsiqa.settings import Settings
