@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Container
+from collections.abc import Container, Sequence
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -94,16 +94,18 @@ def joined_words(text: str, vocabulary: Container[str]) -> list[tuple[str, str, 
     return [pair for pair in pairs if pair[2] in vocabulary]
 
 
-def query_tokens(text: str, vocabulary: dict[str, int]) -> list[str]:
+def query_tokens(text: str, vocabulary: dict[str, int],
+                 joined: Sequence[tuple[str, str, str]] | None = None) -> list[str]:
     """A query's tokens that the corpus knows, plus joined neighbours ("take off" -> "takeoff").
 
     Joining adjacent words catches compounds written apart in a question but together in
-    the text; a joined form counts only when the corpus contains it.
+    the text; a joined form counts only when the corpus contains it. ``joined``: the text's
+    :func:`joined_words`, when the caller has them already.
     """
     tokens = [t for t in tokenize([text])[0] if t in vocabulary]
-    for _, _, joined in joined_words(text, vocabulary):
-        if joined not in tokens:
-            tokens.append(joined)
+    for _, _, joined_token in joined_words(text, vocabulary) if joined is None else joined:
+        if joined_token not in tokens:
+            tokens.append(joined_token)
     return tokens
 
 

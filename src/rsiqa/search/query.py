@@ -121,6 +121,11 @@ _SPEAKERS = re.compile(r"(author|commenter|poster|writer|side|camp|proponent|opp
                        r"supporter)s?", re.IGNORECASE)
 
 
+def names_a_part(word: str) -> bool:
+    """Whether ``word`` names a kind of the material's parts ("FAQ", "comments", "post", "notes"; :data:`_KIND_CUES`)."""
+    return any(cue.fullmatch(word) for cue in _KIND_CUES.values())
+
+
 def names_a_speaker(word: str) -> bool:
     """Whether ``word`` names who speaks in the material ("author", "commenters") or a side it takes ("the other
     side"): it points back at the material, whether or not the material uses the word."""
@@ -154,23 +159,25 @@ class ReadQuestion:
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
-    """symspellpy's English frequency list (82,765 words): words that are not misspellings."""
+def _english_by_frequency() -> tuple[str, ...]:
+    """symspellpy's English frequency list (82,765 words), most frequent first, read once."""
     import symspellpy
 
     path = Path(symspellpy.__file__).with_name("frequency_dictionary_en_82_765.txt")
     with path.open(encoding="utf-8") as handle:
-        return frozenset(line.split(" ", 1)[0] for line in handle if line.strip())
+        return tuple(line.split(" ", 1)[0] for line in handle if line.strip())
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """symspellpy's English frequency list (82,765 words): words that are not misspellings."""
+    return frozenset(_english_by_frequency())
 
 
 @lru_cache(maxsize=1)
 def common_english_words() -> frozenset[str]:
     """The :data:`_COMMON_WORDS` most frequent words of symspellpy's English list ("deal", "story", "point")."""
-    import symspellpy
-
-    path = Path(symspellpy.__file__).with_name("frequency_dictionary_en_82_765.txt")
-    with path.open(encoding="utf-8") as handle:
-        return frozenset(line.split(" ", 1)[0] for _, line in zip(range(_COMMON_WORDS), handle))
+    return frozenset(_english_by_frequency()[:_COMMON_WORDS])
 
 
 def word_counts(corpus_texts: list[str]) -> Counter[str]:
@@ -302,7 +309,7 @@ def term_words(term: str) -> list[str]:
     common = common_english_words()
 
     def names(word: str) -> bool:
-        return not (word in common or names_a_speaker(word) or any(cue.fullmatch(word) for cue in _KIND_CUES.values()))
+        return not (word in common or names_a_speaker(word) or names_a_part(word))
 
     return [piece for piece in term.split() if any(names(word) for word in content_words(piece))]
 

@@ -33,7 +33,7 @@ import bisect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -124,6 +124,9 @@ class Retriever:
         n = max(len(data.passages), 1)
         self._idf = np.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5))
         self._unseen_idf = float(np.log(1 + (n + 0.5) / 0.5))
+        # A question's words the corpus writes as one: read by the keyword search, the coverage evidence and the
+        # known-word count alike, found once per text.
+        self._joined = lru_cache(maxsize=256)(lambda text: tuple(joined_words(text, self._vocab)))
         self._row_of = data.row_of  # chunk id -> row, without a pass over the passages
         self._kinds = data.kinds
         self._expander = WordExpander(data.words, data.word_vectors, embedder, settings.expansion_similarity,
@@ -139,7 +142,7 @@ class Retriever:
     def _lexical_weights(self, text: str) -> dict[str, float]:
         """BM25 query weights of ``text``: 1 for each of its own tokens (or the form the corpus has of
         it, :meth:`_variant`: "disagree" finds "disagreement"), less for its expansion's."""
-        weights = dict.fromkeys(query_tokens(text, self._vocab), 1.0)
+        weights = dict.fromkeys(query_tokens(text, self._vocab, self._joined(text)), 1.0)
         for token in tokenize([text])[0]:
             variant = self._variant(token)
             if variant is not None:
@@ -246,7 +249,7 @@ class Retriever:
         and how many content words ``text`` has in all (see :meth:`known_share`)."""
         seen = set(tokenize([besides])[0]) if besides else set()
         words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
-        joined = {word for first, second, _ in joined_words(text, self._vocab) for word in (first, second)}
+        joined = {word for first, second, _ in self._joined(text) for word in (first, second)}
         every = list(zip(words, stem(words)))
         pairs = [(w, t) for w, t in every if t not in seen]
         # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
@@ -311,7 +314,7 @@ class Retriever:
         left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word)}
         weights: dict[str, float] = {}
         # Words the corpus writes as one ("multi-polar" for "multipolar") count as that one word.
-        pairs = joined_words(text, self._vocab)
+        pairs = self._joined(text)
         parts = set(stem([word for first, second, _ in pairs for word in (first, second)]))
         for token in [t for t in tokenize([text])[0] if t in self._vocab or t not in parts] + [j for _, _, j in pairs]:
             if token in left_out and token not in self._vocab:
@@ -448,8 +451,7 @@ class Retriever:
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
             for i in order
         ]
-        if whole:
-            evidence.whole = True
+        evidence.whole = whole
         if whole and not question.kinds:
             for hit in hits:  # an opening is quoted from its start (past a byline: its first sentence that says something)
                 if self._openings[hit.row]:
