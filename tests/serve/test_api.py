@@ -90,6 +90,26 @@ def test_query_returns_the_answer_object(client: TestClient) -> None:
                                                    "date"}
 
 
+def test_query_answers_in_one_worker_thread_hop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer is computed in a worker thread and not validated again in a second one (about 0.2 ms each)."""
+    import fastapi.routing
+
+    hops: list[str] = []
+    original = fastapi.routing.run_in_threadpool
+
+    async def counted(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "run_in_threadpool", counted)
+    response = client.post("/api/query", json={"question": "What is a seed AI?", "top_k": 2})
+    assert response.status_code == 200 and response.json()["citations"]
+    assert len(hops) == 1, hops
+    assert response.headers["content-type"] == "application/json"
+    schema = client.get("/openapi.json").json()["paths"]["/api/query"]["post"]["responses"]["200"]  # still documented
+    assert schema["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Answer"}
+
+
 def test_query_accepts_history(client: TestClient) -> None:
     history = [{"role": "user", "content": "What is a seed AI?"}, {"role": "assistant", "content": "A system. [1]"}]
     response = client.post("/api/query", json={"question": "And why would it stop?", "history": history})
