@@ -36,9 +36,21 @@ def built(settings: Settings, fake_embedder) -> Settings:
     return settings
 
 
+def mapped_from_disk(array: np.ndarray) -> bool:
+    """``array`` reads a memory-mapped file, as a plain ndarray (no np.memmap indexing in the query path)."""
+    return type(array) is np.ndarray and not array.flags.owndata and isinstance(array.base, np.memmap)
+
+
+def test_served_arrays_are_plain_views_of_the_mapped_files(built: Settings) -> None:
+    data = load_index(built.index_dir)
+    for array in (data.sentence_vectors, data.bm25.scores["data"], data.bm25.scores["indices"],
+                  data.bm25.scores["indptr"], data.passages._table):
+        assert mapped_from_disk(array)
+
+
 def test_the_loaded_bm25_equals_the_rebuilt_one(built: Settings, fake_embedder) -> None:
     data = load_index(built.index_dir)
-    assert data.bm25 is not None and isinstance(data.bm25.scores["data"], np.memmap)  # memory-mapped from the folder
+    assert data.bm25 is not None and mapped_from_disk(data.bm25.scores["data"])
     rebuilt = IndexData(manifest=data.manifest, passages=data.passages, vectors=np.array(data.vectors),
                         sentences=data.sentences, sentence_vectors=np.array(data.sentence_vectors), words=data.words,
                         word_vectors=data.word_vectors)
