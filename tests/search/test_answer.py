@@ -244,7 +244,9 @@ def test_a_follow_up_answer_quotes_what_the_previous_answer_did_not():
     assert after.split(": ", 1)[1].startswith("Make itself faster and more energy efficient")
     assert "at least two other things" not in after and "Write better tools" in after
     again = composed_answer(hits, data, Settings(), question_vector=question, said=" ".join(first))
-    assert again == before  # all of it was quoted before: quoted as usual
+    # All of it was quoted before: quoted as usual, and the answer says it was.
+    assert again == before.replace("The post", "As quoted before, the post", 1)
+    assert again.startswith("As quoted before, the post “")
 
 
 def test_a_code_block_is_quoted_whole_and_verbatim_after_its_lead_in():

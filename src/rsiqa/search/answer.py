@@ -363,6 +363,13 @@ def attribution(source: SourceOut | object, replying: bool = False, again: bool 
     return f"{who} {'also ' if again else ''}{verb}"
 
 
+def quoted_before(intro: str) -> str:
+    """An attribution for a passage the previous answer quoted whole: "As quoted before, the FAQ answer says"."""
+    if intro.startswith(("The ", "A ")):
+        intro = intro[0].lower() + intro[1:]
+    return f"As quoted before, {intro}"
+
+
 #: How much less, in cosine, a sentence the previous answer quoted counts when a follow-up's answer is chosen and grown.
 _SAID = 10.0
 
@@ -446,7 +453,8 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     a follow-up's answer quotes what comes next ("so what could it do instead?" after "... the
     agent can do at least two other things:"). In each passage the best sentence not quoted yet
     leads and the quote grows into new sentences first (a quoted one only when no new one is left
-    next to it); a passage quoted whole before is quoted as usual.
+    next to it); a passage quoted whole before is quoted as usual, its attribution saying so ("As
+    quoted before, the FAQ answer says"): it still answers, and the reader sees it is not new.
 
     With a ``citer``, a quote that starts its passage with a sentence leaning on the one before
     ("If this is true, ...", "In other words, ...") takes that sentence from the passage before,
@@ -484,6 +492,8 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         replying = bool(parts) and passage.source.kind == "comment"
         said_by = attribution(passage.source, replying)
         intro = attribution(passage.source, replying, again=said_by in intros)  # "The FAQ answer also says"
+        if fresh is not None and not fresh.any():  # the reader has all of it already: say so, not repeat it silently
+            intro = quoted_before(intro)
         part = cited_part(intro, text, n)
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
