@@ -27,6 +27,9 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _SAID_WORDS = 400
 #: Quoted sentences shorter than this are too common to identify a passage.
 _MIN_QUOTE_CHARS = 30
+#: The attribution before a quote (rsiqa.search.answer.attribution): "A comment on “…” replies: ", "As quoted before,
+#: the FAQ answer says: ", however long the title.
+_ATTRIBUTION = re.compile(r"^.{0,300}?\b(?:says|say|argues|replies):\s+")
 
 
 @dataclass
@@ -76,8 +79,7 @@ def quoted_passages(answer: str, passages: list[Passage]) -> list[str]:
     found: list[str] = []
     for sentence in _SENTENCES.split(answer):
         quote = sentence.strip().strip('"“”')
-        if ":" in quote[:80]:  # an attribution ("A comment on ... replies: ...") precedes the quote
-            quote = quote.split(":", 1)[1].strip()
+        quote = _ATTRIBUTION.sub("", quote, count=1).strip()
         if len(quote) < _MIN_QUOTE_CHARS:
             continue
         quoting = getattr(passages, "quoting", None)  # a served index: a byte search of its passages file
