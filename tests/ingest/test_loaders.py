@@ -189,9 +189,9 @@ def test_the_default_corpus_has_no_markdown_debris_or_page_furniture() -> None:
     titles = {p.source.title for p in passages if p.source.url}
     assert titles == {
         "Why all the fuss about recursive self-improvement",
-        "AGI systems and humans will both need to solve the alignment",
+        "AGI systems and humans will both need to solve the alignment problem",  # slugs cut at 60 characters,
         "Self-improvement without self-modification",
-        "Is recursive self-improvement relevant in the deep learning",
+        "Is recursive self-improvement relevant in the deep learning paradigm",  # completed from the text
     }
 
 

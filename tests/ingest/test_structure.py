@@ -201,6 +201,21 @@ def test_slug_titles_spell_acronyms_as_the_text_does():
     assert title_from_slug("https://x.org/the-ai-and-agi", "Ai is new. Ai again.\nAgi too.") == "The ai and agi"
 
 
+def test_a_long_slug_cut_short_is_completed_by_the_word_the_text_writes_after_it():
+    slug = "https://x.org/posts/1/agi-systems-and-humans-will-both-need-to-solve-the-alignment"  # 60 characters
+    text = "I expect AGI systems to want/need to solve the alignment problem in order to keep their goals."
+    assert title_from_slug(slug, text) == "AGI systems and humans will both need to solve the alignment problem"
+    # not when the next word needs more words after it, nor when the text's words after the run disagree
+    assert title_from_slug(slug, "They need to solve the alignment of their goals.") == \
+        "Agi systems and humans will both need to solve the alignment"
+    disagree = "We need to solve the alignment problem. Then we need to solve the alignment puzzle. Or solve the alignment."
+    assert title_from_slug(slug, disagree).endswith("solve the alignment")
+    # a short slug is the whole title: the text going on after it says nothing
+    assert title_from_slug("https://x.org/p/why-all-the-fuss", "Why all the fuss today?") == "Why all the fuss"
+    # the run must be three words at least: "the alignment problem" alone does not count
+    assert title_from_slug(slug, "Then the alignment problem.").endswith("solve the alignment")
+
+
 def test_slug_titles_hyphenate_words_the_text_hyphenates():
     titles = [b.source.title for b in parse_text(SLUG_TEXT, "s.md", "S").blocks if b.source.url]
     assert titles[1] == "Why all the fuss about recursive self-improvement"

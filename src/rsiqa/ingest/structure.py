@@ -65,6 +65,15 @@ _AFTER_SENTENCE_END = re.compile(r"[.!?…:][\"'”’)\]*_]*\s+[\"'“‘(\[*_#
 _LINE_OPENING = re.compile(r"[\"'“‘(\[*_#>•+\-\s]*")
 #: Words that cannot end a title: a slug that ends with one was cut short.
 _CUT_WORDS = {"a", "an", "the", "and", "or", "but"}
+#: Slug makers cut a long title at a word boundary to fit about 60 characters (LessWrong's do): a slug at least
+#: this long may stop short of its title's last word.
+_LONG_SLUG_CHARS = 55
+#: Words after which a title goes on: a completion ending in one would need words the text cannot vouch for.
+_FUNCTION_WORDS = _CUT_WORDS | {"in", "of", "to", "for", "with", "on", "at", "by", "from", "as", "into", "about",
+                                "is", "are", "was", "were", "be", "been", "that", "which", "who", "it", "its", "this",
+                                "their", "his", "her", "if", "than", "so", "not", "no", "can", "will", "would"}
+#: A run of the slug's last words the text must write before its next word counts as the title's.
+_LEAST_RUN = 3
 
 
 def _whole(words: list[str], joiner: str) -> re.Pattern[str]:
@@ -101,6 +110,19 @@ class Spelling:
             best, n = counts.most_common(1)[0] if counts else (key, 0)
             self._words[key] = best if best != best.lower() and n > counts.get(key, 0) else ""
         return self._words[key] or word
+
+    def follower(self, words: list[str]) -> str | None:
+        """The word the text writes after the last words of ``words``, as it writes it: found after the longest
+        run of them (at least :data:`_LEAST_RUN`) that the text writes, when one word follows most of that run's
+        occurrences; else None ("... to solve the alignment" -> "problem")."""
+        for n in range(len(words), _LEAST_RUN - 1, -1):
+            run = r"(?<![^\W_])" + r"[\s-]+".join(re.escape(w) for w in words[-n:])
+            found = [m.group(1).lower() for m in islice(re.finditer(run + r"[ \t]+([^\W\d_]+)(?![^\W_]|-\w)",
+                                                                    self.text, re.IGNORECASE), 200)]
+            if found:
+                best, count = Counter(found).most_common(1)[0]
+                return self.word(best) if 2 * count > len(found) else None
+        return None
 
     def hyphenates(self, words: list[str]) -> bool:
         """True when the text writes these words joined by hyphens more often than apart."""
@@ -140,11 +162,25 @@ def title_from_slug(url: str, text: str | Spelling | None = None) -> str:
 
     With the document's ``text``, words are spelled as the text spells them: acronyms upper
     case, hyphenated words hyphenated ("agi-systems" -> "AGI systems", "self-improvement").
-    A slug that ends with an article or conjunction was cut, and its title ends with "…".
+    A slug that ends with an article or conjunction was cut, and its title ends with "…". A long
+    slug (:data:`_LONG_SLUG_CHARS`) may have lost its last word: when the text writes the slug's
+    last words followed by a word that ends a phrase, that word completes the title
+    (".../agi-systems-and-humans-will-both-need-to-solve-the-alignment" with a text saying "... to
+    solve the alignment problem in order to ..." -> "AGI systems and humans will both need to solve
+    the alignment problem").
     """
     segments = [s for s in urlparse(url).path.split("/") if s]
-    slug = segments[-1] if segments else urlparse(url).netloc
-    return _title_from_words(re.sub(r"\.\w+$", "", slug), text) or url
+    slug = re.sub(r"\.\w+$", "", segments[-1] if segments else urlparse(url).netloc)
+    spelling = Spelling(text) if isinstance(text, str) else text
+    title = _title_from_words(slug, spelling)
+    if not title:
+        return url
+    words = [w for w in re.split(r"[-_\s]+", slug) if w]
+    if spelling is not None and len(slug) >= _LONG_SLUG_CHARS and words[-1].lower() not in _CUT_WORDS:
+        last = spelling.follower(words)
+        if last is not None and last.lower() not in _FUNCTION_WORDS:
+            title = f"{title} {last}"
+    return title
 
 
 def single_line(text: str) -> str:
