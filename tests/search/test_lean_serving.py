@@ -46,6 +46,7 @@ def test_served_arrays_are_plain_views_of_the_mapped_files(built: Settings) -> N
     for array in (data.sentence_vectors, data.bm25.scores["data"], data.bm25.scores["indices"],
                   data.bm25.scores["indptr"], data.passages._table):
         assert mapped_from_disk(array)
+    assert type(data.bm25.scores["num_docs"]) is int  # not an array: bm25s writes it to JSON when the index is saved
 
 
 def test_the_loaded_bm25_equals_the_rebuilt_one(built: Settings, fake_embedder) -> None:

@@ -766,7 +766,8 @@ def load_bm25(index_dir: Path) -> Any:
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     bm25 = bm25s.BM25.load(index_dir, mmap=True, show_progress=False, **BM25_FILES)
-    bm25.scores = {name: np.asarray(array) for name, array in bm25.scores.items()}  # see load_mapped
+    bm25.scores = {name: np.asarray(value) if isinstance(value, np.ndarray) else value  # the arrays: see load_mapped
+                   for name, value in bm25.scores.items()}  # ("num_docs" stays an int)
     if len(bm25.vocab_dict) < COMPACT_VOCABULARY:
         return bm25  # a dict answers a lookup faster; its memory does not matter yet
     # The vocabulary as arrays (rsiqa.index.vocabulary): about 20 bytes per token instead of 200 in a dict and a set.
