@@ -40,7 +40,7 @@ def test_an_extractive_answer_is_mapped_back_to_the_passages_it_quotes():
     history = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]
     assert read_history(history, PASSAGES).cited == [PASSAGES[1].chunk_id, PASSAGES[0].chunk_id]
     assert quoted_passages("A paraphrase that quotes nothing from any passage at all.", PASSAGES) == []
-    # A long attribution, as a follow-up's answer gives a passage quoted before (rsiqa.search.answer.quoted_before).
+    # A long attribution, as a follow-up's answer gives a passage quoted before (rsiqa.search.answer.attribution).
     long = ("As quoted before, a comment on “Is recursive self-improvement relevant in the deep learning” says: "
             "Ted Chiang argues that AIs are like compilers, where bootstrapping helps only up to a point. [1]")
     assert quoted_passages(long, PASSAGES) == [PASSAGES[0].chunk_id]

@@ -299,14 +299,11 @@ def merge_small_sections(sections: list[Section], min_words: int) -> list[Sectio
 
     for section in sections:
         if merged and section_words(merged[-1]) < min_words:
-            if len(merged) > 1 and section_words(section) >= min_words:
-                join_back()
-                merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs),
-                                      section.written))
-            else:
+            if len(merged) == 1 or section_words(section) < min_words:
                 join(merged[-1], section)
-        else:
-            merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs), section.written))
+                continue
+            join_back()  # a long section starts its own passages: the small ones before it join the one before
+        merged.append(Section(section.level, section.name, section.anchor, list(section.paragraphs), section.written))
     if len(merged) > 1 and section_words(merged[-1]) < min_words:
         join_back()
     bare = {s.name for s in sections if s.name and s.written and not s.paragraphs}

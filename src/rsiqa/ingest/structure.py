@@ -136,9 +136,14 @@ class Spelling:
         return self._hyphens[key]
 
 
+def _name_words(name: str) -> list[str]:
+    """The words of a slug-like ``name``: "why-all-the_fuss" -> ["why", "all", "the", "fuss"]."""
+    return [w for w in re.split(r"[-_\s]+", name) if w]
+
+
 def _title_from_words(name: str, text: str | Spelling | None) -> str:
     """A title from a slug-like ``name`` ("why-all-the-fuss"), spelled as ``text`` spells its words."""
-    words = [w for w in re.split(r"[-_\s]+", name) if w]
+    words = _name_words(name)
     if not words:
         return ""
     spelling = Spelling(text) if isinstance(text, str) else text
@@ -175,7 +180,7 @@ def title_from_slug(url: str, text: str | Spelling | None = None) -> str:
     title = _title_from_words(slug, spelling)
     if not title:
         return url
-    words = [w for w in re.split(r"[-_\s]+", slug) if w]
+    words = _name_words(slug)
     if spelling is not None and len(slug) >= _LONG_SLUG_CHARS and words[-1].lower() not in _CUT_WORDS:
         last = spelling.follower(words)
         if last is not None and last.lower() not in _FUNCTION_WORDS:

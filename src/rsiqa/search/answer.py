@@ -348,9 +348,11 @@ def _plain(text: str) -> str:
     return _EMPHASIS.sub(r"\2", text)
 
 
-def attribution(source: SourceOut | object, replying: bool = False, again: bool = False) -> str:
+def attribution(source: SourceOut | object, replying: bool = False, again: bool = False,
+                quoted_before: bool = False) -> str:
     """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies";
-    ``again``: the answer quoted that source already ("The FAQ answer also says")."""
+    ``again``: the answer quoted that source already ("The FAQ answer also says"); ``quoted_before``: the
+    previous answer quoted the passage whole ("As quoted before, the FAQ answer says")."""
     kind = getattr(source, "kind", "document")
     title = getattr(source, "title", "")
     section = getattr(source, "section", None)
@@ -360,14 +362,9 @@ def attribution(source: SourceOut | object, replying: bool = False, again: bool 
         "linked_post": (f"The post “{title}”", "argues"),
         "comment": (f"A comment on “{title}”", "replies" if replying else "says"),
     }.get(kind, (f"“{title}”{f' ({section})' if section else ''}", "says"))
+    if quoted_before:
+        who = f"As quoted before, {who[0].lower() + who[1:] if who.startswith(('The ', 'A ')) else who}"
     return f"{who} {'also ' if again else ''}{verb}"
-
-
-def quoted_before(intro: str) -> str:
-    """An attribution for a passage the previous answer quoted whole: "As quoted before, the FAQ answer says"."""
-    if intro.startswith(("The ", "A ")):
-        intro = intro[0].lower() + intro[1:]
-    return f"As quoted before, {intro}"
 
 
 #: How much less, in cosine, a sentence the previous answer quoted counts when a follow-up's answer is chosen and grown.
@@ -491,9 +488,9 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
         text = _completed(text, hit.row, sentences, data, citer, _UNIT_MAX_WORDS - _words(text))
         replying = bool(parts) and passage.source.kind == "comment"
         said_by = attribution(passage.source, replying)
-        intro = attribution(passage.source, replying, again=said_by in intros)  # "The FAQ answer also says"
-        if fresh is not None and not fresh.any():  # the reader has all of it already: say so, not repeat it silently
-            intro = quoted_before(intro)
+        # "The FAQ answer also says"; a passage the reader has all of already says so, not repeated silently
+        intro = attribution(passage.source, replying, again=said_by in intros,
+                            quoted_before=fresh is not None and not fresh.any())
         part = cited_part(intro, text, n)
         if parts and total + _words(part) > _ANSWER_MAX_WORDS:
             continue
