@@ -253,6 +253,20 @@ def test_a_follow_up_that_brings_several_words_foreign_to_the_corpus_is_judged_a
     assert not real_engine.ask("What are their main arguments?", history=history).abstained  # a real follow-up is not
 
 
+def test_a_follow_up_demanding_a_figure_or_advice_is_judged_alone(real_engine):
+    godel = [{"role": "user", "content": "What is a Gödel machine?"},
+             {"role": "assistant", "content": "A rigorous specification for an AGI that improves itself within its "
+                                              "own theoretical limits."}]
+    successors = [{"role": "user", "content": "Who argues self-improvement would be slower in deep learning?"},
+                  {"role": "assistant", "content": "The post's author: each attempt at training a successor is too "
+                                                   "expensive."}]
+    # On the previous exchange's topic, but asking for a figure or for the reader's own case: the material
+    # holds neither, however close the conversation is to it.
+    assert real_engine.ask("how many years until one gets built?", history=godel).abstained
+    assert real_engine.ask("can I run that on my laptop?", history=successors).abstained
+    assert not real_engine.ask("why is each attempt so expensive?", history=successors).abstained
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

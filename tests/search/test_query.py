@@ -48,6 +48,15 @@ def test_contrast_and_advice_intents():
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
 
 
+def test_a_demand_is_advice_the_readers_own_case_or_a_figure():
+    reader = QueryReader(CORPUS)
+    assert reader.read("can I run that on my laptop?").personal
+    for question in ("can I run that on my laptop?", "How do I fine-tune a model?", "what year was it published?"):
+        assert reader.read(question).demands, question
+    for question in ("Why does he think that?", "What did Chollet argue?", "Could it improve its own weights?"):
+        assert not reader.read(question).demands, question
+
+
 def test_what_a_part_of_the_material_is_about_is_a_summary_request_of_that_part():
     reader = QueryReader(CORPUS)
     read = reader.read("What is the FAQ about?")

@@ -9,7 +9,7 @@ import numpy as np
 
 from rsiqa.ingest.documents import CODE_BLOCK, CODE_FENCE, KIND_LABELS, is_code
 from rsiqa.index.store import IndexData
-from rsiqa.search.query import ReadQuestion
+from rsiqa.search.query import PERSONAL_REQUEST, ReadQuestion
 from rsiqa.search.calibration import Calibration
 from rsiqa.search.retrieval import Evidence, Hit
 from rsiqa.search.schema import Answer, Citation, SourceOut
@@ -29,8 +29,6 @@ _MISSING_QUANTITY = 8.0
 #: uses, in any form or a word close in meaning: the material cannot define what it never names.
 _UNKNOWN_TERM = 8.0
 
-#: First-person requests for advice or instructions ("How do I ...", "... should I buy", "my ...").
-_PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
 
 def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
@@ -99,7 +97,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
         + (cal.rare_bonus if evidence.rare_match else 0.0)
-        - (3.0 if advice or _PERSONAL_REQUEST.search(question) else 0.0)
+        - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
         - (_MISSING_QUANTITY if evidence.lacks_quantity else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term else 0.0)

@@ -73,6 +73,9 @@ _ADVICE = re.compile(
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
+#: A question about the reader's own case ("how do I ...", "for my own agent"): advice, not a position of the debate.
+PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
+
 #: A request for a summary ("tldr", "give me an overview", "what's the gist", "sum up the debate", "main points").
 _OVERVIEW = re.compile(
     r"\b(tl;?\s?dr|summar(y|ies|ise|ize|ised|ized|ising|izing)|sum (it |this |that |(the|this) \w+ )?up|overview|gist|"
@@ -156,6 +159,13 @@ class ReadQuestion:
     overview: bool = False  # asks for a summary ("tldr", "main points", "sum up the debate")
     whole: bool = False  # a summary of the material as a whole: no word but the request's ("give me an overview")
     term: str | None = None  # the term a definition question asks about ("What is KANSI?" -> "KANSI")
+    personal: bool = False  # about the reader's own case ("I", "my")
+
+    @property
+    def demands(self) -> bool:
+        """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
+        reader's own case, a number or a date."""
+        return self.advice or self.personal or self.quantity
 
 
 @lru_cache(maxsize=1)
@@ -265,7 +275,7 @@ class QueryReader:
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
-                            term=defined_term(cleaned))
+                            term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

@@ -55,6 +55,8 @@ from rsiqa.settings import Settings
 #: topic ("random but is deep brain stimulation used to treat depression these days?" after a question on the
 #: debate, which it shares "deep", "used" and "days" with): it is judged alone.
 _NEW_TOPIC_WORDS = 2
+#: A follow-up with this many words of its own (words the previous exchange lacks) says what it asks by itself.
+_OWN_WORDS = 2
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -416,9 +418,14 @@ class Retriever:
             # points back ("it", "that"). A new topic ("what other books has he written?", "What is
             # the best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
             # The words of a summary request ("sum it up") are no topic: what is left decides.
+            # A question that says what it asks by itself and demands what a discussion does not hold by being on
+            # topic (instructions, advice for the reader, a figure: "how do i quantize a llama model myself?", "who
+            # invented it and in what year?") is judged alone: the previous exchange being on the material does not
+            # make the material hold that.
             known, added, every = self.known_words(without_summary_request(question.cleaned),
                                                    besides=conversation.context(words=60))
             stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
+            stays = stays and not (question.demands and added >= _OWN_WORDS)
             if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
