@@ -267,6 +267,15 @@ def test_a_follow_up_demanding_a_figure_or_advice_is_judged_alone(real_engine):
     assert not real_engine.ask("why is each attempt so expensive?", history=successors).abstained
 
 
+def test_a_follow_up_naming_what_the_material_never_mentions_is_judged_alone(real_engine):
+    history = [{"role": "user", "content": "What did Chollet argue about intelligence explosions?"},
+               {"role": "assistant", "content": "That a recursively self-improving system cannot achieve exponential "
+                                                "progress in practice."}]
+    # "Anthropic" is a name the corpus never uses: the exchange's topic does not make the material cover it.
+    assert real_engine.ask("did Anthropic reply to that argument?", history=history).abstained
+    assert not real_engine.ask("so does his argument apply to deep learning systems too?", history=history).abstained
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

@@ -197,6 +197,13 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     assert retriever.known_words("What do the optimists reply?") == (1, 2, 2)
 
 
+def test_foreign_words_are_unknown_to_the_corpus_and_to_english(retriever, monkeypatch):
+    monkeypatch.setattr(retriever._expander, "neighbours_of", lambda word: [])  # the fake word vectors: no neighbours
+    # "spacex" and "2016": a name and a figure; "chef": a word the corpus lacks but English has; "compiler": known.
+    assert retriever.foreign_words("did the chef at spacex say that in 2016 about compilers?") == ["spacex", "2016"]
+    assert retriever.foreign_words("what did spacex say?", besides="SpaceX builds rockets") == []  # said before
+
+
 def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_embedder):
     texts = {
         "guide.md": "Author: Someone\n\n" + "Descriptors let objects customize attribute lookup and storage. " * 4

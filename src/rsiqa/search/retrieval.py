@@ -47,7 +47,7 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
-from rsiqa.search.query import (FILLERS, ReadQuestion, holds_quantity, names_a_speaker, term_words,
+from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_quantity, names_a_speaker, term_words,
                                 without_summary_request)
 from rsiqa.settings import Settings
 
@@ -249,6 +249,24 @@ class Retriever:
     def known_words(self, text: str, besides: str = "") -> tuple[int, int, int]:
         """Of ``text``'s content words that ``besides`` lacks, how many the corpus knows and how many they are;
         and how many content words ``text`` has in all (see :meth:`known_share`)."""
+        added, every = self._word_knowledge(text, besides)
+        return sum(known for _, known in added), len(added), every
+
+    def foreign_words(self, text: str, besides: str = "") -> list[str]:
+        """``text``'s content words that ``besides`` lacks, the corpus does not know (see :meth:`known_share`) and
+        English does not have either: names and figures the material never mentions ("spacex", "keras", "2016",
+        "7b"), not everyday words it happens not to use ("realistic", "ignored")."""
+        return self._foreign(self._word_knowledge(text, besides)[0])
+
+    @staticmethod
+    def _foreign(words: list[tuple[str, bool]]) -> list[str]:
+        """The words of :meth:`_word_knowledge` that the corpus does not know and English lacks."""
+        english = english_words()
+        return [word for word, known in words if not known and word not in english]
+
+    def _word_knowledge(self, text: str, besides: str = "") -> tuple[list[tuple[str, bool]], int]:
+        """Each content word of ``text`` that ``besides`` lacks, with whether the corpus knows it; and how many
+        content words ``text`` has in all."""
         seen = set(tokenize([besides])[0]) if besides else set()
         words = [w for w in dict.fromkeys(content_words(text)) if w not in FILLERS]
         joined = {word for first, second, _ in self._joined(text) for word in (first, second)}
@@ -256,15 +274,17 @@ class Retriever:
         pairs = [(w, t) for w, t in every if t not in seen]
         # Words past the expansion cap are not looked up (a request's cost stays bounded): unknown.
         lookups = self.settings.max_expansion_words
-        known = 0
+        found: list[tuple[str, bool]] = []
         for word, token in pairs:
             if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
                     or names_a_speaker(word)):
-                known += 1
+                found.append((word, True))
             elif lookups > 0:
                 lookups -= 1
-                known += bool(self._expander.neighbours_of(word))
-        return known, len(pairs), len(every)
+                found.append((word, bool(self._expander.neighbours_of(word))))
+            else:
+                found.append((word, False))
+        return found, len(every)
 
     @cached_property
     def _sorted_vocab(self) -> Sequence[str]:
@@ -418,14 +438,16 @@ class Retriever:
             # points back ("it", "that"). A new topic ("what other books has he written?", "What is
             # the best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
             # The words of a summary request ("sum it up") are no topic: what is left decides.
-            # A question that says what it asks by itself and demands what a discussion does not hold by being on
-            # topic (instructions, advice for the reader, a figure: "how do i quantize a llama model myself?", "who
-            # invented it and in what year?") is judged alone: the previous exchange being on the material does not
-            # make the material hold that.
-            known, added, every = self.known_words(without_summary_request(question.cleaned),
-                                                   besides=conversation.context(words=60))
+            # A question that says what it asks by itself (two words the exchange lacks) and asks for what a
+            # discussion does not hold by being on its topic is judged alone too: instructions, advice for the
+            # reader, a figure ("how do i quantize a llama model myself?", "who invented it and in what year?"),
+            # or a name the material never mentions ("did Anthropic reply to that?", "was that at spacex?").
+            words, every = self._word_knowledge(without_summary_request(question.cleaned),
+                                                besides=conversation.context(words=60))
+            known, added = sum(k for _, k in words), len(words)
             stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
-            stays = stays and not (question.demands and added >= _OWN_WORDS)
+            moves_on = question.demands or question.unknown_names or self._foreign(words)
+            stays = stays and not (moves_on and added >= _OWN_WORDS)
             if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
