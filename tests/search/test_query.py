@@ -45,6 +45,8 @@ def test_contrast_and_advice_intents():
     assert not reader.read("What is KANSI?").contrast
     assert reader.read("Can you walk me through RLHF step by step?").advice
     assert reader.read("What GPU should I buy?").advice
+    assert reader.read("can you write me a quicksort in rust?").advice  # a request to produce something
+    assert reader.read("show me how steering vectors are computed").advice
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
 
 

@@ -67,9 +67,11 @@ _TERM_WORDS = 4
 _COMMON_WORDS = 2000
 
 
-#: A request for instructions or advice ("walk me through", "step by step", "how do I", "should I buy").
+#: A request for instructions or advice ("walk me through", "step by step", "how do I", "should I buy"), or to produce
+#: something ("write me a sorting function").
 _ADVICE = re.compile(
-    r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|how (do|can|should) (i|we)|tutorial|"
+    r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|show me how|(write|code|draw|build) me|"
+    r"how (do|can|should) (i|we)|tutorial|"
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
