@@ -91,6 +91,14 @@ def test_index_is_current_tracks_the_corpus(settings, fake_embedder, small_corpu
     assert not index_is_current(settings)
 
 
+def test_an_index_built_with_other_stop_words_is_stale(settings, fake_embedder, small_corpus, monkeypatch):
+    settings = settings.model_copy(update={"embedding_backend": "torch"})  # the fake embedder gives fp32 vectors
+    build_index(settings, fake_embedder, progress=False)
+    assert index_is_current(settings)
+    monkeypatch.setattr("rsiqa.index.build.STOPWORDS", ["the", "a"])  # the keyword index would hold other tokens
+    assert not index_is_current(settings)
+
+
 def test_an_index_built_before_acronyms_were_recorded_is_stale(settings, fake_embedder, small_corpus, monkeypatch):
     import json
 

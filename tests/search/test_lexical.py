@@ -7,6 +7,9 @@ def test_tokens_drop_stop_words_stem_and_fold_accents():
     assert tokenize(["What could the Gödel machines do for them?"])[0] == ["godel", "machin"]
     assert fold_accents("Gödel, François") == "Godel, Francois"
     assert content_words("Please tell me: could the Machines improve?") == ["machines", "improve"]
+    # Chat writes contractions without their apostrophe, and "us" and "whose" are pronouns like "we" and "who".
+    assert content_words("why is that bad news for us, isnt it? whose idea, theyre asking") == ["bad", "news", "idea",
+                                                                                                  "asking"]
 
 
 def test_compounds_written_apart_in_a_question_are_joined_when_the_corpus_knows_them():

@@ -19,6 +19,7 @@ from rsiqa.ingest.documents import Passage, passage_context
 from rsiqa.index.buildcache import EmbeddingJournal, ParseCache, build_cache_dir, code_version
 from rsiqa.index.embedding import Embedder, embedding_precision, expected_precision, pool_spans, token_encoder
 from rsiqa.search.expansion import corpus_words
+from rsiqa.search.lexical import STOPWORDS
 from rsiqa.index.integrity import verify_checksums
 from rsiqa.index.store import (
     FORMAT_VERSION,
@@ -59,7 +60,8 @@ def _text_key(model: str, text: str) -> bytes:
 
 
 def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[str, str]] | None = None) -> str:
-    """A hash of every corpus file's path and bytes plus the settings that shape the index.
+    """A hash of every corpus file's path and bytes plus the settings that shape the index (and the keyword
+    index's stop words: a word that stops being one changes the BM25 index).
 
     ``files`` are (relative path, fingerprint) pairs as a build read them
     (:attr:`rsiqa.ingest.loaders.CorpusLoad.fingerprints`); without them, each file is hashed now.
@@ -67,7 +69,7 @@ def corpus_fingerprint(settings: Settings, corpus_dir: Path, files: list[tuple[s
     digest = hashlib.sha256()
     for key in (settings.model, settings.chunk_min_words, settings.chunk_max_words, settings.chunk_hard_max_words,
                 settings.max_file_mb, settings.max_pdf_pages, settings.max_extracted_chars, settings.max_file_seconds,
-                settings.expansion_vocabulary, __version__):
+                settings.expansion_vocabulary, __version__, " ".join(STOPWORDS)):
         digest.update(f"{key}\x1f".encode())
     if files is None:
         files = [(path.relative_to(corpus_dir).as_posix(), entry_digest(path)) for path in iter_corpus_files(corpus_dir)]

@@ -16,7 +16,11 @@ _STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = sorted(set(STOPWORDS_EN_PLUS) | {"could", "would", "might", "may", "must", "shall",
                                              "tell", "explain", "describe", "please",
                                              "anyone", "anybody", "someone", "somebody", "everyone", "everybody",
-                                             "anything", "something", "everything", "nobody", "whoever", "whatever"})
+                                             "anything", "something", "everything", "nobody", "whoever", "whatever",
+                                             "us", "whose",
+                                             "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt", "cant",
+                                             "couldnt", "wouldnt", "shouldnt", "wont", "hasnt", "havent", "hadnt",
+                                             "thats", "theyre", "youre", "ive", "im", "hes", "shes", "theres"})
 _STOPSET = frozenset(STOPWORDS)
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's token pattern: words of two or more characters
 
