@@ -30,7 +30,6 @@ _MISSING_QUANTITY = 8.0
 _UNKNOWN_TERM = 8.0
 
 
-
 def coverage_probability(evidence: Evidence, question: str = "", advice: bool = False, unknown_names: int = 0,
                          calibration: Calibration | None = None) -> float:
     """Confidence, in 0..1, that the material covers the question; below the threshold rsiqa declines.
