@@ -276,6 +276,15 @@ def test_a_follow_up_naming_what_the_material_never_mentions_is_judged_alone(rea
     assert not real_engine.ask("so does his argument apply to deep learning systems too?", history=history).abstained
 
 
+def test_how_many_is_answered_by_a_list_as_well_as_by_a_number(real_engine):
+    # The commenter's list ("the source code consists of: - The code defining the architecture ...") holds no
+    # number, but its items are the count the reader asks for.
+    answer = real_engine.ask("how many parts of a DL model's source code does the commenter list?")
+    assert not answer.abstained
+    assert "The code defining the architecture" in answer.answer
+    assert real_engine.ask("How many parameters does GPT-4 have?").abstained  # a figure the material lacks
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

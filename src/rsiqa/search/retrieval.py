@@ -30,6 +30,7 @@ knows.
 from __future__ import annotations
 
 import bisect
+import re
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import numpy as np
 
 from rsiqa.search.conversation import Conversation
 from rsiqa.ingest.documents import passage_context
+from rsiqa.ingest.structure import LIST_ITEM
 from rsiqa.index.embedding import Embedder
 from rsiqa.search.expansion import WordExpander
 from rsiqa.index.rows import run_starts
@@ -57,6 +59,8 @@ from rsiqa.settings import Settings
 _NEW_TOPIC_WORDS = 2
 #: A follow-up with this many words of its own (words the previous exchange lacks) says what it asks by itself.
 _OWN_WORDS = 2
+#: A question that asks how many things there are: a list answers it as well as a number.
+_COUNT = re.compile(r"\bhow many\b", re.IGNORECASE)
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -474,7 +478,12 @@ class Retriever:
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
             if question.quantity:  # "How many ...?": the sentence that answers holds a number
                 sentences = self.data.sentences[first]
-                evidence.lacks_quantity = not (sentences and holds_quantity(sentences[int(best_index[order[0]])]))
+                best = sentences[int(best_index[order[0]])] if sentences else ""
+                # ... or, for "how many", opens or is part of a list whose items the reader counts
+                # ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
+                listed = _COUNT.search(question.cleaned) is not None and (best.rstrip().endswith(":")
+                                                                          or LIST_ITEM.match(best) is not None)
+                evidence.lacks_quantity = not (holds_quantity(best) or listed)
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
