@@ -285,6 +285,17 @@ def test_how_many_is_answered_by_a_list_as_well_as_by_a_number(real_engine):
     assert real_engine.ask("How many parameters does GPT-4 have?").abstained  # a figure the material lacks
 
 
+def test_a_question_for_a_kind_of_thing_the_material_never_names_is_declined(real_engine):
+    history = [{"role": "user", "content": "What does Stuart Armstrong say about self-improvement?"},
+               {"role": "assistant", "content": "That an AI would not need its whole codebase: it could build "
+                                                "sub-agents instead."}]
+    # The material names no university and no book: it cannot say which one.
+    assert real_engine.ask("which university does he teach at now?", history=history).abstained
+    assert real_engine.ask("Which book did Ted Chiang publish his compiler argument in?").abstained
+    assert not real_engine.ask("which pathways does he mean?", history=history).abstained  # a kind it names
+    assert not real_engine.ask("What image is used for an AI building extra tools to empower itself?").abstained
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

@@ -59,6 +59,19 @@ def test_a_demand_is_advice_the_readers_own_case_or_a_figure():
         assert not reader.read(question).demands, question
 
 
+def test_the_kind_of_thing_a_which_question_asks_for():
+    from rsiqa.search.query import asked_kind
+
+    assert asked_kind("which lab does he work at these days") == "lab"
+    assert asked_kind("In which publication did Chiang make his argument?") == "publication"
+    assert asked_kind("what other books has he written?") == "books"
+    assert asked_kind("which software library is he known for") == "library"
+    # Things the material says, its parts and its speakers, and questions that name no kind, are not asked kinds.
+    for question in ("what analogy does he use?", "What image is used for an AI building tools?",
+                     "which commenter says so?", "what else does it count?", "what does he think?", "What is KANSI?"):
+        assert asked_kind(question) is None, question
+
+
 def test_what_a_part_of_the_material_is_about_is_a_summary_request_of_that_part():
     reader = QueryReader(CORPUS)
     read = reader.read("What is the FAQ about?")

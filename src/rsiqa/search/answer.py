@@ -79,7 +79,9 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
     * term: a definition question ("What is X?", "X meaning") whose term holds a word the corpus
       never uses, in any form or a word close in meaning ("What are the Asilomar AI principles?",
       "What is dropout in neural networks?"), counts -8: the material cannot define what it never
-      names, however close in meaning its sentences on the same subject are.
+      names, however close in meaning its sentences on the same subject are; so does a "which" question for a kind
+      of thing the corpus never names ("which lab does he work at?", "in which publication ...?"; not a thing the
+      material says, such as "what analogy does he use?").
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
@@ -99,7 +101,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
         - (_MISSING_QUANTITY if evidence.lacks_quantity else 0.0)
-        - (_UNKNOWN_TERM if evidence.unknown_term else 0.0)
+        - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind else 0.0)
     )
     return logit
 

@@ -75,6 +75,19 @@ _ADVICE = re.compile(
     r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
+#: A question that asks which thing of a kind ("which lab does he work at?", "what university ...", "in which
+#: publication did ..."): the answer names something of that kind.
+_ASKED_KIND = re.compile(
+    r"\b(?:which|what)\s+(?:(?:kinds?|sorts?|types?)\s+of\s+)?(?:[a-z-]+\s+)?(?P<kind>[a-z-]+)\s+"
+    r"(?:does|did|do|is|was|are|were|has|have|had|would|could|should|can|will)\b", re.IGNORECASE)
+#: Kinds that are things the material says rather than things of the world it talks about ("what image is used
+#: for ...", "what analogy does he use?"): the material is their instance, whether or not it uses the word.
+_DISCOURSE_KINDS = frozenset("""
+image images picture pictures metaphor metaphors analogy analogies example examples word words term terms phrase
+phrases quote quotes quotation name names label labels argument arguments point points claim claims objection
+objections reason reasons view views idea ideas comparison comparisons
+""".split())
+
 #: A question about the reader's own case ("how do I ...", "for my own agent"): advice, not a position of the debate.
 PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 
@@ -162,6 +175,7 @@ class ReadQuestion:
     whole: bool = False  # a summary of the material as a whole: no word but the request's ("give me an overview")
     term: str | None = None  # the term a definition question asks about ("What is KANSI?" -> "KANSI")
     personal: bool = False  # about the reader's own case ("I", "my")
+    kind: str | None = None  # the kind of thing a "which ..." question asks for ("which lab ..." -> "lab")
 
     @property
     def demands(self) -> bool:
@@ -277,7 +291,8 @@ class QueryReader:
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
-                            term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)))
+                            term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
+                            kind=asked_kind(cleaned))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
@@ -311,6 +326,19 @@ def defined_term(question: str) -> str | None:
     if len(term.split()) > _TERM_WORDS or _CONTRAST.search(term):
         return None
     return term
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of thing a "which"/"what" question asks for ("which lab does he work at?" -> "lab", "what other
+    books has he written?" -> "books"), or None: no such question, or a kind that is a function word, a part of the
+    material or who speaks in it, or something the material says ("what analogy does he use?")."""
+    for match in _ASKED_KIND.finditer(question):
+        kind = match.group("kind").lower()
+        if not (content_words(kind) == [kind] and kind != "else" and kind not in _DISCOURSE_KINDS
+                and not names_a_speaker(kind) and not names_a_part(kind)):
+            continue
+        return kind
+    return None
 
 
 def term_words(term: str) -> list[str]:

@@ -109,6 +109,7 @@ class Evidence:
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
+    unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
 
@@ -422,6 +423,8 @@ class Retriever:
         named = self._titled(question.text)
         if named is not None:  # 'What does the post “Why all the fuss about ...” argue?': that document's passages
             fused = fused + _TITLE_WEIGHT * (named if rows is None else named[rows])
+        # "which lab does he work at?": the material cannot name a thing of a kind it never names
+        unknown_kind = question.kind is not None and self.known_words(question.kind)[0] == 0
         if conversation is not None:
             # The less the question says by itself (share of its content words the corpus knows),
             # the more the conversation decides: "Who else thinks so?" leans on it entirely.
@@ -445,13 +448,14 @@ class Retriever:
             # A question that says what it asks by itself (two words the exchange lacks) and asks for what a
             # discussion does not hold by being on its topic is judged alone too: instructions, advice for the
             # reader, a figure ("how do i quantize a llama model myself?", "who invented it and in what year?"),
-            # or a name the material never mentions ("did Anthropic reply to that?", "was that at spacex?").
+            # a name the material never mentions ("did Anthropic reply to that?", "was that at spacex?") or a kind of
+            # thing it never names ("which lab does he work at?").
             words, every = self._word_knowledge(without_summary_request(question.cleaned),
                                                 besides=conversation.context(words=60))
             known, added = sum(k for _, k in words), len(words)
             stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
             moves_on = question.demands or question.unknown_names or self._foreign(words)
-            stays = stays and not (moves_on and added >= _OWN_WORDS)
+            stays = stays and not (moves_on and added >= _OWN_WORDS) and not unknown_kind
             if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
@@ -471,6 +475,7 @@ class Retriever:
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
             evidence.unknown_term = known < total
+        evidence.unknown_kind = unknown_kind
         order = np.argsort(-fused, kind="stable")[:k]
         if len(order):
             first = int(order[0] if rows is None else rows[order[0]])
