@@ -296,6 +296,15 @@ def test_a_question_for_a_kind_of_thing_the_material_never_names_is_declined(rea
     assert not real_engine.ask("What image is used for an AI building extra tools to empower itself?").abstained
 
 
+def test_who_originated_something_is_declined_when_the_material_never_says(real_engine):
+    # The material uses "seed AI" and "Gödel machine" but never says who coined or invented them.
+    assert real_engine.ask("Who coined the term seed AI?").abstained
+    assert real_engine.ask("who first came up with the idea of a Godel machine").abstained
+    history = [{"role": "user", "content": "Who is skeptical of recursive self-improvement?"},
+               {"role": "assistant", "content": "François Chollet, who argued in 2017 that it cannot be exponential."}]
+    assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

@@ -72,6 +72,19 @@ def test_the_kind_of_thing_a_which_question_asks_for():
         assert asked_kind(question) is None, question
 
 
+def test_a_question_about_who_originated_something():
+    from rsiqa.search.query import holds_origin
+
+    reader = QueryReader(CORPUS)
+    for question in ("Who coined the term seed AI?", "who first came up with the paperclip maximizer?",
+                     "What is the origin of the treacherous turn idea?"):
+        assert reader.read(question).origin and reader.read(question).demands, question
+    # Pointing back, it asks who said what was just said; "come up with" inside a claim asks no origin.
+    for question in ("who came up with that", "Who claimed an agent can come up with improvements?"):
+        assert not reader.read(question).origin, question
+    assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
+
+
 def test_what_a_part_of_the_material_is_about_is_a_summary_request_of_that_part():
     reader = QueryReader(CORPUS)
     read = reader.read("What is the FAQ about?")

@@ -75,7 +75,9 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       discuss is outside it however close its other words are;
     * answer type: a question that asks for a number or a date ("How many ...", "What year ...",
       "When was ... founded?") whose best-matching sentence holds no number counts -8: the
-      material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for;
+      material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for; so does a question about
+      who originated something ("Who coined the term seed AI?") whose best sentence says nobody coined, invented
+      or first described anything;
     * term: a definition question ("What is X?", "X meaning") whose term holds a word the corpus
       never uses, in any form or a word close in meaning ("What are the Asilomar AI principles?",
       "What is dropout in neural networks?"), counts -8: the material cannot define what it never
@@ -100,7 +102,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         + (cal.rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
-        - (_MISSING_QUANTITY if evidence.lacks_quantity else 0.0)
+        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind else 0.0)
     )
     return logit

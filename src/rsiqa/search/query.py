@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rsiqa.search.acronyms import spell_out
-from rsiqa.search.lexical import content_words, fold_accents
+from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
 FILLERS = frozenset("""
@@ -123,6 +123,26 @@ def holds_quantity(sentence: str) -> bool:
     return bool(_QUANTITY.search(sentence))
 
 
+#: A question about who originated something ("Who coined the term seed AI?", "who first came up with the paperclip
+#: maximizer?", "the origin of the term"); not one that points back at what was said ("who came up with that?").
+_ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|came up with|thought up|proposed|"
+                          r"formulated|originated|introduced)\b|\borigins? of\b", re.IGNORECASE)
+
+#: What a sentence that says where something came from holds: "coined", "invented", "first described", ...
+_ORIGIN = re.compile(r"\b(coin(ed|s|ing)?|invent(ed|s|ing|or)?|came up with|comes up with|proposed|introduced|"
+                     r"formulated|originat\w*|first (described|used|wrote|named|published|suggested))\b", re.IGNORECASE)
+
+
+def asks_origin(question: str) -> bool:
+    """Whether ``question`` asks who originated something it names (see :data:`_ASKS_ORIGIN`)."""
+    return bool(_ASKS_ORIGIN.search(question)) and not REFERS_BACK.search(question)
+
+
+def holds_origin(sentence: str) -> bool:
+    """Whether ``sentence`` says where something came from (someone coined, invented, first described it)."""
+    return bool(_ORIGIN.search(sentence))
+
+
 #: Words with which readers point at a kind of source in the material ("the commenter", "the
 #: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.ingest.documents.KIND_LABELS`.
 _KIND_CUES = {
@@ -176,12 +196,13 @@ class ReadQuestion:
     term: str | None = None  # the term a definition question asks about ("What is KANSI?" -> "KANSI")
     personal: bool = False  # about the reader's own case ("I", "my")
     kind: str | None = None  # the kind of thing a "which ..." question asks for ("which lab ..." -> "lab")
+    origin: bool = False  # asks who originated something ("Who coined the term seed AI?")
 
     @property
     def demands(self) -> bool:
         """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
-        reader's own case, a number or a date."""
-        return self.advice or self.personal or self.quantity
+        reader's own case, a number or a date, who originated something."""
+        return self.advice or self.personal or self.quantity or self.origin
 
 
 @lru_cache(maxsize=1)
@@ -292,7 +313,7 @@ class QueryReader:
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
-                            kind=asked_kind(cleaned))
+                            kind=asked_kind(cleaned), origin=asks_origin(cleaned))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

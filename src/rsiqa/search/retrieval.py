@@ -49,8 +49,8 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
-from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_quantity, names_a_speaker, term_words,
-                                without_summary_request)
+from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_quantity, names_a_speaker,
+                                term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -109,6 +109,7 @@ class Evidence:
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
+    lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
@@ -481,9 +482,11 @@ class Retriever:
             first = int(order[0] if rows is None else rows[order[0]])
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
+            sentences = self.data.sentences[first]
+            best = sentences[int(best_index[order[0]])] if sentences else ""
+            # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
+            evidence.lacks_origin = question.origin and not holds_origin(best)
             if question.quantity:  # "How many ...?": the sentence that answers holds a number
-                sentences = self.data.sentences[first]
-                best = sentences[int(best_index[order[0]])] if sentences else ""
                 # ... or, for "how many", opens or is part of a list whose items the reader counts
                 # ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
                 listed = _COUNT.search(question.cleaned) is not None and (best.rstrip().endswith(":")
