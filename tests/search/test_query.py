@@ -66,6 +66,8 @@ def test_the_kind_of_thing_a_which_question_asks_for():
     assert asked_kind("In which publication did Chiang make his argument?") == "publication"
     assert asked_kind("what other books has he written?") == "books"
     assert asked_kind("which software library is he known for") == "library"
+    assert asked_kind("whats the name of the deep learning library he made?") == "library"  # "the name of" an N
+    assert asked_kind("what is the name of the post?") is None  # a part of the material
     # Things the material says, its parts and its speakers, and questions that name no kind, are not asked kinds.
     for question in ("what analogy does he use?", "What image is used for an AI building tools?",
                      "which commenter says so?", "what else does it count?", "what does he think?", "What is KANSI?"):

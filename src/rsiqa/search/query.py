@@ -20,6 +20,7 @@ retriever and the abstention should look at:
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections import Counter
@@ -80,6 +81,9 @@ _ADVICE = re.compile(
 _ASKED_KIND = re.compile(
     r"\b(?:which|what)\s+(?:(?:kinds?|sorts?|types?)\s+of\s+)?(?:[a-z-]+\s+)?(?P<kind>[a-z-]+)\s+"
     r"(?:does|did|do|is|was|are|were|has|have|had|would|could|should|can|will)\b", re.IGNORECASE)
+#: "What's the name of the library he made?": the words after "name of", up to the first function word.
+_NAME_OF = re.compile(r"\bname of\s+(?:(?:the|a|an|his|her|their|its|that|this)\s+)?(?P<words>(?:[a-z-]+\s*){1,4})",
+                      re.IGNORECASE)
 #: Kinds that are things the material says rather than things of the world it talks about ("what image is used
 #: for ...", "what analogy does he use?"): the material is their instance, whether or not it uses the word.
 _DISCOURSE_KINDS = frozenset("""
@@ -353,12 +357,15 @@ def asked_kind(question: str) -> str | None:
     """The kind of thing a "which"/"what" question asks for ("which lab does he work at?" -> "lab", "what other
     books has he written?" -> "books"), or None: no such question, or a kind that is a function word, a part of the
     material or who speaks in it, or something the material says ("what analogy does he use?")."""
-    for match in _ASKED_KIND.finditer(question):
-        kind = match.group("kind").lower()
-        if not (content_words(kind) == [kind] and kind != "else" and kind not in _DISCOURSE_KINDS
+    kinds = [match.group("kind") for match in _ASKED_KIND.finditer(question)]
+    for match in _NAME_OF.finditer(question):  # "the name of the deep learning library he made" -> "library"
+        words = match.group("words").split()
+        named = list(itertools.takewhile(lambda word: content_words(word) == [word.lower()], words))
+        kinds += named[-1:]
+    for kind in map(str.lower, kinds):
+        if (content_words(kind) == [kind] and kind != "else" and kind not in _DISCOURSE_KINDS
                 and not names_a_speaker(kind) and not names_a_part(kind)):
-            continue
-        return kind
+            return kind
     return None
 
 
