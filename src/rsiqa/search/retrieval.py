@@ -30,8 +30,8 @@ knows.
 from __future__ import annotations
 
 import bisect
-import re
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
