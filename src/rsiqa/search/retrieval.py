@@ -482,7 +482,8 @@ class Retriever:
             first = int(order[0] if rows is None else rows[order[0]])
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
-            sentences = self.data.sentences[first]
+            # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
+            sentences = self.data.sentences[first] if question.origin or question.quantity else []
             best = sentences[int(best_index[order[0]])] if sentences else ""
             # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
             evidence.lacks_origin = question.origin and not holds_origin(best)
