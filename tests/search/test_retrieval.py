@@ -195,6 +195,10 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     assert retriever.known_words("What did the chef cook?") == (0, 2, 2)
     assert retriever.known_words("And the other side?") == (1, 1, 1)  # a side the material takes, not a topic
     assert retriever.known_words("What do the optimists reply?") == (1, 2, 2)
+    # Nor "FAQ", "notes" or "post": a follow-up naming a part of the material points back at it ("does anyone in
+    # the FAQ make that point?"), it is no name the material never mentions.
+    assert "faq" not in retriever._vocab and retriever.known_words("and in the FAQ?") == (1, 1, 1)
+    assert retriever.foreign_words("and in the FAQ?") == []
 
 
 def test_foreign_words_are_unknown_to_the_corpus_and_to_english(retriever, monkeypatch):

@@ -170,6 +170,16 @@ def names_a_part(word: str) -> bool:
     return any(cue.fullmatch(word) for cue in _KIND_CUES.values())
 
 
+#: Nouns for the material's parts ("the FAQ", "the notes", "the comments", "the post"), whether or not it uses them.
+_PART_NOUNS = re.compile(r"faqs?|notes?|scratchpad|comments?|posts?|threads?", re.IGNORECASE)
+
+
+def names_a_part_noun(word: str) -> bool:
+    """Whether ``word`` is a noun for a part of the material ("FAQ", "notes", "comments", "post"): a follow-up
+    naming one ("does anyone in the FAQ say so?") points back at the material, whether or not it uses the word."""
+    return bool(_PART_NOUNS.fullmatch(word))
+
+
 def names_a_speaker(word: str) -> bool:
     """Whether ``word`` names who speaks in the material ("author", "commenters") or a side it takes ("the other
     side"): it points back at the material, whether or not the material uses the word."""

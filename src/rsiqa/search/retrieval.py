@@ -49,8 +49,8 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
-from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_quantity, names_a_speaker,
-                                term_words, without_summary_request)
+from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_quantity, names_a_part_noun,
+                                names_a_speaker, term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -283,7 +283,7 @@ class Retriever:
         found: list[tuple[str, bool]] = []
         for word, token in pairs:
             if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
-                    or names_a_speaker(word)):
+                    or names_a_speaker(word) or names_a_part_noun(word)):
                 found.append((word, True))
             elif lookups > 0:
                 lookups -= 1
