@@ -112,6 +112,16 @@ def test_the_passages_the_previous_answer_cited_are_favoured(retriever):
     assert score(cited, "chiang.md") == pytest.approx(score(plain, "chiang.md"))  # other files gain nothing
 
 
+def test_the_first_passage_of_the_previous_answer_is_favoured_most(retriever):
+    from rsiqa.search.retrieval import _LATER_PREVIOUS
+
+    data = retriever.data
+    rows = {p.source.path: row for row, p in enumerate(data.passages)}
+    prior = retriever._prior([rows["go.md"], rows["chiang.md"]], None)
+    assert prior[rows["go.md"]] == 1.0 and prior[rows["chiang.md"]] == _LATER_PREVIOUS < 1.0
+    assert prior[rows["kansi.md"]] == 0.0  # another file: neither cited nor a neighbour in the same document
+
+
 def test_a_long_question_is_also_scored_by_what_it_asks(retriever):
     background = "My friend says compilers and bootstrapping are the key to everything in computing, always. "
     question = background + "What is KANSI?"

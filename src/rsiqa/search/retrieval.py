@@ -59,6 +59,9 @@ from rsiqa.settings import Settings
 _NEW_TOPIC_WORDS = 2
 #: A follow-up with this many words of its own (words the previous exchange lacks) says what it asks by itself.
 _OWN_WORDS = 2
+#: The conversation prior of the previous answer's passages after its first (the second it cited, or the second best
+#: for the previous exchange): the first is what it rested on most surely.
+_LATER_PREVIOUS = 0.75
 #: A question that asks how many things there are: a list answers it as well as a number.
 _COUNT = re.compile(r"\bhow many\b", re.IGNORECASE)
 
@@ -555,11 +558,13 @@ class Retriever:
         return [int(i if rows is None else rows[i]) for i in order]
 
     def _prior(self, previous: list[int], rows: np.ndarray | None) -> np.ndarray:
-        """1 for the passages of the previous answer, 0.5 for their neighbours in the same document, else 0."""
+        """1 for the first passage of the previous answer and :data:`_LATER_PREVIOUS` for the others, half of that
+        for their neighbours in the same document, else 0."""
         prior = np.zeros(len(self.data.passages), dtype=np.float64)
         source_of, n = self.data.source_of, len(self.data.passages)  # sources without reading the passages
-        for row in previous:
-            for other, weight in ((row - 1, 0.5), (row + 1, 0.5), (row, 1.0)):
+        for rank, row in enumerate(previous):
+            top = 1.0 if rank == 0 else _LATER_PREVIOUS
+            for other, weight in ((row - 1, 0.5 * top), (row + 1, 0.5 * top), (row, top)):
                 if 0 <= other < n and source_of(other).path == source_of(row).path:
                     same_post = source_of(other).url == source_of(row).url
                     prior[other] = max(prior[other], weight if same_post or other == row else 0.0)
