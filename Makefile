@@ -65,6 +65,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval eval/abstention_dev.jsonl
+	$(VENV)/bin/rsiqa eval eval/followups_check.jsonl
 	# follow-ups after rsiqa's own previous answer, as the chat page sends it
 	$(VENV)/bin/rsiqa eval --chain ../shared/eval/styles.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_validation.jsonl
@@ -74,6 +75,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind3.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_dev.jsonl
+	$(VENV)/bin/rsiqa eval --chain eval/followups_check.jsonl
 
 clean:  ## remove the environment and the built index
 	rm -rf $(VENV) .tmp index/*.faiss index/*.json index/*.jsonl index/*.npy
