@@ -142,7 +142,7 @@ def test_bad_jsonl_names_the_line(tmp_path):
     ("validation_questions.jsonl", True), ("holdout_questions.jsonl", True), ("styles_validation.jsonl", True),
     ("styles_holdout.jsonl", True),
     ("styles_blind.jsonl", False),  # kept as written blind; one compare question's phrase occurs twice
-    ("styles_blind2.jsonl", True), ("styles_blind3.jsonl", True), ("definitions.jsonl", True),
+    ("styles_blind2.jsonl", True), ("styles_blind3.jsonl", True), ("styles_blind4.jsonl", True), ("definitions.jsonl", True),
     ("followups_dev.jsonl", True), ("abstention_dev.jsonl", True),
     ("followups_check.jsonl", True),
 ])
