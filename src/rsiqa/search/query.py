@@ -116,6 +116,9 @@ bullet bullets point points list sentence sentences words paragraph answer
 _ASKS_QUANTITY = re.compile(
     r"(?:^|[,;]\s*|\band\s+)(how many|what year|which year|in what year|when (?:was|were|did))\b", re.IGNORECASE)
 
+#: A question that asks how many things there are ("How many skeptics ...?"): a list answers it as well as a number.
+_COUNTS = re.compile(r"\bhow many\b", re.IGNORECASE)
+
 #: A numeral or a number word: what a sentence that answers "how many" or "what year" holds.
 _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
@@ -213,6 +216,7 @@ class ReadQuestion:
     personal: bool = False  # about the reader's own case ("I", "my")
     kind: str | None = None  # the kind of thing a "which ..." question asks for ("which lab ..." -> "lab")
     origin: bool = False  # asks who originated something ("Who coined the term seed AI?")
+    count: bool = False  # asks how many things there are: a list answers it as well as a number
 
     @property
     def demands(self) -> bool:
@@ -329,7 +333,8 @@ class QueryReader:
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
-                            kind=asked_kind(cleaned), origin=asks_origin(cleaned))
+                            kind=asked_kind(cleaned), origin=asks_origin(cleaned),
+                            count=bool(_COUNTS.search(question)))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

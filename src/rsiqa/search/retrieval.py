@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -62,8 +61,6 @@ _OWN_WORDS = 2
 #: The conversation prior of the previous answer's passages after its first (the second it cited, or the second best
 #: for the previous exchange): the first is what it rested on most surely.
 _LATER_PREVIOUS = 0.75
-#: A question that asks how many things there are: a list answers it as well as a number.
-_COUNT = re.compile(r"\bhow many\b", re.IGNORECASE)
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -493,8 +490,7 @@ class Retriever:
             if question.quantity:  # "How many ...?": the sentence that answers holds a number
                 # ... or, for "how many", opens or is part of a list whose items the reader counts
                 # ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
-                listed = _COUNT.search(question.cleaned) is not None and (best.rstrip().endswith(":")
-                                                                          or LIST_ITEM.match(best) is not None)
+                listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
                 evidence.lacks_quantity = not (holds_quantity(best) or listed)
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
