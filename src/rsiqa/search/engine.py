@@ -98,7 +98,7 @@ class Engine:
         for _, evidence, _ in probes:
             # The probes measure how close everyday questions come in meaning and words; a probe that asks
             # for a figure ("How many calories ...") would lower that level by the answer-type term.
-            evidence.lacks_quantity = evidence.lacks_origin = evidence.unknown_term = evidence.unknown_kind = False
+            evidence.clear_answer_type()
 
         def logits(cal: Calibration) -> list[float]:
             return [coverage_logit(evidence, question, read.advice, len(read.unknown_names), cal)

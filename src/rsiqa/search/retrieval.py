@@ -113,6 +113,11 @@ class Evidence:
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
+    def clear_answer_type(self) -> None:
+        """Forget the checks of what the question asks for (a figure, an origin, a term, a kind): what is left
+        measures only how close it comes to the material in meaning and words."""
+        self.lacks_quantity = self.lacks_origin = self.unknown_term = self.unknown_kind = False
+
 
 class Retriever:
     """Ranks the passages of one loaded index for a question (and its conversation)."""
