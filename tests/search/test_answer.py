@@ -164,6 +164,33 @@ def test_a_rare_word_found_in_the_first_hit_is_evidence():
     assert coverage_probability(Evidence(**{**short.__dict__, "rare_match": True})) > 0.5
 
 
+def test_a_window_grown_from_a_shorter_one_keeps_it():
+    """Quoting more of a passage keeps what the shorter quote held: grown from scratch, the window would
+    take the closer neighbour first and then have no room for the sentence the shorter quote began with."""
+    from rsiqa.search.answer import unit_indices
+
+    sentences = [" ".join(["opening"] * 30) + ".", " ".join(["best"] * 50) + ".", " ".join(["after"] * 25) + "."]
+    cosines = np.array([0.3, 0.9, 0.5])
+    assert unit_indices(sentences, 1, cosines, target=100, cap=100) == [1, 2]
+    assert unit_indices(sentences, 1, cosines, target=100, cap=100, start=(0, 1)) == [0, 1]
+    assert unit_indices(sentences, 1, cosines, target=100, cap=110, start=(0, 1)) == [0, 1, 2]
+
+
+def test_a_longer_quote_of_the_lead_contains_the_shorter_one():
+    # The shorter quote (60 words) takes the sentence the best one leans on ("Though ..."); the longer one
+    # (100 words, at most 105) grows from it instead of starting over from the best sentence alone.
+    sentences = ["Most of my argument was about what happens when an optimization loop is folded in on itself "
+                 "again and again.",
+                 "Though it was not needed, " + " ".join(["go"] * 59) + " says you need no self-improvement.",
+                 "A difference is that Go was not a competitive industry, and competitive industries will have much "
+                 "smaller capability jumps."]
+    cosines = np.array([0.3, 0.9, 0.5])
+    shorter = answer_unit(sentences, 1, cosines, target=60)
+    assert shorter.startswith("Most of my argument")
+    assert answer_unit(sentences, 1, cosines, 100, 105).startswith("Though")  # from scratch: the first is lost
+    assert answer_unit(sentences, 1, cosines, 100, 105, grown_from=60).startswith(shorter)
+
+
 def test_a_label_line_does_not_run_into_the_next_sentence():
     sentences = ["Epistemic status: pondering aloud a bit", "I'd speculate that strange loops are missing."]
     assert answer_unit(sentences, 1, target=20) == (
@@ -191,7 +218,7 @@ def _hit(row: int, cosine: float):
 
 
 def test_a_passage_that_answers_alone_is_quoted_at_more_length():
-    """No second passage close enough: the lead quotes about 90 words of its passage instead of 60."""
+    """No second passage close enough: the lead quotes about 100 words of its passage instead of 60."""
     from rsiqa.search.answer import composed_answer
 
     sentence = "Recursive self-improvement needs a model to change parts of its own design in a useful way."

@@ -207,7 +207,8 @@ def _is_lead_in(sentence: str) -> bool:
 
 
 def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
-                 cap: int = _UNIT_MAX_WORDS, read: np.ndarray | None = None) -> list[int]:
+                 cap: int = _UNIT_MAX_WORDS, read: np.ndarray | None = None,
+                 start: tuple[int, int] | None = None) -> list[int]:
     """Which sentences of a passage to quote around its best one (``index``) so that it reads as an answer.
 
     * a lead-in ending in ':' takes the lines it introduces;
@@ -221,13 +222,16 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
       "Thus ...", "... such an AGI") takes that one too, when it fits, and so does one that a lead-in
       introduces ('From "Hard Takeoff" (emphasis mine):' before a quotation; :func:`_introduces`),
       unless the reader has ``read`` that lead-in (a follow-up after an answer that quoted it).
+
+    With ``start`` (the first and last sentence of a window chosen before), the window grows from it, so a
+    longer quote of the same passage keeps what the shorter one quoted.
     """
     if cosines is None:
         cosines = np.linspace(-1.0, 0.0, num=len(sentences))  # no scores: prefer what follows (a later sentence scores higher)
     size = lambda lo, hi: _span_words(sentences, lo, hi)  # noqa: E731
-    lo = hi = index
+    lo, hi = start or (index, index)
     lead_in = _is_lead_in(sentences[index])
-    if lead_in or _asks(sentences[index]):
+    if start is None and (lead_in or _asks(sentences[index])):
         while hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
             hi += 1
             if not (lead_in and LIST_ITEM.match(sentences[hi + 1] if hi + 1 < len(sentences) else "")):
@@ -284,7 +288,8 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
 
 
 def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = None, target: int = _UNIT_WORDS,
-                cap: int = _UNIT_MAX_WORDS, text: str = "", read: np.ndarray | None = None) -> str:
+                cap: int = _UNIT_MAX_WORDS, text: str = "", read: np.ndarray | None = None,
+                grown_from: int | None = None) -> str:
     """The quoted text around a passage's best sentence (see :func:`unit_indices`), list markers and
     emphasis marks dropped; a line without closing punctuation (a label such as "Epistemic status:
     pondering aloud") gets a full stop, so that it does not run into the next sentence.
@@ -292,7 +297,8 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
     A fenced code block (its fence and code lines are sentences of their own in the index) is one
     unit: quoted whole and on lines of its own, or not at all; a lead-in ending in ':' takes the
     code it introduces, and code is preceded by its lead-in. With the passage's ``text``, code is
-    quoted from it, indentation included (its sentences are stripped lines).
+    quoted from it, indentation included (its sentences are stripped lines). With ``grown_from`` (a shorter
+    target quoted before, under :data:`_UNIT_MAX_WORDS`), the quote grows from that shorter one.
     """
     groups = code_groups(sentences)
     units = ["\n".join(sentences[i] for i in g) for g in groups]
@@ -305,7 +311,11 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
     at = next(n for n, g in enumerate(groups) if index in g)
     parts: list[tuple[str, bool]] = []
     unit_read = None if read is None else np.array([all(bool(read[i]) for i in g) for g in groups])
-    for n in unit_indices(units, at, unit_cosines, target, cap, unit_read):
+    start = None
+    if grown_from is not None:
+        shorter = unit_indices(units, at, unit_cosines, grown_from, _UNIT_MAX_WORDS, unit_read)
+        start = (shorter[0], shorter[-1])
+    for n in unit_indices(units, at, unit_cosines, target, cap, unit_read, start):
         code = len(groups[n]) > 1  # a fenced block (code_groups)
         parts.append((units[n] if code else _plain(strip_list_marker(units[n])), code))
     quote = ""
@@ -504,7 +514,8 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     if len(parts) == 1 and lead_unit is not None and total < _ALONE_WORDS:
         # One passage answers alone: quote more of it, within the answer's budget.
         intro, sentences, best, cosines, n, passage_text, read, row = lead_unit
-        quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text, read=read)
+        quote = answer_unit(sentences, best, cosines, _ALONE_WORDS, _ANSWER_MAX_WORDS - 15, text=passage_text, read=read,
+                            grown_from=_LEAD_WORDS)
         quote = _completed(quote, row, sentences, data, citer, _ANSWER_MAX_WORDS - 10 - _words(intro) - _words(quote))
         parts = [cited_part(intro, quote, n)]
     return " ".join(parts)
