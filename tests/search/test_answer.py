@@ -236,6 +236,16 @@ def test_a_passage_that_answers_alone_is_quoted_at_more_length():
     assert len(shared.split(": ", 1)[1].split(" [1]")[0].split()) < 85
 
 
+def test_a_lone_lead_quotes_about_100_words():
+    """A lone lead stops at 100 words or the sentence before the 105-word cap: seven 15-word sentences here."""
+    from rsiqa.search.answer import composed_answer
+
+    first = [f"A model that improves itself must change parts of its own design, says point {i}." for i in range(9)]
+    data = _two_passage_index(first, ["An unrelated remark about something else entirely, far from the question."])
+    alone = composed_answer([_hit(0, 0.8), _hit(1, 0.2)], data, Settings())
+    assert alone.split(": ", 1)[1].rsplit(" [1]", 1)[0] == " ".join(first[:7])
+
+
 def test_a_second_part_from_the_same_source_says_also():
     from rsiqa.search.answer import composed_answer
 

@@ -171,7 +171,7 @@ _UNIT_WORDS = 40
 _LEAD_WORDS = 60
 _UNIT_MAX_WORDS = 90
 #: Target, in words, of the quote when one passage answers alone (no second passage close enough).
-_ALONE_WORDS = 90
+_ALONE_WORDS = 100
 #: The whole answer stays within this many words (attributions included).
 _ANSWER_MAX_WORDS = 120
 
@@ -455,7 +455,7 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     at least 0.5) or, for a question about a contrast or a debate, when it comes from another
     source (the other side): then the strongest such passage among the top five is quoted,
     whatever its score. When no second passage qualifies, the lead quotes more of its passage
-    (about 90 words). Every word outside the attributions is verbatim from a cited passage.
+    (about 100 words, growing from the shorter quote). Every word outside the attributions is verbatim from a cited passage.
 
     In a conversation, ``said`` is the previous answer: the reader has the sentences it quoted, so
     a follow-up's answer quotes what comes next ("so what could it do instead?" after "... the
