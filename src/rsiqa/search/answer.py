@@ -455,7 +455,8 @@ def composed_answer(hits: list[Hit], data: IndexData, settings: Settings, contra
     at least 0.5) or, for a question about a contrast or a debate, when it comes from another
     source (the other side): then the strongest such passage among the top five is quoted,
     whatever its score. When no second passage qualifies, the lead quotes more of its passage
-    (about 100 words, growing from the shorter quote). Every word outside the attributions is verbatim from a cited passage.
+    (about 100 words, grown from the shorter quote). Every word outside the attributions is verbatim
+    from a cited passage.
 
     In a conversation, ``said`` is the previous answer: the reader has the sentences it quoted, so
     a follow-up's answer quotes what comes next ("so what could it do instead?" after "... the
