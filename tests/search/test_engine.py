@@ -296,6 +296,14 @@ def test_a_question_for_a_kind_of_thing_the_material_never_names_is_declined(rea
     assert not real_engine.ask("What image is used for an AI building extra tools to empower itself?").abstained
 
 
+def test_a_follow_up_quotes_the_sentence_on_what_it_asks_in_the_passage_the_conversation_found(real_engine):
+    history = [{"role": "user", "content": "What does the commenter think is still missing for AGI?"},
+               {"role": "assistant", "content": "Conceptually tricky things like strange loops, continual learning "
+                                                "with updateable memory, and agentic interactions with an environment."}]
+    answer = real_engine.ask("would those missing pieces take massive amounts of training data?", history=history)
+    assert "require massive data and training resources" in answer.answer  # not only the sentences on what is missing
+
+
 def test_who_originated_something_is_declined_when_the_material_never_says(real_engine):
     # The material uses "seed AI" and "Gödel machine" but never says who coined or invented them.
     assert real_engine.ask("Who coined the term seed AI?").abstained

@@ -98,6 +98,26 @@ def test_conversation_context_steers_a_vague_follow_up(retriever):
     assert rank_of(alone, "chiang.md") > 0
 
 
+def test_a_follow_ups_answer_sentences_are_chosen_by_the_question_alone_and_in_context(retriever):
+    """The answer vector mixes the question alone and in its context as the ranking does: a question that says
+    nothing by itself ("And why?") is the context's; one with words of its own mostly its own."""
+    convo = Conversation(question="What did Ted Chiang say about compilers?")
+    reader = QueryReader([p.text for p in retriever.data.passages])
+    for text in ("And why?", "Did Chollet argue that recursively self-improving systems cannot go exponential?"):
+        question = reader.read(text)
+        vectors = retriever.embedder.encode(retriever.query_texts(question, convo))
+        assert np.array_equal(retriever.answer_vector(question, None, vectors), vectors[0])
+        h = retriever.context_weight(question)
+        mixed = (1 - h) * vectors[0] + h * vectors[1]
+        assert np.allclose(retriever.answer_vector(question, convo, vectors), mixed / np.linalg.norm(mixed))
+    assert retriever.context_weight(reader.read("And why?")) == 1.0
+    assert retriever.context_weight(question) == retriever.settings.history_weight  # its words are all the corpus's
+    hits, _ = retriever.search(question, k=4, conversation=convo)
+    chosen_by = retriever.answer_vector(question, convo, vectors)
+    for hit in hits:  # each passage's best sentence is the best for that mixed vector
+        assert hit.best_sentence == int(np.argmax(retriever.data.sentence_cosines(hit.row, chosen_by)))
+
+
 def test_the_passages_the_previous_answer_cited_are_favoured(retriever):
     """A follow-up leans on what the previous answer cited: those passages gain ``conversation_prior``."""
     data = retriever.data

@@ -179,7 +179,7 @@ class Engine:
             conversation = None
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
-        chosen_by = vectors[state.retriever.answer_text_index(read, conversation)]
+        chosen_by = state.retriever.answer_vector(read, conversation, vectors)
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 calibration=self._calibration(state), decline=state.decline,
                                 said=conversation.said if conversation is not None else "")

@@ -370,11 +370,23 @@ class Retriever:
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
                         passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
 
-    @staticmethod
-    def answer_text_index(question: ReadQuestion, conversation: Conversation | None) -> int:
-        """Which of :meth:`query_texts` an answer's sentences are chosen by: the question, or in a
-        conversation the question in its context."""
-        return 0 if conversation is None else 1 + int(bool(question.ask))
+    def context_weight(self, question: ReadQuestion) -> float:
+        """How much the previous exchange decides a follow-up: at least ``Settings.history_weight``, more the
+        less the question says by itself (the share of its content words the corpus knows): "Who else thinks
+        so?" leans on it entirely. ("How did the author respond?": "author" says nothing by itself.)"""
+        return max(self.settings.history_weight, 1.0 - self._coverage(question.cleaned, speakers=True)[0])
+
+    def answer_vector(self, question: ReadQuestion, conversation: Conversation | None, vectors: np.ndarray) -> np.ndarray:
+        """The vector an answer's sentences are chosen by, from the embeddings of :meth:`query_texts`: the
+        question's; in a conversation, the question alone and in the context of the previous exchange, mixed
+        as the ranking mixes them (:meth:`context_weight`), so that "does any of that need huge amounts of
+        data?" quotes the sentence about data in the passage the conversation found, and "And why?" the one
+        the context points at."""
+        if conversation is None:
+            return vectors[0]
+        h = self.context_weight(question)
+        mixed = (1 - h) * vectors[0] + h * vectors[1 + int(bool(question.ask))]
+        return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
 
     def query_texts(self, question: ReadQuestion, conversation: Conversation | None = None) -> list[str]:
         """The texts to embed for a search, in this order: the cleaned question; its ask (a long
@@ -432,10 +444,7 @@ class Retriever:
         # "which lab does he work at?": the material cannot name a thing of a kind it never names
         unknown_kind = question.kind is not None and self.known_words(question.kind)[0] == 0
         if conversation is not None:
-            # The less the question says by itself (share of its content words the corpus knows),
-            # the more the conversation decides: "Who else thinks so?" leans on it entirely.
-            # ("How did the author respond?": "author" says nothing by itself, so it counts as saying nothing here.)
-            h = max(self.settings.history_weight, 1.0 - self._coverage(question.cleaned, speakers=True)[0])
+            h = self.context_weight(question)  # the less the question says by itself, the more the conversation decides
             fused_ctx, dense_ctx, lexical_ctx, best_ctx, cos_ctx, evidence_ctx = self._fused(
                 texts[at], vectors[at], bm25[at], rows)
             fused = (1 - h) * fused + h * fused_ctx
@@ -502,6 +511,11 @@ class Retriever:
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
             for i in order
         ]
+        if conversation is not None and hits:  # each passage's best sentence for the question alone and in context
+            rows_hit = np.array([hit.row for hit in hits], dtype=np.int64)
+            cosines = self.store.sentence_vectors(rows_hit) @ self.answer_vector(question, conversation, vectors)
+            for hit, per_passage in zip(hits, np.split(cosines, np.cumsum(self._lengths[rows_hit])[:-1])):
+                hit.best_sentence = int(np.argmax(per_passage))
         evidence.whole = whole
         if whole and not question.kinds:
             for hit in hits:  # an opening is quoted from its start (past a byline: its first sentence that says something)
