@@ -15,6 +15,14 @@ def test_fillers_are_dropped_and_misspellings_corrected_into_corpus_words():
     assert ("improvment", "improvement") in read.corrections
 
 
+def test_a_misspelling_one_edit_from_an_english_word_is_not_turned_into_another_corpus_word():
+    reader = QueryReader(["An agent seeking power could upgrade itself by tweaks to its code."])
+    # "tweaking" is one edit away; the corpus's "seeking" is two: the reader meant a word the corpus lacks.
+    assert reader.correct("tweeking") is None
+    # "upgrading" is one edit away too, but it is a form of the corpus's "upgrade": corrected.
+    assert reader.correct("upgradng") == "upgrade"
+
+
 def test_a_correct_word_the_corpus_lacks_is_never_turned_into_a_corpus_word():
     reader = QueryReader(CORPUS)
     assert reader.correct("recipe") is None  # English, not in the corpus: stays, and counts as unknown

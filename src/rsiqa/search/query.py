@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rsiqa.search.acronyms import spell_out
-from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents
+from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
 FILLERS = frozenset("""
@@ -308,7 +308,22 @@ class QueryReader:
         if self._speller is None:  # building it failed (logged by the thread): no correction
             return None
         found = self._speller.lookup(lower, Verbosity.TOP, max_edit_distance=distance)
-        return found[0].term if found and found[0].term != lower else None
+        if not found or found[0].term == lower:
+            return None
+        term = found[0].term
+        if found[0].distance > 1 and self._english_one_edit_away(lower, term):
+            return None  # "tweeking" is "tweaking", a word the corpus lacks, not the corpus's "seeking"
+        return term
+
+    def _english_one_edit_away(self, word: str, corrected: str) -> bool:
+        """Whether an English word other than (a form of) ``corrected`` is one edit from ``word``: then the
+        corpus word two edits away is another word, not what the reader meant."""
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = ({a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+                 | {a + c + b[1:] for a, b in splits if b for c in letters} | {a + c + b for a, b in splits for c in letters})
+        target = stem([corrected])[0]
+        return any(edit in self._english and stem([edit])[0] != target for edit in edits)
 
     def read(self, question: str) -> ReadQuestion:
         """Clean ``question`` (fillers, spelling), find its ask and its intent."""
