@@ -63,6 +63,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval eval/styles_blind2.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind3.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind4.jsonl
+	$(VENV)/bin/rsiqa eval eval/styles_blind5.jsonl
 	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval eval/abstention_dev.jsonl
@@ -75,6 +76,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind2.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind3.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind4.jsonl
+	$(VENV)/bin/rsiqa eval --chain eval/styles_blind5.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_check.jsonl
