@@ -320,8 +320,10 @@ class QueryReader:
         corpus word two edits away is another word, not what the reader meant."""
         letters = "abcdefghijklmnopqrstuvwxyz"
         splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-        edits = ({a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-                 | {a + c + b[1:] for a, b in splits if b for c in letters} | {a + c + b for a, b in splits for c in letters})
+        edits = ({a + b[1:] for a, b in splits if b}  # deletes
+                 | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}  # transpositions
+                 | {a + c + b[1:] for a, b in splits if b for c in letters}  # replacements
+                 | {a + c + b for a, b in splits for c in letters})  # insertions
         target = stem([corrected])[0]
         return any(edit in self._english and stem([edit])[0] != target for edit in edits)
 

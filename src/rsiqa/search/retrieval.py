@@ -376,7 +376,8 @@ class Retriever:
         so?" leans on it entirely. ("How did the author respond?": "author" says nothing by itself.)"""
         return max(self.settings.history_weight, 1.0 - self._coverage(question.cleaned, speakers=True)[0])
 
-    def answer_vector(self, question: ReadQuestion, conversation: Conversation | None, vectors: np.ndarray) -> np.ndarray:
+    def answer_vector(self, question: ReadQuestion, conversation: Conversation | None,
+                      vectors: np.ndarray) -> np.ndarray:
         """The vector an answer's sentences are chosen by, from the embeddings of :meth:`query_texts`: the
         question's; in a conversation, the question alone and in the context of the previous exchange, mixed
         as the ranking mixes them (:meth:`context_weight`), so that "does any of that need huge amounts of
@@ -511,7 +512,9 @@ class Retriever:
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
             for i in order
         ]
-        if conversation is not None and hits:  # each passage's best sentence for the question alone and in context
+        # In a conversation each passage's best sentence is the best for the question alone and in context, mixed
+        # (answer_vector); its sentence_cosine stays the ranking's, which the answer compares across passages.
+        if conversation is not None and hits:
             rows_hit = np.array([hit.row for hit in hits], dtype=np.int64)
             cosines = self.store.sentence_vectors(rows_hit) @ self.answer_vector(question, conversation, vectors)
             for hit, per_passage in zip(hits, np.split(cosines, np.cumsum(self._lengths[rows_hit])[:-1])):
