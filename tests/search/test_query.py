@@ -95,6 +95,15 @@ def test_a_question_about_who_originated_something():
     assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
 
 
+def test_a_question_for_a_reply():
+    reader = QueryReader(CORPUS)
+    for question in ("how did the author respond?", "what did the other guy say to that", "did anyone push back?",
+                     "Was there a reply?", "who disagreed with him?"):
+        assert reader.read(question).reply, question
+    for question in ("what does the author argue?", "what else is on the list?", "Why does he think that?"):
+        assert not reader.read(question).reply, question
+
+
 def test_what_a_part_of_the_material_is_about_is_a_summary_request_of_that_part():
     reader = QueryReader(CORPUS)
     read = reader.read("What is the FAQ about?")

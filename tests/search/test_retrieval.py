@@ -142,6 +142,20 @@ def test_the_first_passage_of_the_previous_answer_is_favoured_most(retriever):
     assert prior[rows["kansi.md"]] == 0.0  # another file: neither cited nor a neighbour in the same document
 
 
+def test_a_follow_up_asking_for_a_reply_favours_the_passages_after_a_post_or_comment(retriever, monkeypatch):
+    from rsiqa.ingest.documents import Source
+
+    def thread_of(kind):
+        source = Source(title="Thread", path="thread.md", url="https://example.org/post", kind=kind)
+        monkeypatch.setattr(retriever.data, "source_of", lambda row: source)
+
+    thread_of("comment")  # four passages of one thread: the previous answer cited the second
+    assert retriever._prior([1], None).tolist() == [0.5, 1.0, 0.5, 0.0]
+    assert retriever._prior([1], None, reply=True).tolist() == [0.5, 1.0, 2.0, 1.0]  # the reply follows it
+    thread_of("faq_answer")  # nobody replies to the FAQ answer in the material
+    assert retriever._prior([1], None, reply=True).tolist() == [0.5, 1.0, 0.5, 0.0]
+
+
 def test_a_long_question_is_also_scored_by_what_it_asks(retriever):
     background = "My friend says compilers and bootstrapping are the key to everything in computing, always. "
     question = background + "What is KANSI?"

@@ -152,6 +152,11 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
+#: A follow-up that asks how someone answered what was just discussed ("how did the author respond?", "what did the
+#: other guy say to that?", "did anyone push back?"): in a thread, the reply comes after what it answers.
+_ASKS_REPLY = re.compile(r"\b(respon(d|ds|ded|se)|repl(y|ied|ies)|(say|said|says)\s+(to\s+that|back)|push(ed|es)?\s+back|"
+                         r"disagree\w*|counter\w*|rebut\w*)\b", re.IGNORECASE)
+
 #: Words with which readers point at a kind of source in the material ("the commenter", "the
 #: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.ingest.documents.KIND_LABELS`.
 _KIND_CUES = {
@@ -217,6 +222,7 @@ class ReadQuestion:
     kind: str | None = None  # the kind of thing a "which ..." question asks for ("which lab ..." -> "lab")
     origin: bool = False  # asks who originated something ("Who coined the term seed AI?")
     count: bool = False  # asks how many things there are: a list answers it as well as a number
+    reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
 
     @property
     def demands(self) -> bool:
@@ -351,7 +357,7 @@ class QueryReader:
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
                             kind=asked_kind(cleaned), origin=asks_origin(cleaned),
-                            count=bool(_COUNTS.search(question)))
+                            count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

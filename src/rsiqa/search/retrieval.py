@@ -61,6 +61,10 @@ _OWN_WORDS = 2
 #: The conversation prior of the previous answer's passages after its first (the second it cited, or the second best
 #: for the previous exchange): the first is what it rested on most surely.
 _LATER_PREVIOUS = 0.75
+#: For a follow-up asking how someone answered a post or a comment: the prior of the next passage and the one after,
+#: in units of the previous passage's (a reply follows what it answers; the material's FAQ answer has no replies).
+_REPLY_PRIOR = (2.0, 1.0)
+_REPLIED_KINDS = ("comment", "linked_post")
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -452,7 +456,7 @@ class Retriever:
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
             previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
-            fused = fused + self.settings.conversation_prior * self._prior(previous, rows)
+            fused = fused + self.settings.conversation_prior * self._prior(previous, rows, question.reply)
             # Judge the question in context only while it stays on the material: its words are mostly
             # ones the previous exchange used or the corpus knows, or close to them ("why would it be
             # scared of that?" after a fear of goal drift; "what other discontinuity does it bring
@@ -575,14 +579,19 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")[:2]
         return [int(i if rows is None else rows[i]) for i in order]
 
-    def _prior(self, previous: list[int], rows: np.ndarray | None) -> np.ndarray:
+    def _prior(self, previous: list[int], rows: np.ndarray | None, reply: bool = False) -> np.ndarray:
         """1 for the first passage of the previous answer and :data:`_LATER_PREVIOUS` for the others, half of that
-        for their neighbours in the same document, else 0."""
+        for their neighbours in the same document, else 0. With ``reply`` (the follow-up asks how someone
+        answered it), after a post or a comment the next passage gets twice that and the one after it as much
+        (:data:`_REPLY_PRIOR`): in a thread the reply follows what it answers."""
         prior = np.zeros(len(self.data.passages), dtype=np.float64)
         source_of, n = self.data.source_of, len(self.data.passages)  # sources without reading the passages
         for rank, row in enumerate(previous):
             top = 1.0 if rank == 0 else _LATER_PREVIOUS
-            for other, weight in ((row - 1, 0.5 * top), (row + 1, 0.5 * top), (row, top)):
+            around = ((row - 1, 0.5 * top), (row + 1, 0.5 * top), (row, top))
+            if reply and source_of(row).kind in _REPLIED_KINDS:
+                around = ((row - 1, 0.5 * top), (row, top), *((row + i, w * top) for i, w in enumerate(_REPLY_PRIOR, 1)))
+            for other, weight in around:
                 if 0 <= other < n and source_of(other).path == source_of(row).path:
                     same_post = source_of(other).url == source_of(row).url
                     prior[other] = max(prior[other], weight if same_post or other == row else 0.0)
