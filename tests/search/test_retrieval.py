@@ -166,6 +166,25 @@ def test_a_long_question_is_also_scored_by_what_it_asks(retriever):
     assert rank(asked) < rank(whole)
 
 
+def test_a_long_questions_ask_counts_half_in_meaning_and_less_in_keywords(retriever):
+    from rsiqa.search.retrieval import _ASK_LEXICAL, _zscore
+
+    question = "My friend says compilers and bootstrapping are the key to everything, always. What is KANSI?"
+    read = ReadQuestion(text=question, cleaned=question, ask="What is KANSI?", contrast=False, advice=False)
+    hits, _ = retriever.search(read, k=4)
+    texts = retriever.query_texts(read)
+    vectors = retriever.embedder.encode(texts)
+    whole = retriever._fused(texts[0], vectors[0], retriever._bm25_scores(texts[0]), None)
+    ask = retriever._fused(texts[1], vectors[1], retriever._bm25_scores(texts[1]), None)
+    dense = (whole[1] + ask[1]) / 2
+    lexical = (1 - _ASK_LEXICAL) * whole[2] + _ASK_LEXICAL * ask[2]
+    lw = retriever.lexical_weight(whole[5].top_passage)
+    expected = (1 - lw) * dense + lw * _zscore(lexical)
+    assert 0 < _ASK_LEXICAL < 0.5
+    for hit in hits:
+        assert hit.fused == pytest.approx(expected[hit.row]) and hit.dense == pytest.approx(dense[hit.row])
+
+
 def test_above_the_threshold_only_faiss_and_bm25_candidates_are_scored(retriever):
     exact, _ = retriever.search("What is KANSI?", k=2)
     retriever.settings = retriever.settings.model_copy(update={"ann_threshold": 2, "candidates": 1})
