@@ -598,7 +598,8 @@ class Retriever:
             top = 1.0 if rank == 0 else _LATER_PREVIOUS
             around = ((row - 1, 0.5 * top), (row + 1, 0.5 * top), (row, top))
             if reply and source_of(row).kind in _REPLIED_KINDS:
-                around = ((row - 1, 0.5 * top), (row, top), *((row + i, w * top) for i, w in enumerate(_REPLY_PRIOR, 1)))
+                after = tuple((row + i, w * top) for i, w in enumerate(_REPLY_PRIOR, start=1))
+                around = ((row - 1, 0.5 * top), (row, top), *after)
             for other, weight in around:
                 if 0 <= other < n and source_of(other).path == source_of(row).path:
                     same_post = source_of(other).url == source_of(row).url
