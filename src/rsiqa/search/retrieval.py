@@ -228,17 +228,28 @@ class Retriever:
         _, first = np.unique(owner[at_best], return_index=True)  # the first best sentence of each passage
         return passage_cos, at_best[first] - starts, best
 
-    def _fused(self, text: str, vector: np.ndarray, bm25: np.ndarray, rows: np.ndarray | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Evidence]:
-        """Fused, dense and lexical scores, best sentences and evidence for the passages of ``rows``."""
+    def _scores(self, vector: np.ndarray, bm25: np.ndarray, rows: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """Dense and lexical scores (BM25 over its best), best sentences and their cosines for the passages of
+        ``rows``, and the best passage cosine."""
         passage, best_index, best_cos = self._dense(vector, rows)
         dense = (1 - self.settings.sentence_weight) * _zscore(passage) + self.settings.sentence_weight * _zscore(best_cos)
         lexical = bm25 if rows is None else bm25[rows]
         top = float(lexical.max(initial=0.0))
         lexical = lexical / top if top > 0 else lexical
-        lw = self.lexical_weight(float(passage.max(initial=-1.0)))
-        evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), float(passage.max(initial=-1.0)))
-        return (1 - lw) * dense + lw * _zscore(lexical), dense, lexical, best_index, best_cos, evidence
+        return dense, lexical, best_index, best_cos, float(passage.max(initial=-1.0))
+
+    def _fuse(self, dense: np.ndarray, lexical: np.ndarray, top_passage: float) -> np.ndarray:
+        """The fused score: dense and standardised lexical scores, mixed by :meth:`lexical_weight`."""
+        lw = self.lexical_weight(top_passage)
+        return (1 - lw) * dense + lw * _zscore(lexical)
+
+    def _fused(self, text: str, vector: np.ndarray, bm25: np.ndarray, rows: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Evidence]:
+        """Fused, dense and lexical scores, best sentences and evidence for the passages of ``rows``."""
+        dense, lexical, best_index, best_cos, top_passage = self._scores(vector, bm25, rows)
+        evidence = self._evidence(text, float(best_cos.max(initial=-1.0)), top_passage)
+        return self._fuse(dense, lexical, top_passage), dense, lexical, best_index, best_cos, evidence
 
     def lexical_weight(self, top_passage: float) -> float:
         """The weight of BM25 in the fused score, given the question's best passage cosine.
@@ -384,16 +395,16 @@ class Retriever:
         so?" leans on it entirely. ("How did the author respond?": "author" says nothing by itself.)"""
         return max(self.settings.history_weight, 1.0 - self._coverage(question.cleaned, speakers=True)[0])
 
-    def answer_vector(self, question: ReadQuestion, conversation: Conversation | None,
-                      vectors: np.ndarray) -> np.ndarray:
+    def answer_vector(self, question: ReadQuestion, conversation: Conversation | None, vectors: np.ndarray,
+                      weight: float | None = None) -> np.ndarray:
         """The vector an answer's sentences are chosen by, from the embeddings of :meth:`query_texts`: the
         question's; in a conversation, the question alone and in the context of the previous exchange, mixed
         as the ranking mixes them (:meth:`context_weight`), so that "does any of that need huge amounts of
         data?" quotes the sentence about data in the passage the conversation found, and "And why?" the one
-        the context points at."""
+        the context points at. ``weight``: the question's :meth:`context_weight`, when the caller has it."""
         if conversation is None:
             return vectors[0]
-        h = self.context_weight(question)
+        h = self.context_weight(question) if weight is None else weight
         mixed = (1 - h) * vectors[0] + h * vectors[1 + int(bool(question.ask))]
         return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
 
@@ -440,11 +451,10 @@ class Retriever:
         fused, dense, lexical, best_index, best_cos, evidence = self._fused(question.cleaned, vectors[0], bm25[0], rows)
         at = 1
         if question.ask:  # in meaning the ask counts half; in keywords less (its few words rank noisily alone)
-            _, dense_ask, lexical_ask, best_ask, cos_ask, _ = self._fused(question.ask, vectors[1], bm25[1], rows)
+            dense_ask, lexical_ask, best_ask, cos_ask, _ = self._scores(vectors[1], bm25[1], rows)
             dense = (dense + dense_ask) / 2
             lexical = (1 - _ASK_LEXICAL) * lexical + _ASK_LEXICAL * lexical_ask
-            lw = self.lexical_weight(evidence.top_passage)
-            fused = (1 - lw) * dense + lw * _zscore(lexical)
+            fused = self._fuse(dense, lexical, evidence.top_passage)
             better = cos_ask > best_cos  # the best sentence for whichever reading matches it more
             best_index, best_cos = np.where(better, best_ask, best_index), np.maximum(cos_ask, best_cos)
             at = 2
@@ -463,7 +473,7 @@ class Retriever:
             fused = (1 - h) * fused + h * fused_ctx
             dense = (1 - h) * dense + h * dense_ctx
             lexical = (1 - h) * lexical + h * lexical_ctx
-            previous = self._previous_rows(conversation, texts, vectors, bm25, rows, at + 1)
+            previous = self._previous_rows(conversation, vectors, bm25, rows, at + 1)
             fused = fused + self.settings.conversation_prior * self._prior(previous, rows, question.reply)
             # Judge the question in context only while it stays on the material: its words are mostly
             # ones the previous exchange used or the corpus knows, or close to them ("why would it be
@@ -528,7 +538,7 @@ class Retriever:
         # (answer_vector); its sentence_cosine stays the ranking's, which the answer compares across passages.
         if conversation is not None and hits:
             rows_hit = np.array([hit.row for hit in hits], dtype=np.int64)
-            cosines = self.store.sentence_vectors(rows_hit) @ self.answer_vector(question, conversation, vectors)
+            cosines = self.store.sentence_vectors(rows_hit) @ self.answer_vector(question, conversation, vectors, h)
             for hit, per_passage in zip(hits, np.split(cosines, np.cumsum(self._lengths[rows_hit])[:-1])):
                 hit.best_sentence = int(np.argmax(per_passage))
         evidence.whole = whole
@@ -577,13 +587,14 @@ class Retriever:
             openings[first] += 0.1 * (1.0 - np.arange(len(first)) / max(len(first), 1))
         return openings
 
-    def _previous_rows(self, conversation: Conversation, texts: list[str], vectors: np.ndarray,
-                       bm25: list[np.ndarray], rows: np.ndarray | None, at: int) -> list[int]:
+    def _previous_rows(self, conversation: Conversation, vectors: np.ndarray, bm25: list[np.ndarray],
+                       rows: np.ndarray | None, at: int) -> list[int]:
         """Rows of the passages the previous answer rested on: those it cited, else the best two for that exchange."""
         if conversation.cited:
             where = self._row_of
             return [where[c] for c in conversation.cited[:3] if c in where]
-        fused, *_ = self._fused(texts[at], vectors[at], bm25[at], rows)
+        dense, lexical, _, _, top_passage = self._scores(vectors[at], bm25[at], rows)
+        fused = self._fuse(dense, lexical, top_passage)
         order = np.argsort(-fused, kind="stable")[:2]
         return [int(i if rows is None else rows[i]) for i in order]
 
