@@ -313,6 +313,21 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said
 
 
+def test_where_someone_works_or_who_funds_something_is_declined_when_the_material_never_says(real_engine):
+    # The material names MIRI and its commenters but says nothing of where they work or who funds them.
+    miri = [{"role": "user", "content": "How did MIRI in the 2000s picture a self-improving AI?"},
+            {"role": "assistant", "content": "As modular code with a hierarchical organization that might self-improve "
+                                             "at every level."}]
+    assert real_engine.ask("where is it based and who funds it?", history=miri).abstained
+    paul = [{"role": "user", "content": "Who said competitive industries will have smaller capability jumps than Go?"},
+            {"role": "assistant", "content": "A commenter attributes that point to Paul."}]
+    assert real_engine.ask("what's he working on these days?", history=paul).abstained
+    # Whether an idea works is the debate's own question.
+    skeptic = [{"role": "user", "content": "Is recursive self-improvement relevant in the deep learning paradigm?"},
+               {"role": "assistant", "content": "The post doubts it: today's models are selected, not designed."}]
+    assert not real_engine.ask("and why doesn't that work for deep learning?", history=skeptic).abstained
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

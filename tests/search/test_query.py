@@ -95,6 +95,26 @@ def test_a_question_about_who_originated_something():
     assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
 
 
+def test_a_question_about_where_someone_stands_in_the_world():
+    from rsiqa.search.query import holds_profile
+
+    reader = QueryReader(CORPUS)
+    for question in ("where does he work now?", "what's he working on these days?", "where is it based and who funds it?",
+                     "what's shoshannah's research background?", "which lab is Stuart Armstrong at?",
+                     "How is MIRI funded?", "what university did she go to?", "robin hanson's day job?"):
+        read = reader.read(question)
+        assert read.profile and read.demands, question
+    # Whether an idea works, a kind of system, the reader's own work, a long question's background: no profile.
+    for question in ("and why doesn't that work for DL?", "would that work for a deep learning agi?",
+                     "Who claimed a GPT-based agent can study itself?", "so how fast would an ML-based AGI settle?",
+                     "I work on interpretability. Does the skeptical post think good tools would help?",
+                     "My background is in economics. Did anyone apply principal-agent problems to AI?",
+                     "Do an agent's values have to be stable for it to work at keeping them?"):
+        assert not reader.read(question).profile, question
+    assert holds_profile("He is a professor at the University of Oxford.")
+    assert holds_profile("MIRI is funded by donations.") and not holds_profile("MIRI pictured modular code.")
+
+
 def test_a_question_for_a_reply():
     reader = QueryReader(CORPUS)
     for question in ("how did the author respond?", "what did the other guy say to that", "did anyone push back?",

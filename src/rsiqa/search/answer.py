@@ -77,7 +77,9 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       "When was ... founded?") whose best-matching sentence holds no number counts -8: the
       material mentions what it asks about (GPT-4, MIRI) but not the figure it asks for; so does a question about
       who originated something ("Who coined the term seed AI?") whose best sentence says nobody coined, invented
-      or first described anything;
+      or first described anything; and so does a question about where someone or something stands in the world
+      ("where does he work now?", "who funds MIRI?") whose best sentence gives no job, employer, studies, funding
+      or base: a debate holds positions, not its speakers' careers;
     * term: a definition question ("What is X?", "X meaning") whose term holds a word the corpus
       never uses, in any form or a word close in meaning ("What are the Asilomar AI principles?",
       "What is dropout in neural networks?"), counts -8: the material cannot define what it never
@@ -102,7 +104,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         + (cal.rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
-        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin else 0.0)
+        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin or evidence.lacks_profile else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind else 0.0)
     )
     return logit

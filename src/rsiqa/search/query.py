@@ -152,6 +152,36 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
+#: A question for where someone or something stands in the world rather than what it says: a person's job, employer
+#: or studies, an organisation's funding or base ("where does he work now?", "who funds MIRI?", "what's her research
+#: background?"). Not the reader's own ("I work on interpretability ..."), nor whether an idea works ("does that work
+#: for deep learning?", "GPT-based agents").
+_ASKS_PROFILE = re.compile(
+    r"\b(jobs?|employer|universit(y|ies)|college|salary|headquarter\w*|born)\b|"
+    r"\b(his|her|their|\w+['’]s)\s+(\w+\s+)?background\b|"
+    r"\bwho\s+funds\b|\bfunded\s+by\b|\bhow\s+(is|was|are)\s+[\w\s]+?\bfunded\b|"
+    r"\bwhere\b[^?]*\bbased\b|\bbased\s+(in|out of)\b|"
+    r"\b(he|she)\s+(\w+\s+)?(work(s|ed|ing)?|stud(y|ied|ies)|lives?|lived)\b|"
+    r"\b(which|what)\s+(company|companies|lab|org|organi[sz]ation|firm|institute)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(i|i['’]m|i['’]ve|my|me|we|our)\b", re.IGNORECASE)
+
+#: What a sentence that gives such a fact holds: a job, an employer, studies, funding, a base.
+_PROFILE = re.compile(r"\b(jobs?|employ\w*|works? (at|for)|worked (at|for)|stud(y|ied|ies)|degree|universit(y|ies)|"
+                      r"college|professor|fund(s|ed|ing)|financ\w*|based in|headquarter\w*|born|salary|lives? in)\b",
+                      re.IGNORECASE)
+
+
+def asks_profile(ask: str) -> bool:
+    """Whether ``ask`` (a question's asking part) asks where someone or something stands in the world (see
+    :data:`_ASKS_PROFILE`): a fact about a person or an organisation, not a position in a debate."""
+    return bool(_ASKS_PROFILE.search(ask)) and not _FIRST_PERSON.search(ask)
+
+
+def holds_profile(sentence: str) -> bool:
+    """Whether ``sentence`` gives such a fact (someone's job, employer or studies, an organisation's funding or base)."""
+    return bool(_PROFILE.search(sentence))
+
+
 #: A follow-up that asks how someone answered what was just discussed ("how did the author respond?", "what did the
 #: other guy say to that?", "did anyone push back?"): in a thread, the reply comes after what it answers.
 _ASKS_REPLY = re.compile(r"\b(respon(d|ds|ded|se)|repl(y|ied|ies)|(say|said|says)\s+(to\s+that|back)|push(ed|es)?\s+back|"
@@ -223,12 +253,13 @@ class ReadQuestion:
     origin: bool = False  # asks who originated something ("Who coined the term seed AI?")
     count: bool = False  # asks how many things there are: a list answers it as well as a number
     reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
+    profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
 
     @property
     def demands(self) -> bool:
         """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
-        reader's own case, a number or a date, who originated something."""
-        return self.advice or self.personal or self.quantity or self.origin
+        reader's own case, a number or a date, who originated something, someone's job or an organisation's funding."""
+        return self.advice or self.personal or self.quantity or self.origin or self.profile
 
 
 @lru_cache(maxsize=1)
@@ -349,7 +380,8 @@ class QueryReader:
 
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
         cleaned = spell_out(cleaned, self.acronyms, self._english)  # "rsi" -> "rsi (recursive self improvement)"
-        return ReadQuestion(text=question, cleaned=cleaned, ask=ask_part(cleaned),
+        ask = ask_part(cleaned)
+        return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
                             corrections=tuple(corrections), unknown_names=self.unknown_names(question),
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
@@ -357,7 +389,8 @@ class QueryReader:
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
                             kind=asked_kind(cleaned), origin=asks_origin(cleaned),
-                            count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)))
+                            count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)),
+                            profile=asks_profile(ask or cleaned))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

@@ -48,8 +48,8 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
-from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_quantity, names_a_part_noun,
-                                names_a_speaker, term_words, without_summary_request)
+from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
+                                names_a_part_noun, names_a_speaker, term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -118,13 +118,14 @@ class Evidence:
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
     lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
+    lacks_profile: bool = False  # it asks for someone's job or an organisation's funding, the best sentence gives none
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
     def clear_answer_type(self) -> None:
-        """Forget the checks of what the question asks for (a figure, an origin, a term, a kind): what is left
-        measures only how close it comes to the material in meaning and words."""
-        self.lacks_quantity = self.lacks_origin = self.unknown_term = self.unknown_kind = False
+        """Forget the checks of what the question asks for (a figure, an origin, a profile, a term, a kind): what is
+        left measures only how close it comes to the material in meaning and words."""
+        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.unknown_term = self.unknown_kind = False
 
 
 class Retriever:
@@ -520,10 +521,12 @@ class Retriever:
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
             # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
-            sentences = self.data.sentences[first] if question.origin or question.quantity else []
+            sentences = self.data.sentences[first] if question.origin or question.quantity or question.profile else []
             best = sentences[int(best_index[order[0]])] if sentences else ""
             # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
             evidence.lacks_origin = question.origin and not holds_origin(best)
+            # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
+            evidence.lacks_profile = question.profile and not holds_profile(best)
             if question.quantity:  # "How many ...?": the sentence that answers holds a number
                 # ... or, for "how many", opens or is part of a list whose items the reader counts
                 # ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
