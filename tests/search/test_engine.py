@@ -328,6 +328,22 @@ def test_where_someone_works_or_who_funds_something_is_declined_when_the_materia
     assert not real_engine.ask("and why doesn't that work for deep learning?", history=skeptic).abstained
 
 
+def test_a_follow_up_for_a_fact_its_sentence_lacks_is_judged_by_itself(real_engine):
+    # In context the exchange lifts any follow-up's evidence; a figure or a job it asks for must still be there.
+    chollet = [{"role": "user", "content": "What did François Chollet argue in 2017?"},
+               {"role": "assistant", "content": "That recursively self-improving systems can't achieve exponential "
+                                                "progress in practice."}]
+    assert real_engine.ask("where does he work now?", history=chollet).abstained
+    foom = [{"role": "user", "content": "What was Yudkowsky's FOOM argument in the Hanson debate about?"},
+            {"role": "assistant", "content": "Mostly self-improvement and what happens when an optimization loop "
+                                             "folds in on itself."}]
+    assert real_engine.ask("what year was that debate and who won it?", history=foom).abstained
+    # A fact the sentence found in context holds is answered in context.
+    armstrong = [{"role": "user", "content": "Does an AI need its whole codebase to improve itself?"},
+                 {"role": "assistant", "content": "Stuart Armstrong says no: many pathways do not rely on it."}]
+    assert not real_engine.ask("how many pathways does he list?", history=armstrong).abstained
+
+
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
     history = [{"role": "user", "content": "Is RSI the only thing that could make takeoff sudden?"},
                {"role": "assistant", "content": "The post says no: the advent of human intelligence was a discontinuity "

@@ -256,10 +256,15 @@ class ReadQuestion:
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
 
     @property
+    def demands_a_fact(self) -> bool:
+        """Asks for a fact that a sentence holds or not: a number or a date, an origin, someone's job or funding."""
+        return self.quantity or self.origin or self.profile
+
+    @property
     def demands(self) -> bool:
         """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
         reader's own case, a number or a date, who originated something, someone's job or an organisation's funding."""
-        return self.advice or self.personal or self.quantity or self.origin or self.profile
+        return self.advice or self.personal or self.demands_a_fact
 
 
 @lru_cache(maxsize=1)

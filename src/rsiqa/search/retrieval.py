@@ -450,6 +450,7 @@ class Retriever:
         if whole and rows is not None:  # the documents' openings are the answer: always scored
             rows = np.union1d(rows, np.flatnonzero(self._openings))
         fused, dense, lexical, best_index, best_cos, evidence = self._fused(question.cleaned, vectors[0], bm25[0], rows)
+        evidence_alone = evidence
         at = 1
         if question.ask:  # in meaning the ask counts half; in keywords less (its few words rank noisily alone)
             dense_ask, lexical_ask, best_ask, cos_ask, _ = self._scores(vectors[1], bm25[1], rows)
@@ -507,31 +508,34 @@ class Retriever:
             if whole and question.kinds:
                 kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
-        judged = question.cleaned
-        if conversation is not None and evidence is evidence_ctx:
-            judged = texts[at]
-        evidence.soft_coverage = self.known_share(judged)
+        order = np.argsort(-fused, kind="stable")[:k]
+        first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
+        # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
+        sentences = self.data.sentences[first] if first is not None and question.demands_a_fact else []
+        best = sentences[int(best_index[order[0]])] if sentences else ""
+        # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
+        lacks_origin = question.origin and first is not None and not holds_origin(best)
+        # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
+        lacks_profile = question.profile and first is not None and not holds_profile(best)
+        # "How many ...?": the sentence that answers holds a number, or, for "how many", opens or is part of a list
+        # whose items the reader counts ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
+        listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
+        lacks_quantity = question.quantity and first is not None and not (holds_quantity(best) or listed)
+        in_context = conversation is not None and evidence is evidence_ctx
+        if in_context and (lacks_quantity or lacks_origin or lacks_profile):
+            # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
+            # year was that debate?") is judged by itself: the exchange vouches for its topic, not for that fact.
+            evidence, in_context = evidence_alone, False
+        evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
+        evidence.lacks_quantity = lacks_quantity
+        evidence.soft_coverage = self.known_share(texts[at] if in_context else question.cleaned)
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
             evidence.unknown_term = known < total
         evidence.unknown_kind = unknown_kind
-        order = np.argsort(-fused, kind="stable")[:k]
-        if len(order):
-            first = int(order[0] if rows is None else rows[order[0]])
+        if first is not None:
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
-            # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
-            sentences = self.data.sentences[first] if question.origin or question.quantity or question.profile else []
-            best = sentences[int(best_index[order[0]])] if sentences else ""
-            # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
-            evidence.lacks_origin = question.origin and not holds_origin(best)
-            # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
-            evidence.lacks_profile = question.profile and not holds_profile(best)
-            if question.quantity:  # "How many ...?": the sentence that answers holds a number
-                # ... or, for "how many", opens or is part of a list whose items the reader counts
-                # ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
-                listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
-                evidence.lacks_quantity = not (holds_quantity(best) or listed)
         hits = [
             Hit(row=int(i if rows is None else rows[i]), fused=float(fused[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), best_sentence=int(best_index[i]), sentence_cosine=float(best_cos[i]))
