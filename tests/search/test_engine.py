@@ -338,6 +338,10 @@ def test_a_follow_up_for_a_fact_its_sentence_lacks_is_judged_by_itself(real_engi
             {"role": "assistant", "content": "Mostly self-improvement and what happens when an optimization loop "
                                              "folds in on itself."}]
     assert real_engine.ask("what year was that debate and who won it?", history=foom).abstained
+    sat = [{"role": "user", "content": "What example did the commenter give about humans and 3SAT?"},
+           {"role": "assistant", "content": "Humans building constraint solvers for 3SAT instead of solving it "
+                                            "by hand: an AI can build tools for itself."}]
+    assert real_engine.ask("ok which solver should I use for that", history=sat).abstained  # advice
     # A fact the sentence found in context holds is answered in context.
     armstrong = [{"role": "user", "content": "Does an AI need its whole codebase to improve itself?"},
                  {"role": "assistant", "content": "Stuart Armstrong says no: many pathways do not rely on it."}]

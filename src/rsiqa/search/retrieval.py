@@ -522,9 +522,10 @@ class Retriever:
         listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
         lacks_quantity = question.quantity and first is not None and not (holds_quantity(best) or listed)
         in_context = conversation is not None and evidence is evidence_ctx
-        if in_context and (lacks_quantity or lacks_origin or lacks_profile):
+        if in_context and (question.advice or lacks_quantity or lacks_origin or lacks_profile):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
-            # year was that debate?") is judged by itself: the exchange vouches for its topic, not for that fact.
+            # year was that debate?") or for advice ("which solver should I use for that?") is judged by itself:
+            # the exchange vouches for its topic, not for that fact nor for instructions.
             evidence, in_context = evidence_alone, False
         evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
         evidence.lacks_quantity = lacks_quantity
