@@ -68,6 +68,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval eval/abstention_dev.jsonl
+	$(VENV)/bin/rsiqa eval eval/abstention_check.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_check.jsonl
 	# follow-ups after rsiqa's own previous answer, as the chat page sends it
 	$(VENV)/bin/rsiqa eval --chain ../shared/eval/styles.jsonl
@@ -81,6 +82,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind6.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_dev.jsonl
+	$(VENV)/bin/rsiqa eval --chain eval/abstention_check.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_check.jsonl
 
 clean:  ## remove the environment and the built index
