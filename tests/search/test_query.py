@@ -101,7 +101,8 @@ def test_a_question_about_where_someone_stands_in_the_world():
     reader = QueryReader(CORPUS)
     for question in ("where does he work now?", "what's he working on these days?", "where is it based and who funds it?",
                      "what's shoshannah's research background?", "which lab is Stuart Armstrong at?",
-                     "How is MIRI funded?", "what university did she go to?", "robin hanson's day job?"):
+                     "How is MIRI funded?", "what university did she go to?", "robin hanson's day job?",
+                     "who does yudkowsky work for?", "tell me where MIRI is based", "what does she work on?"):
         read = reader.read(question)
         assert read.profile and read.demands, question
     # Whether an idea works, a kind of system, the reader's own work, a long question's background: no profile.
@@ -109,7 +110,13 @@ def test_a_question_about_where_someone_stands_in_the_world():
                      "Who claimed a GPT-based agent can study itself?", "so how fast would an ML-based AGI settle?",
                      "I work on interpretability. Does the skeptical post think good tools would help?",
                      "My background is in economics. Did anyone apply principal-agent problems to AI?",
-                     "Do an agent's values have to be stable for it to work at keeping them?"):
+                     "Do an agent's values have to be stable for it to work at keeping them?",
+                     # the debate's own questions that share a word with a profile question
+                     "what's the author's background assumption about takeoff speed?", "does he work through an example?",
+                     "does the post assume the AGI is based in a single datacenter?", "what's the debate's background?",
+                     "could an ai get funded by selling its services and then buy compute?",
+                     "what jobs would a self-improving ai automate first?", "where does this idea work?",
+                     "how was the idea of an intelligence explosion born?", "which lab's systems does he mean?"):
         assert not reader.read(question).profile, question
     assert holds_profile("He is a professor at the University of Oxford.")
     assert holds_profile("MIRI is funded by donations.") and not holds_profile("MIRI pictured modular code.")

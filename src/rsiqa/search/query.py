@@ -152,18 +152,34 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
-#: A question for where someone or something stands in the world rather than what it says: a person's job, employer
-#: or studies, an organisation's funding or base ("where does he work now?", "who funds MIRI?", "what's her research
-#: background?"). Not the reader's own ("I work on interpretability ..."), nor whether an idea works ("does that work
-#: for deep learning?", "GPT-based agents").
+#: A subject that is not a person (for where someone works) or not an organisation (for where it is based; "it" may be).
+_NOT_A_PERSON = r"(?!(?:the|this|that|these|those|it|its|a|an|your|such)\b)"
+_NOT_A_THING = r"(?!(?:the|this|that|these|those|a|an|your|such)\b)"
+
+#: A question for where someone or something stands in the world rather than what it says: where a person works or
+#: studied, who employs or funds someone or something, where an organisation is based ("where does he work now?",
+#: "who funds MIRI?", "robin hanson's day job?", "what's her research background?", "which lab ..."). Each form ties
+#: the relation to a person or an organisation (he, she, a name, "it" for where it is based, a kind of organisation)
+#: so that the debate's own questions are not caught: whether an idea works ("does that work for deep learning?"),
+#: an argument's background ("the author's background assumption"), jobs AI would automate, an AI funded by selling
+#: services, "GPT-based agents", the reader's own work ("I work on ...").
 _ASKS_PROFILE = re.compile(
-    r"\b(jobs?|employer|universit(y|ies)|college|salary|headquarter\w*|born)\b|"
-    r"\b(his|her|their|\w+['’]s)\s+(\w+\s+)?background\b|"
-    r"\bwho\s+funds\b|\bfunded\s+by\b|\bhow\s+(is|was|are)\s+[\w\s]+?\bfunded\b|"
-    r"\bwhere\b[^?]*\bbased\b|\bbased\s+(in|out of)\b|"
-    r"\b(he|she)\s+(\w+\s+)?(work(s|ed|ing)?|stud(y|ied|ies)|lives?|lived)\b|"
-    r"\b(which|what)\s+(company|companies|lab|org|organi[sz]ation|firm|institute)\b", re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"\b(i|i['’]m|i['’]ve|my|me|we|our)\b", re.IGNORECASE)
+    rf"\bwhere\s+(?:does|did|do)\s+{_NOT_A_PERSON}(?:[\w'’-]+\s+){{1,3}}?(?:work|study)\b|"
+    r"\bwhere\s+(?:he|she|they)\s+(?:works|worked|studies|studied)\b|"
+    rf"\bwhere\s+{_NOT_A_THING}(?:[\w'’-]+\s+){{1,3}}?(?:is|was|are)\s+(?:based|headquartered)\b|"
+    rf"\bwhere\s+(?:is|was|are)\s+{_NOT_A_THING}(?:[\w'’-]+\s+){{1,3}}?(?:based|headquartered)\b|\bheadquartered\b|"
+    rf"\b(?:which|what|who)\s+(?:\w+\s+)?(?:does|did|do)\s+{_NOT_A_PERSON}(?:[\w'’-]+\s+){{1,3}}?"
+    r"(?:currently\s+|still\s+)?work\s+(?:for|at)\b|"
+    r"\b(?:he|she)\s+(?:currently\s+|still\s+|now\s+)?(?:works?|worked|working)\s+(?:at|for)\b|"
+    r"\bworking\s+on\s+(?:these\s+days|nowadays|now|right\s+now)\b|"
+    r"\b(?:his|her|their)\s+(?:day\s+)?(?:job|employer|salary)\b|\b\w+['’]s\s+(?:day\s+job|employer|salary)\b|"
+    r"\b(?:his|her|their)\s+(?:\w+\s+){0,2}?background\s*(?:[-–—?,.;:]|$|and\b)|"
+    r"\bwhat\s+(?:does|did|is)\s+(?:he|she)\s+(?:currently\s+|still\s+)?(?:work|working)\s+on\b|"
+    r"\b\w+['’]s\s+(?:research|academic|professional)\s+background\b|"
+    r"\b(?:which|what)\s+(?:compan(?:y|ies)|labs?|orgs?|organi[sz]ations?|firms?|institutes?|universit(?:y|ies)|"
+    r"colleges?)\b(?!['’]s)|"
+    r"\bwho\s+(?:funds|funded|finances|financed|pays\s+for)\b|\bhow\s+(?:is|was|are)\s+(?:[\w'’-]+\s+){1,3}?funded\b",
+    re.IGNORECASE)
 
 #: What a sentence that gives such a fact holds: a job, an employer, studies, funding, a base.
 _PROFILE = re.compile(r"\b(jobs?|employ\w*|works? (at|for)|worked (at|for)|stud(y|ied|ies)|degree|universit(y|ies)|"
@@ -174,7 +190,7 @@ _PROFILE = re.compile(r"\b(jobs?|employ\w*|works? (at|for)|worked (at|for)|stud(
 def asks_profile(ask: str) -> bool:
     """Whether ``ask`` (a question's asking part) asks where someone or something stands in the world (see
     :data:`_ASKS_PROFILE`): a fact about a person or an organisation, not a position in a debate."""
-    return bool(_ASKS_PROFILE.search(ask)) and not _FIRST_PERSON.search(ask)
+    return bool(_ASKS_PROFILE.search(ask))
 
 
 def holds_profile(sentence: str) -> bool:

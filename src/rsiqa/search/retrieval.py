@@ -118,7 +118,7 @@ class Evidence:
     lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
     lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
-    lacks_profile: bool = False  # it asks for someone's job or an organisation's funding, the best sentence gives none
+    lacks_profile: bool = False  # it asks for someone's job or funding, the first hit's best sentence gives none
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
@@ -489,7 +489,8 @@ class Retriever:
             # discussion does not hold by being on its topic is judged alone too: instructions, advice for the
             # reader, a figure ("how do i quantize a llama model myself?", "who invented it and in what year?"),
             # a name the material never mentions ("did Anthropic reply to that?", "was that at spacex?") or a kind of
-            # thing it never names ("which lab does he work at?").
+            # thing it never names ("which lab does he work at?"), where someone works or who funds something ("where
+            # does he work now?"). One that asks for a fact or advice its sentence in context lacks: see below.
             words, every = self._word_knowledge(without_summary_request(question.cleaned),
                                                 besides=conversation.context(words=60))
             known, added = sum(k for _, k in words), len(words)
@@ -525,7 +526,8 @@ class Retriever:
         if in_context and (question.advice or lacks_quantity or lacks_origin or lacks_profile):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
             # year was that debate?") or for advice ("which solver should I use for that?") is judged by itself:
-            # the exchange vouches for its topic, not for that fact nor for instructions.
+            # the exchange vouches for its topic, not for that fact nor for instructions. Only the evidence changes:
+            # the ranking and its best sentences stay the conversation's, as an answer would quote them.
             evidence, in_context = evidence_alone, False
         evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
         evidence.lacks_quantity = lacks_quantity
