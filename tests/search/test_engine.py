@@ -342,9 +342,10 @@ def test_a_follow_up_for_a_fact_its_sentence_lacks_is_judged_by_itself(real_engi
            {"role": "assistant", "content": "Humans building constraint solvers for 3SAT instead of solving it "
                                             "by hand: an AI can build tools for itself."}]
     assert real_engine.ask("ok which solver should I use for that", history=sat).abstained  # advice
-    # A fact the sentence found in context holds is answered in context.
     armstrong = [{"role": "user", "content": "Does an AI need its whole codebase to improve itself?"},
                  {"role": "assistant", "content": "Stuart Armstrong says no: many pathways do not rely on it."}]
+    assert not real_engine.ask("can i see what the other side says?", history=armstrong).abstained  # no advice
+    # A fact the sentence found in context holds is answered in context.
     assert not real_engine.ask("how many pathways does he list?", history=armstrong).abstained
 
 

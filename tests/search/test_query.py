@@ -56,6 +56,10 @@ def test_contrast_and_advice_intents():
     assert reader.read("can you write me a quicksort in rust?").advice  # a request to produce something
     assert reader.read("show me how steering vectors are computed").advice
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
+    # Asking to see or hear more of the material politely is no request for advice; asking whether one can do is.
+    for question in ("can i see what the other side says?", "could I hear more about his reasoning?"):
+        assert not reader.read(question).advice, question
+    assert reader.read("can i run it on a single gpu?").advice and reader.read("could i build one myself?").advice
 
 
 def test_a_demand_is_advice_the_readers_own_case_or_a_figure():

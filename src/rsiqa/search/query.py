@@ -73,7 +73,7 @@ _COMMON_WORDS = 2000
 _ADVICE = re.compile(
     r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|show me how|(write|code|draw|build) me|"
     r"how (do|can|should) (i|we)|tutorial|"
-    r"(should|could|can) i|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
+    r"should i|(could|can) i(?!\s+(see|get|have|read|hear|ask|know)\b)|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
 #: A question that asks which thing of a kind ("which lab does he work at?", "what university ...", "in which
