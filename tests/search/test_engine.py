@@ -313,40 +313,39 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said
 
 
-def test_where_someone_works_or_who_funds_something_is_declined_when_the_material_never_says(real_engine):
-    # The material names MIRI and its commenters but says nothing of where they work or who funds them.
-    miri = [{"role": "user", "content": "How did MIRI in the 2000s picture a self-improving AI?"},
-            {"role": "assistant", "content": "As modular code with a hierarchical organization that might self-improve "
-                                             "at every level."}]
-    assert real_engine.ask("where is it based and who funds it?", history=miri).abstained
-    paul = [{"role": "user", "content": "Who said competitive industries will have smaller capability jumps than Go?"},
-            {"role": "assistant", "content": "A commenter attributes that point to Paul."}]
-    assert real_engine.ask("what's he working on these days?", history=paul).abstained
-    # Whether an idea works is the debate's own question.
-    skeptic = [{"role": "user", "content": "Is recursive self-improvement relevant in the deep learning paradigm?"},
-               {"role": "assistant", "content": "The post doubts it: today's models are selected, not designed."}]
-    assert not real_engine.ask("and why doesn't that work for deep learning?", history=skeptic).abstained
+_CHOLLET = ("What did François Chollet argue in 2017?",
+            "That recursively self-improving systems can't achieve exponential progress in practice.")
+_ARMSTRONG = ("Does an AI need its whole codebase to improve itself?",
+              "Stuart Armstrong says no: many pathways do not rely on it.")
 
 
-def test_a_follow_up_for_a_fact_its_sentence_lacks_is_judged_by_itself(real_engine):
+@pytest.mark.parametrize(("previous", "follow_up", "declined"), [
+    # The material names MIRI, Paul and Chollet but says nothing of where they work or who funds them.
+    (("How did MIRI in the 2000s picture a self-improving AI?",
+      "As modular code with a hierarchical organization that might self-improve at every level."),
+     "where is it based and who funds it?", True),
+    (("Who said competitive industries will have smaller capability jumps than Go?",
+      "A commenter attributes that point to Paul."), "what's he working on these days?", True),
     # In context the exchange lifts any follow-up's evidence; a figure or a job it asks for must still be there.
-    chollet = [{"role": "user", "content": "What did François Chollet argue in 2017?"},
-               {"role": "assistant", "content": "That recursively self-improving systems can't achieve exponential "
-                                                "progress in practice."}]
-    assert real_engine.ask("where does he work now?", history=chollet).abstained
-    foom = [{"role": "user", "content": "What was Yudkowsky's FOOM argument in the Hanson debate about?"},
-            {"role": "assistant", "content": "Mostly self-improvement and what happens when an optimization loop "
-                                             "folds in on itself."}]
-    assert real_engine.ask("what year was that debate and who won it?", history=foom).abstained
-    sat = [{"role": "user", "content": "What example did the commenter give about humans and 3SAT?"},
-           {"role": "assistant", "content": "Humans building constraint solvers for 3SAT instead of solving it "
-                                            "by hand: an AI can build tools for itself."}]
-    assert real_engine.ask("ok which solver should I use for that", history=sat).abstained  # advice
-    armstrong = [{"role": "user", "content": "Does an AI need its whole codebase to improve itself?"},
-                 {"role": "assistant", "content": "Stuart Armstrong says no: many pathways do not rely on it."}]
-    assert not real_engine.ask("can i see what the other side says?", history=armstrong).abstained  # no advice
-    # A fact the sentence found in context holds is answered in context.
-    assert not real_engine.ask("how many pathways does he list?", history=armstrong).abstained
+    (_CHOLLET, "where does he work now?", True),
+    (("What was Yudkowsky's FOOM argument in the Hanson debate about?",
+      "Mostly self-improvement and what happens when an optimization loop folds in on itself."),
+     "what year was that debate and who won it?", True),
+    (("What example did the commenter give about humans and 3SAT?",
+      "Humans building constraint solvers for 3SAT instead of solving it by hand: an AI can build tools for itself."),
+     "ok which solver should I use for that", True),  # advice
+    # Whether an idea works is the debate's own question; a polite request is no advice; a fact the sentence
+    # found in context holds (a list, for "how many") is answered in context.
+    (("Is recursive self-improvement relevant in the deep learning paradigm?",
+      "The post doubts it: today's models are selected, not designed."),
+     "and why doesn't that work for deep learning?", False),
+    (_ARMSTRONG, "can i see what the other side says?", False),
+    (_ARMSTRONG, "how many pathways does he list?", False),
+])
+def test_a_follow_up_for_a_fact_the_material_lacks_is_declined(real_engine, previous, follow_up, declined):
+    question, answer = previous
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    assert real_engine.ask(follow_up, history=history).abstained is declined
 
 
 def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_engine):
