@@ -103,7 +103,8 @@ def test_a_question_about_where_someone_stands_in_the_world():
     from rsiqa.search.query import holds_profile
 
     reader = QueryReader(CORPUS)
-    for question in ("where does he work now?", "what's he working on these days?", "where is it based and who funds it?",
+    for question in ("where does he work now?", "what's he working on these days?",
+                     "where is it based and who funds it?",
                      "what's shoshannah's research background?", "which lab is Stuart Armstrong at?",
                      "How is MIRI funded?", "what university did she go to?", "robin hanson's day job?",
                      "who does yudkowsky work for?", "tell me where MIRI is based", "what does she work on?"):
@@ -116,7 +117,8 @@ def test_a_question_about_where_someone_stands_in_the_world():
                      "My background is in economics. Did anyone apply principal-agent problems to AI?",
                      "Do an agent's values have to be stable for it to work at keeping them?",
                      # the debate's own questions that share a word with a profile question
-                     "what's the author's background assumption about takeoff speed?", "does he work through an example?",
+                     "what's the author's background assumption about takeoff speed?",
+                     "does he work through an example?",
                      "does the post assume the AGI is based in a single datacenter?", "what's the debate's background?",
                      "could an ai get funded by selling its services and then buy compute?",
                      "what jobs would a self-improving ai automate first?", "where does this idea work?",

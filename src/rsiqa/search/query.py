@@ -73,7 +73,8 @@ _COMMON_WORDS = 2000
 _ADVICE = re.compile(
     r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|show me how|(write|code|draw|build) me|"
     r"how (do|can|should) (i|we)|tutorial|"
-    r"should i|(could|can) i(?!\s+(see|get|have|read|hear|ask|know)\b)|recommend\w*|best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
+    r"should i|(could|can) i(?!\s+(see|get|have|read|hear|ask|know)\b)|recommend\w*|"
+    r"best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
 #: A question that asks which thing of a kind ("which lab does he work at?", "what university ...", "in which
@@ -194,7 +195,7 @@ def asks_profile(ask: str) -> bool:
 
 
 def holds_profile(sentence: str) -> bool:
-    """Whether ``sentence`` gives such a fact (someone's job, employer or studies, an organisation's funding or base)."""
+    """Whether ``sentence`` gives such a fact: someone's job, employer or studies, an organisation's funding or base."""
     return bool(_PROFILE.search(sentence))
 
 
@@ -279,7 +280,8 @@ class ReadQuestion:
     @property
     def demands(self) -> bool:
         """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
-        reader's own case, a number or a date, who originated something, someone's job or an organisation's funding."""
+        reader's own case, a number or a date, who originated something, someone's job or an organisation's
+        funding."""
         return self.advice or self.personal or self.demands_a_fact
 
 
