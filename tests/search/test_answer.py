@@ -262,7 +262,8 @@ def test_a_follow_up_answer_quotes_what_the_previous_answer_did_not():
     and the quote grows into new sentences."""
     import numpy as np
 
-    from rsiqa.search.answer import composed_answer, new_sentences
+    from rsiqa.search.answer import composed_answer
+    from rsiqa.search.conversation import new_sentences
 
     tail = "so that it does more with the compute it already has, without new hardware or any more human help"
     first = ["The agent can do at least two other things:", f"Make itself faster and more energy efficient, {tail}.",

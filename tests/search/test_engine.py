@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from rsiqa.search.conversation import new_sentences
+
 pytestmark = pytest.mark.slow
 
 
@@ -168,6 +170,18 @@ def test_a_request_phrased_tell_me_is_answered(real_engine):
 def _turns(question: str, answer) -> list[dict]:
     cited = [c.chunk_id for c in answer.citations if f"[{c.n}]" in answer.answer]
     return [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer, "citations": cited}]
+
+
+def test_a_reply_comes_first_when_the_reader_has_read_what_it_answers_to_its_end(real_engine):
+    question = "Who thinks AIs could learn to predict the effects of editing model weights?"
+    first = real_engine.ask(question)
+    replied = first.citations[0]
+    sentences = real_engine.data.sentences[real_engine.data.row_of[replied.chunk_id]]
+    assert not new_sentences(sentences, first.answer)[-1]  # the answer quoted the comment to its end
+    follow_up = real_engine.ask("How did the author respond?", history=_turns(question, first))
+    # The author's reply is the next comment of the thread.
+    assert follow_up.citations[0].text.startswith("I don't actually share this intuition")
+    assert follow_up.citations[0].chunk_id != replied.chunk_id
 
 
 def test_what_skeptics_say_is_answered(real_engine):

@@ -11,6 +11,7 @@ from rsiqa.ingest.documents import CODE_BLOCK, CODE_FENCE, KIND_LABELS, is_code
 from rsiqa.index.store import IndexData
 from rsiqa.search.query import PERSONAL_REQUEST, ReadQuestion
 from rsiqa.search.calibration import Calibration
+from rsiqa.search.conversation import new_sentences, plain
 from rsiqa.search.retrieval import Evidence, Hit
 from rsiqa.search.schema import Answer, Citation, SourceOut
 from rsiqa.settings import DEFAULT_DECLINE, Settings
@@ -319,7 +320,7 @@ def answer_unit(sentences: list[str], index: int, cosines: np.ndarray | None = N
         start = (shorter[0], shorter[-1])
     for n in unit_indices(units, at, unit_cosines, target, cap, unit_read, start):
         code = len(groups[n]) > 1  # a fenced block (code_groups)
-        parts.append((units[n] if code else _plain(strip_list_marker(units[n])), code))
+        parts.append((units[n] if code else plain(strip_list_marker(units[n])), code))
     quote = ""
     for i, (part, code) in enumerate(parts):
         if code:
@@ -353,14 +354,6 @@ def code_groups(sentences: list[str]) -> list[list[int]]:
 _ENDS = re.compile(r"[.!?:;…)\]\"'”’]\s*$")
 
 
-_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)\1(?![\w*])")
-
-
-def _plain(text: str) -> str:
-    """Text without Markdown emphasis marks (``*word*``, ``**word**``)."""
-    return _EMPHASIS.sub(r"\2", text)
-
-
 def attribution(source: SourceOut | object, replying: bool = False, again: bool = False,
                 quoted_before: bool = False) -> str:
     """Who says it, as the answer introduces a quote: "The FAQ answer says", "A comment on “…” replies";
@@ -382,12 +375,6 @@ def attribution(source: SourceOut | object, replying: bool = False, again: bool 
 
 #: How much less, in cosine, a sentence the previous answer quoted counts when a follow-up's answer is chosen and grown.
 _SAID = 10.0
-
-
-def new_sentences(sentences: list[str], said: str) -> np.ndarray:
-    """Which of a passage's ``sentences`` the text ``said`` (a previous answer) does not quote, as a boolean array."""
-    quoted = " ".join(said.split())
-    return np.array([" ".join(_plain(strip_list_marker(s)).split()) not in quoted for s in sentences], dtype=bool)
 
 
 def cited_part(intro: str, quote: str, n: int) -> str:
@@ -434,13 +421,13 @@ def antecedent(row: int, data: IndexData) -> str | None:
             or _asks(previous[-1]) or previous[-1].count(")") > previous[-1].count("(")
             or strip_list_marker(previous[-1])[:1].islower()):
         return None  # nor is a question ("Or will it be after ...?"), the end of an aside ("...)") or a fragment
-    return _plain(strip_list_marker(previous[-1]))
+    return plain(strip_list_marker(previous[-1]))
 
 
 def _completed(quote: str, row: int, sentences: list[str], data: IndexData, citer: Citer | None, room: int) -> str:
     """``quote`` preceded by the sentence its first one leans on, from the passage before (:func:`antecedent`),
     cited, when the quote starts the passage and the sentence fits in ``room`` more words."""
-    if citer is None or not sentences or not quote.startswith(_plain(strip_list_marker(sentences[0]))[:40]):
+    if citer is None or not sentences or not quote.startswith(plain(strip_list_marker(sentences[0]))[:40]):
         return quote
     before = antecedent(row, data)
     if before is None or _words(before) > room:

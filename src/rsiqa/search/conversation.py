@@ -18,7 +18,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rsiqa.ingest.documents import Passage
+from rsiqa.ingest.structure import strip_list_marker
 from rsiqa.settings import DECLINED  # how every decline starts: nothing a follow-up leans on
 
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
@@ -30,6 +33,20 @@ _MIN_QUOTE_CHARS = 30
 #: The attribution before a quote (rsiqa.search.answer.attribution): "A comment on “…” replies: ", "As quoted before,
 #: the FAQ answer says: ", however long the title.
 _ATTRIBUTION = re.compile(r"^.{0,300}?\b(?:says|say|argues|replies):\s+")
+
+
+_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)\1(?![\w*])")
+
+
+def plain(text: str) -> str:
+    """Text without Markdown emphasis marks (``*word*``, ``**word**``): as an answer quotes it."""
+    return _EMPHASIS.sub(r"\2", text)
+
+
+def new_sentences(sentences: list[str], said: str) -> np.ndarray:
+    """Which of a passage's ``sentences`` the text ``said`` (a previous answer) does not quote, as a boolean array."""
+    quoted = " ".join(said.split())
+    return np.array([" ".join(plain(strip_list_marker(s)).split()) not in quoted for s in sentences], dtype=bool)
 
 
 @dataclass

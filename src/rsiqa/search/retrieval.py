@@ -37,7 +37,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from rsiqa.search.conversation import Conversation
+from rsiqa.search.conversation import Conversation, new_sentences
 from rsiqa.ingest.documents import passage_context
 from rsiqa.ingest.structure import LIST_ITEM
 from rsiqa.index.embedding import Embedder
@@ -65,6 +65,8 @@ _LATER_PREVIOUS = 0.75
 #: in units of the previous passage's (a reply follows what it answers; the material's FAQ answer has no replies).
 _REPLY_PRIOR = (2.0, 1.0)
 _REPLIED_KINDS = ("comment", "linked_post")
+#: How far above the passage it answers a reply is put when the reader has read that passage to its end.
+_REPLY_MARGIN = 1e-3
 
 #: The share of a long question's ask in its keyword score (the whole question has the rest); in meaning it
 #: counts half. Chosen among 0, 0.25, 0.375 and 0.5 on the debate's sets and the Python pages' (the README says which).
@@ -477,6 +479,8 @@ class Retriever:
             lexical = (1 - h) * lexical + h * lexical_ctx
             previous = self._previous_rows(conversation, vectors, bm25, rows, at + 1)
             fused = fused + self.settings.conversation_prior * self._prior(previous, rows, question.reply)
+            if question.reply:
+                fused = self._reply_after_read(fused, rows, previous, conversation.said)
             # Judge the question in context only while it stays on the material: its words are mostly
             # ones the previous exchange used or the corpus knows, or close to them ("why would it be
             # scared of that?" after a fear of goal drift; "what other discontinuity does it bring
@@ -607,6 +611,28 @@ class Retriever:
         fused = self._fuse(dense, lexical, top_passage)
         order = np.argsort(-fused, kind="stable")[:2]
         return [int(i if rows is None else rows[i]) for i in order]
+
+    def _reply_after_read(self, fused: np.ndarray, rows: np.ndarray | None, previous: list[int],
+                          said: str) -> np.ndarray:
+        """For a follow-up asking how someone answered: when the passage ranked first is one the previous answer
+        rested on and the reader has read it to its end (the answer quoted its last sentence), the next passage of
+        the same thread comes first, just above it: the reply follows what it answers, and the reader has what
+        came before. A reply within the passage (its end unread) or a history that paraphrases moves nothing."""
+        if not said or len(fused) < 2:
+            return fused
+        top = int(np.argmax(fused))
+        first = int(top if rows is None else rows[top])
+        after = first + 1
+        if (first not in previous or self.data.source_of(first).kind not in _REPLIED_KINDS
+                or after >= len(self.data.passages) or self.data.source_of(after).url != self.data.source_of(first).url
+                or new_sentences(self.data.sentences[first], said)[-1]):
+            return fused
+        at = after if rows is None else np.flatnonzero(rows == after)
+        if np.size(at) == 0:  # the reply is not among the scored passages
+            return fused
+        fused = fused.copy()
+        fused[at] = fused[top] + _REPLY_MARGIN
+        return fused
 
     def _prior(self, previous: list[int], rows: np.ndarray | None, reply: bool = False) -> np.ndarray:
         """1 for the first passage of the previous answer and :data:`_LATER_PREVIOUS` for the others, half of that
