@@ -60,11 +60,11 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval eval/holdout_questions.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_holdout.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind.jsonl
-	$(VENV)/bin/rsiqa eval eval/styles_blind2.jsonl
-	$(VENV)/bin/rsiqa eval eval/styles_blind3.jsonl
+	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind2.jsonl
+	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind3.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind4.jsonl
 	$(VENV)/bin/rsiqa eval eval/styles_blind5.jsonl
-	$(VENV)/bin/rsiqa eval eval/styles_blind6.jsonl
+	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind6.jsonl
 	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval eval/abstention_dev.jsonl
@@ -75,11 +75,11 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --chain eval/styles_validation.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_holdout.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind.jsonl
-	$(VENV)/bin/rsiqa eval --chain eval/styles_blind2.jsonl
-	$(VENV)/bin/rsiqa eval --chain eval/styles_blind3.jsonl
+	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind2.jsonl
+	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind3.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind4.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/styles_blind5.jsonl
-	$(VENV)/bin/rsiqa eval --chain eval/styles_blind6.jsonl
+	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind6.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_check.jsonl

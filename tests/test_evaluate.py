@@ -62,6 +62,9 @@ def test_answer_hit_and_figures_per_style():
     text = report.render()
     assert "near_domain" in text and "declined 1/1" in text and "declined 0/1" in text
     assert "w [who]: rank 1, answer misses" in text
+    hidden = report.render(misses=False)  # a blind set: the figures, not its questions
+    assert "declined 1/1" in hidden and "misses: 3 (not shown)" in hidden
+    assert "[who]" not in hidden and "drift?" not in hidden
 
 
 def test_page_figures_count_another_passage_of_the_gold_page_as_the_right_page():

@@ -186,8 +186,9 @@ class EvalReport:
             "styles": {name: {"questions": t.in_scope + t.out_of_scope, **t.figures()} for name, t in self.styles.items()},
         }
 
-    def render(self) -> str:
-        """A plain-text report: headline figures, a line per style, misses last."""
+    def render(self, misses: bool = True) -> str:
+        """A plain-text report: headline figures, a line per style, misses last (``misses=False``: their count
+        only, for a blind set whose questions must stay unread)."""
         t, f = self.total, self.figures()
         lines = [
             f"questions: {t.in_scope} in scope, {t.out_of_scope} out of scope",
@@ -213,7 +214,10 @@ class EvalReport:
                 else:
                     lines.append(f"  {name:<15} {tally.out_of_scope:>3}  out of scope, declined "
                                  f"{tally.declined_out}/{tally.out_of_scope}")
-        lines += ["misses:"] + [f"  {m}" for m in self.misses] if self.misses else ["misses: none"]
+        if not misses:
+            lines.append(f"misses: {len(self.misses)} (not shown)")
+        else:
+            lines += ["misses:"] + [f"  {m}" for m in self.misses] if self.misses else ["misses: none"]
         return "\n".join(lines)
 
 

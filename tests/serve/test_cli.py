@@ -45,6 +45,9 @@ def test_eval_chain_asks_the_follow_up_after_rsiqas_own_answer(real_index_dir, t
     assert figures[("--chain",)]["hit@1"] == 1.0 and figures[("--chain",)]["declined_in_scope"] == 0.0
     assert figures[()]["hit@1"] < 1.0  # with the written answer the same follow-up misses
     assert figures[("--chain",)]["page@1"] == 1.0  # the local index tells which pages hold the gold phrase
+    hidden = rsiqa("eval", "--no-misses", "--index", str(real_index_dir), str(questions), cwd=tmp_path)
+    assert hidden.returncode == 0, hidden.stderr
+    assert "misses: 1 (not shown)" in hidden.stdout and "And why?" not in hidden.stdout  # a blind set's figures only
 
 
 @pytest.mark.slow

@@ -226,8 +226,11 @@ def ask(question: str, top_k: int | None, index_dir: Path | None, as_json: bool,
 @click.option("--judgements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file of passages judged for the set's questions (id, chunk_id, label yes/partly/no): "
                    "also report how often the first citation was judged to answer.")
+@click.option("--no-misses", is_flag=True,
+              help="Print the figures without the missed questions (their count only): for a blind set, whose "
+                   "questions must stay unread by whoever tunes rsiqa.")
 def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: bool, chain: bool,
-             judgements: Path | None) -> None:
+             judgements: Path | None, no_misses: bool) -> None:
     """Measure retrieval and answers on a JSONL question set.
 
     Each line holds {"id", "question", "gold": [phrases], "history"?, "out_of_scope"?,
@@ -236,14 +239,16 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
     phrase (or, without those, a gold one). On the local index, page@1 and page@5 too: a citation
     from a page that holds a gold phrase (another passage of that page counts). Prints hit@1/3/5,
     MRR@10, page@1/5, answer-hit, passage and answer lengths, how often out-of-scope questions
-    were declined (and in-scope ones wrongly declined), the same per style, and the misses.
-    With --judgements, also how often the first citation was judged to answer (judged@1).
+    were declined (and in-scope ones wrongly declined), the same per style, and the misses
+    (--no-misses: only their count). With --judgements, also how often the first citation was
+    judged to answer (judged@1).
 
     \b
     Examples:
       rsiqa eval ../shared/eval/questions.jsonl
       rsiqa eval --chain ../shared/eval/styles.jsonl   # follow-ups after rsiqa's own answers
       rsiqa eval eval/pydocs_questions.jsonl --index DIR --judgements eval/pydocs_judgements.jsonl
+      rsiqa eval --no-misses eval/styles_blind6.jsonl    # a blind set: figures only
     """
     from rsiqa.evaluate import chained, evaluate, gold_pages_in, load_judgements, load_questions
     from rsiqa.serve.terminal import plain, safe_json
@@ -272,7 +277,7 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
 
     judged = load_judgements(judgements) if judgements else None
     report = evaluate(rows, chained(ask_fn) if chain else ask_fn, gold_pages, judged)
-    click.echo(safe_json(report.figures()) if as_json else plain(report.render()))
+    click.echo(safe_json(report.figures()) if as_json else plain(report.render(misses=not no_misses)))
 
 
 @cli.command()
