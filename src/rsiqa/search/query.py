@@ -153,9 +153,11 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
-#: A subject that is not a person (for where someone works) or not an organisation (for where it is based; "it" may be).
-_NOT_A_PERSON = r"(?!(?:the|this|that|these|those|it|its|a|an|your|such)\b)"
-_NOT_A_THING = r"(?!(?:the|this|that|these|those|a|an|your|such)\b)"
+#: A subject that is not an organisation (a thing named with an article or a demonstrative: where "that claim" is
+#: based), and one that is not a person either ("it" works, "this idea" works; but "it" may be based somewhere).
+_DETERMINERS = "the|this|that|these|those|a|an|your|such"
+_NOT_A_THING = rf"(?!(?:{_DETERMINERS})\b)"
+_NOT_A_PERSON = rf"(?!(?:{_DETERMINERS}|it|its)\b)"
 
 #: A question for where someone or something stands in the world rather than what it says: where a person works or
 #: studied, who employs or funds someone or something, where an organisation is based ("where does he work now?",

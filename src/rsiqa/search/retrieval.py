@@ -515,17 +515,19 @@ class Retriever:
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         order = np.argsort(-fused, kind="stable")[:k]
         first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
-        # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
-        sentences = self.data.sentences[first] if first is not None and question.demands_a_fact else []
-        best = sentences[int(best_index[order[0]])] if sentences else ""
-        # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
-        lacks_origin = question.origin and first is not None and not holds_origin(best)
-        # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
-        lacks_profile = question.profile and first is not None and not holds_profile(best)
-        # "How many ...?": the sentence that answers holds a number, or, for "how many", opens or is part of a list
-        # whose items the reader counts ("How many skeptics does the FAQ list?": "Prominent skeptics ... include:").
-        listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
-        lacks_quantity = question.quantity and first is not None and not (holds_quantity(best) or listed)
+        lacks_origin = lacks_profile = lacks_quantity = False
+        if first is not None and question.demands_a_fact:
+            # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
+            sentences = self.data.sentences[first]
+            best = sentences[int(best_index[order[0]])] if sentences else ""
+            # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
+            lacks_origin = question.origin and not holds_origin(best)
+            # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
+            lacks_profile = question.profile and not holds_profile(best)
+            # "How many ...?": the sentence that answers holds a number, or, for "how many", opens or is part of a
+            # list whose items the reader counts ("How many skeptics does the FAQ list?": "... skeptics include:").
+            listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
+            lacks_quantity = question.quantity and not (holds_quantity(best) or listed)
         in_context = conversation is not None and evidence is evidence_ctx
         if in_context and (question.advice or lacks_quantity or lacks_origin or lacks_profile):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
