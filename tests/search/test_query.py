@@ -153,6 +153,12 @@ def test_a_question_that_asks_for_a_number_or_a_date():
     assert not reader.read("Who noticed how many people mind having their goals changed?").quantity  # not its ask
     assert not reader.read("When will an AGI want to solve alignment?").quantity  # a when about the future: not a date
     assert not reader.read("How much can an AI gain by improving itself?").quantity  # a degree, not a figure
+    assert reader.read("how much electricity does a data center for AI training use per year").quantity
+    assert reader.read("how much total compute exists in the world right now, in flops?").quantity
+    assert reader.read("how much did gpt-4 cost exactly?").quantity  # a price
+    for degree in ("how much smarter would things need to get for that?", "how much does it matter?",
+                   "how much of the code would it need to read?", "How much would a human-level AI improve itself?"):
+        assert not reader.read(degree).quantity, degree
     assert holds_quantity("Chollet argued in 2017 that it cannot go exponential.")
     assert holds_quantity("Trillions to quadrillions of parameter models")
     assert not holds_quantity("The model was selected by search, not designed.")

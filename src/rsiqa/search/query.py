@@ -112,10 +112,20 @@ everything overall general give tell explain quick quickly short brief briefly s
 bullet bullets point points list sentence sentences words paragraph answer
 """.split())
 
-#: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?"
-#: (at the start of the question or of one of its clauses).
+#: "how much" asks for a figure when a thing follows it ("how much electricity ...", "how much total compute ...") or
+#: the question is about a price ("how much did it cost?"); not for a degree: "how much can an AI gain ...?",
+#: "how much does it matter?", "how much smarter ...", "how much of the code ...".
+_COMPARATIVES = ("more|less|better|worse|further|farther|faster|slower|smarter|harder|easier|bigger|larger|smaller|"
+                 "higher|lower|stronger|weaker|greater|longer|shorter|quicker|cheaper|safer|riskier")
+_HOW_MUCH_FIGURE = (r"how much(?=\s+(?!(?:can|could|do|does|did|is|are|was|were|will|would|should|might|may|must|has|"
+                    rf"have|had|of|it|they|he|she|we|you|i|that|this|the|a|an|{_COMPARATIVES})\b)\w)|"
+                    r"how much(?=[^?.;]*\b(?:cost|costs|spend|spent|pay|paid|price|money)\b)")
+
+#: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?", "how much
+#: electricity ..." (at the start of the question or of one of its clauses).
 _ASKS_QUANTITY = re.compile(
-    r"(?:^|[,;]\s*|\band\s+)(how many|what year|which year|in what year|when (?:was|were|did))\b", re.IGNORECASE)
+    r"(?:^|[,;]\s*|\band\s+)(how many|what year|which year|in what year|when (?:was|were|did)|"
+    rf"{_HOW_MUCH_FIGURE})\b", re.IGNORECASE)
 
 #: A question that asks how many things there are ("How many skeptics ...?"): a list answers it as well as a number.
 _COUNTS = re.compile(r"\bhow many\b", re.IGNORECASE)
