@@ -51,6 +51,10 @@ def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     missing = evidence(0.55, 0.45, 0.6)
     missing.lacks_quantity = True
     assert coverage_probability(missing) < 0.5 < coverage_probability(strong)
+    # "how do protein folding models actually work under the hood?": named, but never taken apart.
+    untold = evidence(0.55, 0.45, 0.6)
+    untold.lacks_workings = True
+    assert coverage_probability(untold) < 0.5
 
 
 def test_a_definition_of_a_term_the_corpus_never_uses_is_declined():

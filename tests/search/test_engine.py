@@ -327,6 +327,18 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said
 
 
+def test_how_something_the_material_names_works_inside_is_declined(real_engine):
+    # The material names compilers, the Gödel machine and the maze vector; it argues about them, never takes them apart.
+    assert real_engine.ask("How does a Gödel machine's proof searcher actually decide when to rewrite itself?").abstained
+    assert real_engine.ask("so how does a compiler actually turn code into machine instructions?").abstained
+    assert real_engine.ask("How exactly did the maze experiment find the top-right vector to add?").abstained
+    history = [{"role": "user", "content": "What does Ted Chiang argue about AI?"},
+               {"role": "assistant", "content": "That AIs are like compilers: bootstrapping helps, up to a point."}]
+    assert real_engine.ask("how does compiler bootstrapping actually work for gcc?", history=history).abstained
+    assert not real_engine.ask("how does that even work lol", history=history).abstained  # the argument itself
+    assert not real_engine.ask("How does a Gödel machine improve itself?").abstained
+
+
 _CHOLLET = ("What did François Chollet argue in 2017?",
             "That recursively self-improving systems can't achieve exponential progress in practice.")
 _ARMSTRONG = ("Does an AI need its whole codebase to improve itself?",

@@ -99,6 +99,27 @@ def test_a_question_about_who_originated_something():
     assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
 
 
+def test_a_question_for_how_something_works_inside():
+    from rsiqa.search.query import holds_workings
+
+    reader = QueryReader(CORPUS)
+    for question in ("how do protein folding models like alphafold actually work under the hood?",
+                     "How exactly is the top-right vector computed?", "can u explain step by step how steering works",
+                     "so how does a compiler actually turn code into machine instructions?",
+                     "How does a Gödel machine's proof searcher actually decide when to rewrite itself?"):
+        read = reader.read(question)
+        assert read.workings and read.demands_a_fact, question
+    # What an argument says, what actually happened, a casual "how does that even work": the debate's own questions.
+    for question in ("How does a Gödel machine improve itself?", "ted chiang thinks ai is like a compiler?? how does "
+                     "that even work lol", "How does MIRI's early picture differ from how AI was actually developed?",
+                     "Can you work out how a weight should be updated without actually computing the gradient?"):
+        assert not reader.read(question).workings, question
+    assert holds_workings("The vector is computed by averaging the activations over many mazes.")
+    assert holds_workings("First it searches for a proof, then it rewrites itself.")
+    assert not holds_workings("A superintelligence could solve protein folding quickly.")
+    assert not holds_workings("AIs are like compilers: bootstrapping helps only up to a point.")
+
+
 def test_a_question_about_where_someone_stands_in_the_world():
     from rsiqa.search.query import holds_profile
 

@@ -51,6 +51,24 @@ def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever)
     assert not plain.lacks_quantity  # asks for no figure
 
 
+def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_things_apart(retriever, settings,
+                                                                                             tmp_path, fake_embedder):
+    read = QueryReader([]).read
+    question = read("how does bootstrapping a compiler actually work under the hood?")
+    _, debate = retriever.search(question, k=2)
+    assert debate.lacks_workings  # the Chiang sentence names bootstrapping but does not say how it works
+    assert not retriever.search(read("Does bootstrapping help a compiler?"), k=2)[1].lacks_workings
+    # Material whose passages show how things work (code, procedures), as a manual does, is not checked.
+    manual = settings.model_copy(update={"corpus_dir": tmp_path / "manual", "index_dir": tmp_path / "manual_index"})
+    manual.corpus_dir.mkdir()
+    (manual.corpus_dir / "bootstrap.md").write_text(
+        "# Bootstrapping\n\nA compiler is bootstrapped in stages: the old compiler builds the new one.\n\n"
+        "```\nmake stage1 && make stage2\n```\n", encoding="utf-8")
+    build_index(manual, fake_embedder, progress=False)
+    _, shown = Retriever(load_index(manual.index_dir), fake_embedder, manual).search(question, k=1)
+    assert not shown.lacks_workings
+
+
 def test_a_definition_question_is_checked_for_a_term_the_corpus_never_uses(retriever):
     read = QueryReader([]).read
     retriever._expander.weight = 0.0

@@ -80,7 +80,10 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       who originated something ("Who coined the term seed AI?") whose best sentence says nobody coined, invented
       or first described anything; and so does a question about where someone or something stands in the world
       ("where does he work now?", "who funds MIRI?") whose best sentence gives no job, employer, studies, funding
-      or base: a debate holds positions, not its speakers' careers;
+      or base: a debate holds positions, not its speakers' careers; and so does a question about how something
+      works inside ("how do protein folding models actually work under the hood?", "how exactly is the vector
+      computed?") whose best sentence says nothing of how it proceeds, in material that rarely takes things apart
+      (no code or procedures in most passages: a debate, not a manual);
     * term: a definition question ("What is X?", "X meaning") whose term holds a word the corpus
       never uses, in any form or a word close in meaning ("What are the Asilomar AI principles?",
       "What is dropout in neural networks?"), counts -8: the material cannot define what it never
@@ -105,7 +108,8 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         + (cal.rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
-        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin or evidence.lacks_profile else 0.0)
+        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin or evidence.lacks_profile
+           or evidence.lacks_workings else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind else 0.0)
     )
     return logit

@@ -211,6 +211,30 @@ def holds_profile(sentence: str) -> bool:
     return bool(_PROFILE.search(sentence))
 
 
+#: A question for how something works inside, in detail ("how do protein folding models actually work under the
+#: hood?", "how exactly is the top-right vector computed?", "explain step by step how steering vectors are
+#: computed"): a debate names techniques and systems to argue about them, and rarely takes one apart.
+_ASKS_WORKINGS = re.compile(
+    r"\bunder the hood\b|\bhow exactly\b|\bstep[- ]by[- ]step\b|"
+    r"\bhow\b(?:\s+[\w'’-]+){1,8}?\s+(?:actual+y|exactly)\s+(?:works?|decides?|computed?|finds?|found|turns?|runs?)\b",
+    re.IGNORECASE)
+
+#: What a sentence that takes something apart holds: how it proceeds ("works by", "is computed by", "first ... then",
+#: "in steps").
+_WORKINGS = re.compile(r"\b(works? by|(computed|found|done|built|trained|made) by|steps?|procedure|algorithm|"
+                       r"first\b.*\bthen)\b", re.IGNORECASE)
+
+
+def asks_workings(question: str) -> bool:
+    """Whether ``question`` asks how something works inside, in detail (see :data:`_ASKS_WORKINGS`)."""
+    return bool(_ASKS_WORKINGS.search(question))
+
+
+def holds_workings(sentence: str) -> bool:
+    """Whether ``sentence`` says how something proceeds (see :data:`_WORKINGS`)."""
+    return bool(_WORKINGS.search(sentence))
+
+
 #: A follow-up that asks how someone answered what was just discussed ("how did the author respond?", "what did the
 #: other guy say to that?", "did anyone push back?"): in a thread, the reply comes after what it answers.
 _ASKS_REPLY = re.compile(r"\b(respon(d|ds|ded|se)|repl(y|ied|ies)|(say|said|says)\s+(to\s+that|back)|push(ed|es)?\s+back|"
@@ -283,17 +307,19 @@ class ReadQuestion:
     count: bool = False  # asks how many things there are: a list answers it as well as a number
     reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
+    workings: bool = False  # asks how something works inside, in detail ("how does X actually work under the hood?")
 
     @property
     def demands_a_fact(self) -> bool:
-        """Asks for a fact that a sentence holds or not: a number or a date, an origin, someone's job or funding."""
-        return self.quantity or self.origin or self.profile
+        """Asks for a fact that a sentence holds or not: a number or a date, an origin, someone's job or funding, how
+        something works inside."""
+        return self.quantity or self.origin or self.profile or self.workings
 
     @property
     def demands(self) -> bool:
         """Asks for something a discussion does not hold by being on its topic: instructions or advice, the
         reader's own case, a number or a date, who originated something, someone's job or an organisation's
-        funding."""
+        funding, the inner workings of something."""
         return self.advice or self.personal or self.demands_a_fact
 
 
@@ -425,7 +451,7 @@ class QueryReader:
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
                             kind=asked_kind(cleaned), origin=asks_origin(cleaned),
                             count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)),
-                            profile=asks_profile(ask or cleaned))
+                            profile=asks_profile(ask or cleaned), workings=asks_workings(question))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

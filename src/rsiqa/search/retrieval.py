@@ -49,7 +49,7 @@ from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
-                                names_a_part_noun, names_a_speaker, term_words, without_summary_request)
+                                holds_workings, names_a_part_noun, names_a_speaker, term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -80,6 +80,13 @@ _TITLE_WEIGHT = 1.0
 
 #: An opening is quoted from its first sentence of this many words ("Author: Raymond Hettinger" says nothing).
 _SAYS_WORDS = 6
+
+#: Material takes things apart (shows how they work) when at least this share of its passages holds code or a
+#: procedure (:func:`rsiqa.search.query.holds_workings`): the Python documentation about half, the debate 0.09.
+#: Only material below it declines "how does X actually work under the hood?" without a sentence that says how.
+_SHOWS_WORKINGS = 0.25
+#: Passages read to measure that share: evenly spaced over the index (a served index parses each one from disk).
+_WORKINGS_SAMPLE = 400
 
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
@@ -121,13 +128,15 @@ class Evidence:
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
     lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
     lacks_profile: bool = False  # it asks for someone's job or funding, the first hit's best sentence gives none
+    lacks_workings: bool = False  # it asks how something works inside, the first hit's best sentence does not say
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
     def clear_answer_type(self) -> None:
         """Forget the checks of what the question asks for (a figure, an origin, a profile, a term, a kind): what is
         left measures only how close it comes to the material in meaning and words."""
-        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.unknown_term = self.unknown_kind = False
+        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = False
+        self.unknown_term = self.unknown_kind = False
 
 
 class Retriever:
@@ -515,7 +524,7 @@ class Retriever:
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         order = np.argsort(-fused, kind="stable")[:k]
         first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
-        lacks_origin = lacks_profile = lacks_quantity = False
+        lacks_origin = lacks_profile = lacks_quantity = lacks_workings = False
         if first is not None and question.demands_a_fact:
             # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
             sentences = self.data.sentences[first]
@@ -528,15 +537,19 @@ class Retriever:
             # list whose items the reader counts ("How many skeptics does the FAQ list?": "... skeptics include:").
             listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
             lacks_quantity = question.quantity and not (holds_quantity(best) or listed)
+            # "how do protein folding models actually work under the hood?": in material that rarely takes things
+            # apart (a debate, unlike a manual), the sentence that answers says how it proceeds.
+            lacks_workings = question.workings and not self._shows_workings and not holds_workings(best)
+        lacks_a_fact = lacks_quantity or lacks_origin or lacks_profile or lacks_workings
         in_context = conversation is not None and evidence is evidence_ctx
-        if in_context and (question.advice or lacks_quantity or lacks_origin or lacks_profile):
+        if in_context and (question.advice or lacks_a_fact):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
             # year was that debate?") or for advice ("which solver should I use for that?") is judged by itself:
             # the exchange vouches for its topic, not for that fact nor for instructions. Only the evidence changes:
             # the ranking and its best sentences stay the conversation's, as an answer would quote them.
             evidence, in_context = evidence_alone, False
         evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
-        evidence.lacks_quantity = lacks_quantity
+        evidence.lacks_quantity, evidence.lacks_workings = lacks_quantity, lacks_workings
         evidence.soft_coverage = self.known_share(texts[at] if in_context else question.cleaned)
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
@@ -583,6 +596,17 @@ class Retriever:
         names, per_row = self._titles
         named = [i for i, name in enumerate(names) if f" {name} " in text]
         return np.isin(per_row, named).astype(np.float64) if named else None
+
+    @cached_property
+    def _shows_workings(self) -> bool:
+        """Whether the material takes things apart: :data:`_SHOWS_WORKINGS` of its passages (an even sample of at
+        most :data:`_WORKINGS_SAMPLE`) hold a code block or a procedure. Measured at the first question that asks
+        how something works inside."""
+        n = len(self.data.passages)
+        sample = np.unique(np.linspace(0, n - 1, num=min(n, _WORKINGS_SAMPLE)).astype(np.int64)) if n else []
+        texts = [self.data.passages[int(i)].text for i in sample]
+        shown = sum("```" in text or holds_workings(text) for text in texts)
+        return bool(texts) and shown >= _SHOWS_WORKINGS * len(texts)
 
     @cached_property
     def _openings(self) -> np.ndarray:
