@@ -322,6 +322,7 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     # The material uses "seed AI" and "Gödel machine" but never says who coined or invented them.
     assert real_engine.ask("Who coined the term seed AI?").abstained
     assert real_engine.ask("who first came up with the idea of a Godel machine").abstained
+    assert real_engine.ask("Who founded MIRI and in what year?").abstained  # it names MIRI, not its founders
     history = [{"role": "user", "content": "Who is skeptical of recursive self-improvement?"},
                {"role": "assistant", "content": "François Chollet, who argued in 2017 that it cannot be exponential."}]
     assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said

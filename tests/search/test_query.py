@@ -91,12 +91,14 @@ def test_a_question_about_who_originated_something():
 
     reader = QueryReader(CORPUS)
     for question in ("Who coined the term seed AI?", "who first came up with the paperclip maximizer?",
-                     "What is the origin of the treacherous turn idea?", "where does the shoggoth meme come from?"):
+                     "What is the origin of the treacherous turn idea?", "where does the shoggoth meme come from?",
+                     "Who founded MIRI, and in what year?"):
         assert reader.read(question).origin and reader.read(question).demands, question
     # Pointing back, it asks who said what was just said; "come up with" inside a claim asks no origin.
     for question in ("who came up with that", "Who claimed an agent can come up with improvements?"):
         assert not reader.read(question).origin, question
     assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
+    assert holds_origin("MIRI was co-founded in 2000.") and not holds_origin("MIRI in the 2000s pictured seed AI.")
 
 
 def test_a_question_for_how_something_works_inside():

@@ -142,15 +142,15 @@ def holds_quantity(sentence: str) -> bool:
 
 
 #: A question about who originated something ("Who coined the term seed AI?", "who first came up with the paperclip
-#: maximizer?", "the origin of the term", "where does the shoggoth meme come from?"); not one that points back at
-#: what was said ("who came up with that?").
+#: maximizer?", "who founded MIRI?", "the origin of the term", "where does the shoggoth meme come from?"); not one
+#: that points back at what was said ("who came up with that?").
 _ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|came up with|thought up|proposed|"
-                          r"formulated|originated|introduced)\b|\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b",
+                          r"formulated|originated|introduced|(?:co-?)?founded)\b|\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b",
                           re.IGNORECASE)
 
-#: What a sentence that says where something came from holds: "coined", "invented", "first described", ...
+#: What a sentence that says where something came from holds: "coined", "invented", "founded", "first described", ...
 _ORIGIN = re.compile(r"\b(coin(ed|s|ing)?|invent(ed|s|ing|or)?|came up with|comes up with|proposed|introduced|"
-                     r"formulated|originat\w*|first (described|used|wrote|named|published|suggested))\b", re.IGNORECASE)
+                     r"formulated|(co-?)?found(ed|er|ers|ing)|originat\w*|first (described|used|wrote|named|published|suggested))\b", re.IGNORECASE)
 
 
 def asks_origin(question: str) -> bool:
