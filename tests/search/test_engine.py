@@ -326,6 +326,9 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     history = [{"role": "user", "content": "Who is skeptical of recursive self-improvement?"},
                {"role": "assistant", "content": "François Chollet, who argued in 2017 that it cannot be exponential."}]
     assert not real_engine.ask("who came up with that", history=history).abstained  # who said what was said
+    history = [{"role": "user", "content": "What is a Gödel machine, according to the deep learning post?"},
+               {"role": "assistant", "content": "A rigorous specification of an AGI that improves itself."}]
+    assert real_engine.ask("who invented it?", history=history).abstained  # a thing's maker: the material never says
 
 
 def test_how_something_the_material_names_works_inside_is_declined(real_engine):

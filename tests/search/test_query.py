@@ -92,7 +92,7 @@ def test_a_question_about_who_originated_something():
     reader = QueryReader(CORPUS)
     for question in ("Who coined the term seed AI?", "who first came up with the paperclip maximizer?",
                      "What is the origin of the treacherous turn idea?", "where does the shoggoth meme come from?",
-                     "Who founded MIRI, and in what year?"):
+                     "Who founded MIRI, and in what year?", "who invented it?", "who coined that term?"):
         assert reader.read(question).origin and reader.read(question).demands, question
     # Pointing back, it asks who said what was just said; "come up with" inside a claim asks no origin.
     for question in ("who came up with that", "Who claimed an agent can come up with improvements?"):

@@ -142,20 +142,24 @@ def holds_quantity(sentence: str) -> bool:
 
 
 #: A question about who originated something ("Who coined the term seed AI?", "who first came up with the paperclip
-#: maximizer?", "who founded MIRI?", "the origin of the term", "where does the shoggoth meme come from?"); not one
-#: that points back at what was said ("who came up with that?").
-_ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|came up with|thought up|proposed|"
-                          r"formulated|originated|introduced|(?:co-?)?founded)\b|\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b",
-                          re.IGNORECASE)
+#: maximizer?", "the origin of the term", "where does the shoggoth meme come from?"); not one that points back at
+#: what was said ("who came up with that?", "who proposed this?": who said it).
+_ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:came up with|thought up|proposed|formulated|introduced)\b|"
+                          r"\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b", re.IGNORECASE)
+#: Verbs for making a thing, not a claim: "who invented it?", "who founded MIRI?" ask for an origin even pointing back.
+_ASKS_MAKER = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|originated|(?:co-?)?founded)\b",
+                         re.IGNORECASE)
 
 #: What a sentence that says where something came from holds: "coined", "invented", "founded", "first described", ...
 _ORIGIN = re.compile(r"\b(coin(ed|s|ing)?|invent(ed|s|ing|or)?|came up with|comes up with|proposed|introduced|"
-                     r"formulated|(co-?)?found(ed|er|ers|ing)|originat\w*|first (described|used|wrote|named|published|suggested))\b", re.IGNORECASE)
+                     r"formulated|(co-?)?found(ed|er|ers|ing)|originat\w*|first (described|used|wrote|named|published|"
+                     r"suggested))\b", re.IGNORECASE)
 
 
 def asks_origin(question: str) -> bool:
-    """Whether ``question`` asks who originated something it names (see :data:`_ASKS_ORIGIN`)."""
-    return bool(_ASKS_ORIGIN.search(question)) and not REFERS_BACK.search(question)
+    """Whether ``question`` asks who originated something it names (see :data:`_ASKS_ORIGIN`, :data:`_ASKS_MAKER`)."""
+    return bool(_ASKS_MAKER.search(question)) or (bool(_ASKS_ORIGIN.search(question))
+                                                  and not REFERS_BACK.search(question))
 
 
 def holds_origin(sentence: str) -> bool:
