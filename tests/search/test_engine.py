@@ -331,6 +331,15 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     assert real_engine.ask("who invented it?", history=history).abstained  # a thing's maker: the material never says
 
 
+def test_a_follow_up_asking_for_the_counter_to_a_point_is_answered(real_engine):
+    history = [{"role": "user", "content": "Why might deep learning AIs not count as seed AI?"},
+               {"role": "assistant", "content": "Seed AI was imagined as designed, while deep learning models are "
+                                                "selected by search, so self-improvement may not be feasible for them."}]
+    answer = real_engine.ask("what's the usual counter to that?", history=history)  # no term to define
+    assert not answer.abstained
+    assert any("self-improvement may be easier outside the deep learning paradigm" in c.text for c in answer.citations)
+
+
 def test_how_something_the_material_names_works_inside_is_declined(real_engine):
     # The material names compilers, the Gödel machine and the maze vector; it argues about them, never takes them apart.
     assert real_engine.ask("How does a Gödel machine's proof searcher actually decide when to rewrite itself?").abstained

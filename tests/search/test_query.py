@@ -200,6 +200,8 @@ def test_the_term_a_definition_question_asks_about():
     assert defined_term("What is the big lesson we learned over the past ten years about AGI?") is None
     assert defined_term("What's the difference between a list and a tuple?") is None
     assert defined_term("Who argued that GOFAI is not dead?") is None
+    assert defined_term("what's the usual counter to that?") is None  # points back: about what was said
+    assert defined_term("what is his main point") is None
     assert QueryReader(CORPUS).read("so what is KANSI?").term == "KANSI"
 
 

@@ -480,13 +480,14 @@ class QueryReader:
 def defined_term(question: str) -> str | None:
     """The term ``question`` asks to define ("What is constitutional AI and who came up with it?" -> "constitutional
     AI", "KANSI meaning" -> "KANSI"), or None: not a definition question, a term of more than four words (a claim:
-    "What is the big lesson we learned over the past ten years about AGI?") or a contrast ("What's the difference
-    between ...")."""
+    "What is the big lesson we learned over the past ten years about AGI?"), a contrast ("What's the difference
+    between ...") or words that point back at what was said ("what's the usual counter to that?", "what is his
+    point?": no term of their own)."""
     match = _DEFINES.search(question.strip())
     if not match:
         return None
     term = next(group for group in match.groups() if group)
-    if len(term.split()) > _TERM_WORDS or _CONTRAST.search(term):
+    if len(term.split()) > _TERM_WORDS or _CONTRAST.search(term) or REFERS_BACK.search(term):
         return None
     return term
 
