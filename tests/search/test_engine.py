@@ -427,3 +427,6 @@ def test_did_anyone_respond_to_chollet_is_answered_with_his_footnote(real_engine
     answer = real_engine.ask("Did anyone respond to Chollet?")
     assert not answer.abstained
     assert "See also Eliezer Yudkowsky's rebuttal" in answer.answer and "Chollet" in answer.answer
+    # The material never says "wrote": asking who wrote a response is asking who responded.
+    answer = real_engine.ask("Who wrote a response to Chollet's skepticism?")
+    assert not answer.abstained and "See also Eliezer Yudkowsky's rebuttal" in answer.answer

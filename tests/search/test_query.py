@@ -101,6 +101,13 @@ def test_a_question_about_who_originated_something():
     assert holds_origin("MIRI was co-founded in 2000.") and not holds_origin("MIRI in the 2000s pictured seed AI.")
 
 
+def test_verbs_for_saying_or_writing():
+    from rsiqa.search.query import names_a_saying
+
+    assert all(names_a_saying(word) for word in ("wrote", "written", "says", "argued", "claims", "mentioned"))
+    assert not any(names_a_saying(word) for word in ("writer", "sayings", "statement", "argument", "wrought"))
+
+
 def test_a_question_for_how_something_works_inside():
     from rsiqa.search.query import holds_workings
 

@@ -274,6 +274,9 @@ def test_words_for_who_speaks_in_the_material_count_as_known_in_a_follow_up(retr
     assert retriever.known_words("What did the author say to that?", besides="say") == (1, 1, 2)
     assert retriever.known_words("What did the commenters reply?") == (1, 2, 2)  # "reply" is a word like any other
     assert retriever.known_words("What did the chef cook?") == (0, 2, 2)
+    # Nor a verb for saying or writing: "who wrote ..." asks who said it.
+    assert "wrote" not in retriever._vocab and retriever.known_words("Who wrote about KANSI?") == (2, 2, 2)
+    assert retriever._coverage("Who wrote about KANSI?") == (1.0, 1.0)  # left out of the coverage evidence
     assert retriever.known_words("And the other side?") == (1, 1, 1)  # a side the material takes, not a topic
     assert retriever.known_words("What do the optimists reply?") == (1, 2, 2)
     # Nor "FAQ", "notes" or "post": a follow-up naming a part of the material points back at it ("does anyone in

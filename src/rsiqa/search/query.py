@@ -260,6 +260,17 @@ _SPEAKERS = re.compile(r"(author|commenter|poster|writer|side|camp|proponent|opp
                        r"supporter)s?", re.IGNORECASE)
 
 
+#: Verbs for saying or writing ("who wrote a response ...?", "what does he claim?"): how the material's people speak.
+_SAYING = re.compile(r"wr(?:ote|ite|ites|iting|itten)|sa(?:id|ys|y|ying)|argu(?:e|es|ed|ing)|claim(?:s|ed|ing)?|"
+                     r"stat(?:e|es|ed|ing)|mention(?:s|ed|ing)?|assert(?:s|ed|ing)?|insist(?:s|ed|ing)?", re.IGNORECASE)
+
+
+def names_a_saying(word: str) -> bool:
+    """Whether ``word`` is a verb for saying or writing ("wrote", "claims"): who said what is the material's own
+    question, whether or not it uses the word ("Who wrote a response to Chollet?": the debate never says "wrote")."""
+    return bool(_SAYING.fullmatch(word))
+
+
 def names_a_part(word: str) -> bool:
     """Whether ``word`` names a kind of the material's parts ("FAQ", "comments", "post", "notes"; :data:`_KIND_CUES`)."""
     return any(cue.fullmatch(word) for cue in _KIND_CUES.values())

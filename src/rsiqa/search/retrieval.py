@@ -49,7 +49,8 @@ from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
-                                holds_workings, names_a_part_noun, names_a_speaker, term_words, without_summary_request)
+                                holds_workings, names_a_part_noun, names_a_saying, names_a_speaker, term_words,
+                                without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -319,7 +320,7 @@ class Retriever:
         found: list[tuple[str, bool]] = []
         for word, token in pairs:
             if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
-                    or names_a_speaker(word) or names_a_part_noun(word)):
+                    or names_a_speaker(word) or names_a_saying(word) or names_a_part_noun(word)):
                 found.append((word, True))
             elif lookups > 0:
                 lookups -= 1
@@ -371,11 +372,11 @@ class Retriever:
         """IDF-weighted share of the text's content words found in the corpus, and in its best single passage.
 
         A word the corpus has in another form (:meth:`_variant`) counts as found, as that form. A word for
-        who speaks in the material that it never uses ("the commenters", "the author") is no topic: left out,
-        unless ``speakers`` (then it counts as a word the corpus lacks).
+        who speaks in the material or for how they speak that it never uses ("the commenters", "the author",
+        "wrote") is no topic: left out, unless ``speakers`` (then it counts as a word the corpus lacks).
         """
         words = [] if speakers else content_words(text)
-        left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word)}
+        left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word) or names_a_saying(word)}
         weights: dict[str, float] = {}
         # Words the corpus writes as one ("multi-polar" for "multipolar") count as that one word.
         pairs = self._joined(text)
