@@ -224,7 +224,8 @@ def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():
     reader = QueryReader(CORPUS)
     for whole in ("tldr of the debate", "give me an overview", "whats the gist", "summary of both sides",
                   "can you sum it up for me?", "what is this all about", "summarize the FAQ answer pls",
-                  "Give me a summary of the debate in 3 bullet points", "tldr of the comments"):
+                  "Give me a summary of the debate in 3 bullet points", "tldr of the comments",
+                  "what's the FAQ's main point"):
         assert reader.read(whole).overview and asks_for_the_whole(whole), whole
     for topic in ("rsi debate summary", "summarize the argument about compilers", "main points of the deep learning objection"):
         assert reader.read(topic).overview and not reader.read(topic).whole, topic  # a summary of something in it

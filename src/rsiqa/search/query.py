@@ -99,7 +99,7 @@ PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
 #: A request for a summary ("tldr", "give me an overview", "what's the gist", "sum up the debate", "main points").
 _OVERVIEW = re.compile(
     r"\b(tl;?\s?dr|summar(y|ies|ise|ize|ised|ized|ising|izing)|sum (it |this |that |(the|this) \w+ )?up|overview|gist|"
-    r"nutshell|(main|key) (points|ideas|arguments|takeaways)|big picture|"
+    r"nutshell|(main|key) (points?|ideas|arguments|takeaways)|big picture|"
     r"what(['’]?s| is| are) (this|it|the (faq( answer)?|posts?|comments|notes|thread|debate|discussion|material)) "
     r"(all )?about)\b",
     re.IGNORECASE)
