@@ -101,6 +101,15 @@ def test_a_question_about_who_originated_something():
     assert holds_origin("MIRI was co-founded in 2000.") and not holds_origin("MIRI in the 2000s pictured seed AI.")
 
 
+def test_names_and_years_the_corpus_never_mentions():
+    reader = QueryReader(["Chollet argued in 2017 that it cannot go exponential. MIRI in the 2000s pictured seed AI."])
+    assert reader.unknown_names("Did Hinton answer Chollet in 2016?") == ("2016", "Hinton")
+    assert reader.unknown_names("What did Chollet argue in 2017 and MIRI in the 2000s?") == ()
+    # A served index tells its keyword tokens instead (its spelling vocabulary has no numbers).
+    served = QueryReader([], counts={"chollet": 1}, knows_token={"2016"}.__contains__)
+    assert served.unknown_names("what did Chollet say in 2016 or the 1990s?") == ("1990s",)
+
+
 def test_verbs_for_saying_or_writing():
     from rsiqa.search.query import names_a_saying
 

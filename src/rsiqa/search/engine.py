@@ -69,11 +69,13 @@ class Engine:
         texts = [q.text for q in questions]
         vectors = self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dimension), np.float32)
         log.info("loaded index %s: %d passages built %s", self.index_dir, len(data.passages), data.manifest.get("built_at"))
+        retriever = Retriever(data, self.embedder, self.settings, store)
         if data.spelling is not None:  # counted by the build
-            reader = QueryReader([], counts=data.spelling, acronyms=data.acronyms)
+            reader = QueryReader([], counts=data.spelling, acronyms=data.acronyms, knows_token=retriever.knows_token)
         else:
-            reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]), acronyms=data.acronyms)
-        state = _Loaded(data, Retriever(data, self.embedder, self.settings, store), questions, vectors, mtime, reader)
+            reader = QueryReader(spelling_texts([passage_context(p) for p in data.passages]), acronyms=data.acronyms,
+                                 knows_token=retriever.knows_token)
+        state = _Loaded(data, retriever, questions, vectors, mtime, reader)
         state.decline = self.settings.decline_for_index(data.manifest.get("documents"))
         return state
 

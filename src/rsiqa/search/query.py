@@ -24,13 +24,13 @@ import itertools
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from rsiqa.search.acronyms import spell_out
-from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem
+from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem, tokenize
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
 FILLERS = frozenset("""
@@ -377,15 +377,25 @@ def spelling_texts(passage_texts: list[str]) -> list[str]:
     return list(passage_texts) + list(KIND_LABELS.values())
 
 
+#: A year ("2016", "the 1990s"): a question naming one the material never mentions asks about a time it does not cover.
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\ds?\b")
+
+
 class QueryReader:
     """Reads questions against one corpus vocabulary (built once per index)."""
 
     def __init__(self, corpus_texts: list[str], counts: dict[str, int] | None = None,
-                 acronyms: Mapping[str, str] | None = None) -> None:
+                 acronyms: Mapping[str, str] | None = None, knows_token: Callable[[str], bool] | None = None) -> None:
         """``counts``: :func:`word_counts` of ``corpus_texts``, when a build saved them (then the texts are not read);
-        ``acronyms``: the corpus's acronyms and what they stand for (:func:`rsiqa.search.acronyms.find_acronyms`)."""
+        ``acronyms``: the corpus's acronyms and what they stand for (:func:`rsiqa.search.acronyms.find_acronyms`);
+        ``knows_token``: whether the corpus has a keyword-search token (for the years it mentions; the spelling
+        vocabulary is words of letters only), else the years of ``corpus_texts``."""
         counts = Counter(counts) if counts is not None else word_counts(corpus_texts)
         self.vocabulary = frozenset(counts)
+        if knows_token is None:
+            years = frozenset(tokenize([" ".join(_YEAR.findall(" ".join(corpus_texts)))])[0])
+            knows_token = years.__contains__
+        self._knows_token = knows_token
         self.acronyms = dict(acronyms or {})
         self._english = english_words()
         # The spelling dictionary takes seconds at 100k+ passages: built beside the server's start,
@@ -470,10 +480,11 @@ class QueryReader:
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first
-        word, acronyms and model names ("EU", "Anthropic", "GPT-4", "Hinton"). A question about an
-        organisation, a law or a person the material does not mention is outside it, however close
-        its other words are ("Does the EU AI Act regulate self-improving models?")."""
-        found: list[str] = []
+        word, acronyms and model names ("EU", "Anthropic", "GPT-4", "Hinton"), and years ("2016"). A question
+        about an organisation, a law, a person or a year the material does not mention is outside it, however
+        close its other words are ("Does the EU AI Act regulate self-improving models?", "who did AlphaGo beat in
+        2016?")."""
+        found = [year for year in dict.fromkeys(_YEAR.findall(question)) if not self._knows_token(tokenize([year])[0][0])]
         for sentence in _SENTENCE.split(question):
             for position, match in enumerate(_NAME.finditer(sentence)):
                 name = match.group(0)

@@ -167,6 +167,10 @@ class Retriever:
                                       settings.expansion_weight, settings.expansion_neighbours,
                                       max_words=settings.max_expansion_words)
 
+    def knows_token(self, token: str) -> bool:
+        """Whether some passage holds the keyword-search token ``token`` ("2017")."""
+        return token in self._vocab
+
     def _postings(self, token: str) -> np.ndarray:
         """The rows of the passages that hold ``token`` (none for a token the corpus lacks), in row order."""
         token_id = self._vocab.get(token)
