@@ -55,6 +55,9 @@ def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     untold = evidence(0.55, 0.45, 0.6)
     untold.lacks_workings = True
     assert coverage_probability(untold) < 0.5
+    stranger = evidence(0.55, 0.45, 0.6)  # "What does the EU AI Act say about ...?"
+    stranger.unknown_speaker = True
+    assert coverage_probability(stranger) < 0.5
 
 
 def test_a_definition_of_a_term_the_corpus_never_uses_is_declined():

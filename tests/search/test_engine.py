@@ -398,6 +398,9 @@ def test_a_follow_up_on_a_word_of_the_previous_exchange_stays_in_context(real_en
 
 def test_a_question_about_people_and_companies_the_material_never_names_is_declined(real_engine):
     assert real_engine.ask("Did Hinton warn about AI improving itself when he left Google?").abstained
+    # The view of a law or an organisation it never names: however close the rest, it cannot say what they hold.
+    assert real_engine.ask("What does the EU AI Act say about AI systems that can modify themselves?").abstained
+    assert not real_engine.ask("What does Eliezer Yudkowsky think?").abstained
     # Nor a year it never mentions (it names 2017 and the 2000s only).
     assert real_engine.ask("Did Chollet change his mind about the intelligence explosion in 2023?").abstained
     assert real_engine.ask("what happened to MIRI in 2015?").abstained

@@ -110,6 +110,19 @@ def test_names_and_years_the_corpus_never_mentions():
     assert served.unknown_names("what did Chollet say in 2016 or the 1990s?") == ("1990s",)
 
 
+def test_a_question_for_the_view_of_someone_the_corpus_never_names():
+    from rsiqa.search.query import whose_view
+
+    assert whose_view("What does the EU AI Act say about self-modifying AI?") == "the EU AI Act"
+    assert whose_view("how would Hinton respond to that?") == "Hinton"
+    assert whose_view("Why does recursion matter?") is None
+    reader = QueryReader(CORPUS)
+    assert reader.read("What does the EU AI Act say about self-modifying AI?").unknown_speaker
+    assert not reader.read("What does Ted Chiang think about self-modifying AI?").unknown_speaker  # names it uses
+    assert not reader.read("What does Ted Chaing think?").unknown_speaker  # misspelt, and corrected
+    assert not reader.read("Did Hinton say it?").unknown_speaker  # an unknown name, not whose view is asked
+
+
 def test_verbs_for_saying_or_writing():
     from rsiqa.search.query import names_a_saying
 

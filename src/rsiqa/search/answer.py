@@ -89,7 +89,9 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       "What is dropout in neural networks?"), counts -8: the material cannot define what it never
       names, however close in meaning its sentences on the same subject are; so does a "which" question for a kind
       of thing the corpus never names ("which lab does he work at?", "in which publication ...?"; not a thing the
-      material says, such as "what analogy does he use?").
+      material says, such as "what analogy does he use?"); and so does a question for the view of someone or something
+      the corpus never names ("What does the EU AI Act say about self-modifying AI?"): the material cannot say what
+      they hold.
 
     Centres and scales were set on the development questions, on the validation set
     (``eval/validation_questions.jsonl``) and on probe questions of each out-of-scope kind (and
@@ -110,7 +112,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         - 2.0 * min(unknown_names, 2)
         - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin or evidence.lacks_profile
            or evidence.lacks_workings else 0.0)
-        - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind else 0.0)
+        - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind or evidence.unknown_speaker else 0.0)
     )
     return logit
 

@@ -323,6 +323,8 @@ class ReadQuestion:
     reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
     workings: bool = False  # asks how something works inside, in detail ("how does X actually work under the hood?")
+    unknown_speaker: bool = False  # asks the view of someone or something the corpus never names ("what does the EU AI
+    # Act say ...?")
 
     @property
     def demands_a_fact(self) -> bool:
@@ -375,6 +377,19 @@ def spelling_texts(passage_texts: list[str]) -> list[str]:
     from rsiqa.ingest.documents import KIND_LABELS
 
     return list(passage_texts) + list(KIND_LABELS.values())
+
+
+#: A question for someone's view or rules ("What does the EU AI Act say about ...?", "how would Hinton respond?"): the
+#: words between the question word and the verb name whose view it asks.
+_ASKS_A_VIEW = re.compile(
+    r"\b(?:what|how)\s+(?:does|did|do|would|will|is)\s+(?P<who>.+?)\s+(?:say|said|think|argue|claim|believe|require|"
+    r"recommend|propose|suggest|predict|respond|reply|view|see|regulate|handle|treat|define)\b", re.IGNORECASE)
+
+
+def whose_view(question: str) -> str | None:
+    """Whose view or rules ``question`` asks for ("What does the EU AI Act say about X?" -> "the EU AI Act"), or None."""
+    match = _ASKS_A_VIEW.search(question)
+    return match.group("who") if match else None
 
 
 #: A year ("2016", "the 1990s"): a question naming one the material never mentions asks about a time it does not cover.
@@ -467,9 +482,13 @@ class QueryReader:
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
         cleaned = spell_out(cleaned, self.acronyms, self._english)  # "rsi" -> "rsi (recursive self improvement)"
         ask = ask_part(cleaned)
+        unknown = self.unknown_names(question)
+        # Whose view it asks, by a name the corpus never uses and the speller did not correct ("Chollett" is Chollet).
+        who, typed = whose_view(question), {word for word, _ in corrections}
+        unknown_speaker = who is not None and any(name in who and name not in typed for name in unknown)
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
-                            corrections=tuple(corrections), unknown_names=self.unknown_names(question),
+                            corrections=tuple(corrections), unknown_names=unknown, unknown_speaker=unknown_speaker,
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
                             overview=bool(_OVERVIEW.search(question)), whole=asks_for_the_whole(question),

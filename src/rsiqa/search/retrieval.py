@@ -131,13 +131,14 @@ class Evidence:
     lacks_profile: bool = False  # it asks for someone's job or funding, the first hit's best sentence gives none
     lacks_workings: bool = False  # it asks how something works inside, the first hit's best sentence does not say
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
+    unknown_speaker: bool = False  # the view of someone the corpus never names ("what does the EU AI Act say ...?")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
     def clear_answer_type(self) -> None:
         """Forget the checks of what the question asks for (a figure, an origin, a profile, a term, a kind): what is
         left measures only how close it comes to the material in meaning and words."""
         self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = False
-        self.unknown_term = self.unknown_kind = False
+        self.unknown_term = self.unknown_kind = self.unknown_speaker = False
 
 
 class Retriever:
@@ -559,7 +560,7 @@ class Retriever:
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
             evidence.unknown_term = known < total
-        evidence.unknown_kind = unknown_kind
+        evidence.unknown_kind, evidence.unknown_speaker = unknown_kind, question.unknown_speaker
         if first is not None:
             evidence.rare_match = any(len(rows_with) <= 2 and first in rows_with.tolist()
                                       for rows_with in map(self._postings, tokenize([question.cleaned])[0]))
