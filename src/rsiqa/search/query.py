@@ -482,10 +482,11 @@ class QueryReader:
         cleaned = " ".join(_WORD.sub(fix, question).split()) or question.strip()
         cleaned = spell_out(cleaned, self.acronyms, self._english)  # "rsi" -> "rsi (recursive self improvement)"
         ask = ask_part(cleaned)
-        unknown = self.unknown_names(question)
-        # Whose view it asks, by a name the corpus never uses and the speller did not correct ("Chollett" is Chollet).
-        who, typed = whose_view(question), {word for word, _ in corrections}
-        unknown_speaker = who is not None and any(name in who and name not in typed for name in unknown)
+        # Names the corpus never uses, but for the ones the speller corrected ("Chollett" is Chollet).
+        typed = {word for word, _ in corrections}
+        unknown = tuple(name for name in self.unknown_names(question) if name not in typed)
+        who = whose_view(question)  # whose view it asks: by such a name, the material cannot say
+        unknown_speaker = who is not None and any(name in who for name in unknown)
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
                             contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
                             corrections=tuple(corrections), unknown_names=unknown, unknown_speaker=unknown_speaker,
