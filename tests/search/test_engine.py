@@ -378,6 +378,9 @@ _ARMSTRONG = ("Does an AI need its whole codebase to improve itself?",
     (("Is recursive self-improvement relevant in the deep learning paradigm?",
       "The post doubts it: today's models are selected, not designed."),
      "and why doesn't that work for deep learning?", False),
+    (("What did the 3SAT example show?",
+      "That humans, bad at 3SAT unaided, built constraint solvers; an AI could likewise build tools."),
+     "what's the best open source SAT solver these days?", True),  # a recommendation
     (_ARMSTRONG, "can i see what the other side says?", False),
     (_ARMSTRONG, "how many pathways does he list?", False),
 ])

@@ -56,6 +56,13 @@ def test_contrast_and_advice_intents():
     assert reader.read("can you write me a quicksort in rust?").advice  # a request to produce something
     assert reader.read("show me how steering vectors are computed").advice
     assert not reader.read("Would an AI figure out how to upgrade itself by buying more GPUs?").advice
+    # What is best is a recommendation, unless it is something a debate says.
+    for question in ("what's the best open source SAT solver these days?", "best way to get rust off a pan?",
+                     "which distillation method gives the best accuracy for small models?"):
+        assert reader.read(question).advice, question
+    for question in ("What's the best argument for foom?", "what is the best case against RSI?",
+                     "Which commenter gives the best counterargument?"):
+        assert not reader.read(question).advice, question
     # Asking to see or hear more of the material politely is no request for advice; asking whether one can do is.
     for question in ("can i see what the other side says?", "could I hear more about his reasoning?"):
         assert not reader.read(question).advice, question

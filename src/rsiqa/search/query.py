@@ -74,7 +74,7 @@ _ADVICE = re.compile(
     r"^\W*how to\b|\b(step[- ]by[- ]step|walk me through|show me how|(write|code|draw|build) me|"
     r"how (do|can|should) (i|we)|tutorial|"
     r"should i|(could|can) i(?!\s+(see|get|have|read|hear|ask|know)\b)|recommend\w*|"
-    r"best (way|laptop|gpu|tool|course|book)s?|buy|purchase|install|set ?up|"
+    r"buy|purchase|install|set ?up|"
     r"my (laptop|computer|gpu|code|model|job|kid|career))\b", re.IGNORECASE)
 
 #: A question that asks which thing of a kind ("which lab does he work at?", "what university ...", "in which
@@ -92,6 +92,14 @@ image images picture pictures metaphor metaphors analogy analogies example examp
 phrases quote quotes quotation name names label labels argument arguments point points claim claims objection
 objections reason reasons view views idea ideas comparison comparisons
 """.split())
+
+#: What is best, unless it is something a debate says ("the best argument for foom"): a recommendation ("the best
+#: open source SAT solver", "best way to get rust off a pan", "which distillation method gives the best accuracy").
+_RECOMMENDATION = re.compile(
+    rf"\bbest\b(?!\s+(?:[\w'’-]+\s+)?(?:{'|'.join(sorted(_DISCOURSE_KINDS))}|evidence|case|explanation|account|"
+    r"answer|response|reply|rebuttal|counterargument|objection|critique|criticism|defen[cs]e|summary|version|"
+    r"interpretation|guess|estimate)\b)", re.IGNORECASE)
+
 
 #: A question about the reader's own case ("how do I ...", "for my own agent"): advice, not a position of the debate.
 PERSONAL_REQUEST = re.compile(r"\b(I|I'm|my|mine)\b")
@@ -488,7 +496,7 @@ class QueryReader:
         who = whose_view(question)  # whose view it asks: by such a name, the material cannot say
         unknown_speaker = who is not None and any(name in who for name in unknown)
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
-                            contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question)),
+                            contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question) or _RECOMMENDATION.search(question)),
                             corrections=tuple(corrections), unknown_names=unknown, unknown_speaker=unknown_speaker,
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
