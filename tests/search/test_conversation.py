@@ -1,6 +1,8 @@
 """What a follow-up leans on: the previous exchange and the passages its answer cited."""
 
-from rsiqa.search.conversation import quoted_passages, read_history
+import numpy as np
+
+from rsiqa.search.conversation import quoted_passages, read_history, read_in_paraphrase
 from rsiqa.ingest.documents import Passage, Source
 
 PASSAGES = [
@@ -61,3 +63,15 @@ def test_the_whole_previous_answer_is_kept_as_said_while_its_context_is_cut():
     history = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer + " [1]"}]
     convo = read_history(history, max_words=20)
     assert len(convo.answer.split()) == 20 and convo.said == answer
+
+
+def test_what_a_paraphrasing_answer_told_is_the_sentence_closest_to_it():
+    sentences = ["Editing weights is hard given our understanding.", "But the agent can do two other things:",
+                 "Make itself faster and more energy efficient."]
+    cosines = np.array([0.8, 0.4, 0.3])  # to the previous exchange
+    told = read_in_paraphrase(sentences, cosines, "He says editing weights is hard.")
+    assert told == "He says editing weights is hard. Editing weights is hard given our understanding."
+    # An answer that quoted the passage says what was read; a passage of one sentence has nothing after it.
+    quoted = "A comment says: But the agent can do two other things:"
+    assert read_in_paraphrase(sentences, cosines, quoted) == quoted
+    assert read_in_paraphrase(sentences[:1], cosines[:1], "He says so.") == "He says so."

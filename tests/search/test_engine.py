@@ -331,6 +331,19 @@ def test_who_originated_something_is_declined_when_the_material_never_says(real_
     assert real_engine.ask("who invented it?", history=history).abstained  # a thing's maker: the material never says
 
 
+def test_a_follow_up_for_more_after_a_paraphrase_quotes_what_comes_next(real_engine):
+    # The history paraphrases the comment's first point (no quote, no citations): the answer goes on from it.
+    history = [{"role": "user", "content": "What overhang does the commenter see in LLMs?"},
+               {"role": "assistant", "content": "Nobody has worked out self-play for improving LLMs yet: maybe a large "
+                                                "overhang."}]
+    answer = real_engine.ask("any other overhang?", history=history)
+    assert "overhang in prompt engineering" in answer.answer
+    history = [{"role": "user", "content": "What did Yudkowsky say about Go?"},
+               {"role": "assistant", "content": "That Go went from amateur to strongly superhuman in about two years."}]
+    answer = real_engine.ask("did anyone disagree?", history=history)  # the reply later in the same passage
+    assert "competitive industries will have smaller capability jumps" in answer.answer
+
+
 def test_a_follow_up_asking_for_the_counter_to_a_point_is_answered(real_engine):
     history = [{"role": "user", "content": "Why might deep learning AIs not count as seed AI?"},
                {"role": "assistant", "content": "Seed AI was imagined as designed, while deep learning models are "

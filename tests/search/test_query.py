@@ -138,6 +138,13 @@ def test_verbs_for_saying_or_writing():
     assert not any(names_a_saying(word) for word in ("writer", "sayings", "statement", "argument", "wrought"))
 
 
+def test_a_follow_up_asking_for_more_than_was_said():
+    reader = QueryReader(CORPUS)
+    for question in ("what else?", "any other overhang they mention?", "so what could it do instead?", "tell me more"):
+        assert reader.read(question).more, question
+    assert not reader.read("why does he think that?").more
+
+
 def test_a_question_for_how_something_works_inside():
     from rsiqa.search.query import holds_workings
 

@@ -49,6 +49,17 @@ def new_sentences(sentences: list[str], said: str) -> np.ndarray:
     return np.array([" ".join(plain(strip_list_marker(s)).split()) not in quoted for s in sentences], dtype=bool)
 
 
+def read_in_paraphrase(sentences: list[str], cosines: np.ndarray, said: str) -> str:
+    """What the reader has read of a passage after a previous answer that paraphrased it (quoting none of its
+    ``sentences``): ``said`` and the sentence closest to the previous exchange (``cosines``), which the paraphrase
+    told. A follow-up asking for more ("so what could it do instead?", "did anyone disagree?") then leads with what
+    comes after it. ``said`` alone when the answer quoted the passage (what it quoted is known) or it has one
+    sentence."""
+    if len(sentences) < 2 or not new_sentences(sentences, said).all():
+        return said
+    return f"{said} {sentences[int(np.argmax(cosines))]}".strip()
+
+
 @dataclass
 class Conversation:
     """The part of the history a follow-up is read with."""

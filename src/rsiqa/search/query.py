@@ -252,6 +252,10 @@ def holds_workings(sentence: str) -> bool:
 _ASKS_REPLY = re.compile(r"\b(respon(d|ds|ded|se)|repl(y|ied|ies)|(say|said|says)\s+(to\s+that|back)|push(ed|es)?\s+back|"
                          r"disagree\w*|counter\w*|rebut\w*)\b", re.IGNORECASE)
 
+#: A follow-up that asks for more than was said ("what else?", "any other overhang?", "so what could it do
+#: instead?", "anything more?"): its answer is what comes next, not what the reader has.
+_ASKS_MORE = re.compile(r"\b(else|other|others|another|instead|besides|also|too|more)\b", re.IGNORECASE)
+
 #: Words with which readers point at a kind of source in the material ("the commenter", "the
 #: author's post", "the FAQ", "the notes"); see :attr:`rsiqa.ingest.documents.KIND_LABELS`.
 _KIND_CUES = {
@@ -331,6 +335,7 @@ class ReadQuestion:
     reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
     workings: bool = False  # asks how something works inside, in detail ("how does X actually work under the hood?")
+    more: bool = False  # asks for more than was said ("what else?", "what could it do instead?")
     unknown_speaker: bool = False  # asks the view of someone or something the corpus never names ("what does the EU AI
     # Act say ...?")
 
@@ -504,6 +509,7 @@ class QueryReader:
                             term=defined_term(cleaned), personal=bool(PERSONAL_REQUEST.search(question)),
                             kind=asked_kind(cleaned), origin=asks_origin(cleaned),
                             count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)),
+                            more=bool(_ASKS_MORE.search(question)),
                             profile=asks_profile(ask or cleaned), workings=asks_workings(question))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
