@@ -344,6 +344,14 @@ def test_a_follow_up_for_more_after_a_paraphrase_quotes_what_comes_next(real_eng
     assert "competitive industries will have smaller capability jumps" in answer.answer
 
 
+def test_a_follow_up_asking_for_a_reply_is_read_in_its_context(real_engine):
+    history = [{"role": "user", "content": "What did the first commenter on the deep learning RSI post object to?"},
+               {"role": "assistant", "content": "That it is premature to conclude AGI progress will be large "
+                                                "pre-trained transformers indefinitely."}]
+    # "reply" and "author" are words the material never uses: alone the question names nothing it covers.
+    assert not real_engine.ask("did the author reply?", history=history).abstained
+
+
 def test_a_follow_up_asking_for_the_counter_to_a_point_is_answered(real_engine):
     history = [{"role": "user", "content": "Why might deep learning AIs not count as seed AI?"},
                {"role": "assistant", "content": "Seed AI was imagined as designed, while deep learning models are "

@@ -501,8 +501,9 @@ class Retriever:
             # scared of that?" after a fear of goal drift; "what other discontinuity does it bring
             # up?" after a discontinuity; "And why?" has none), fewer than two are foreign to the
             # corpus, and by themselves they are not almost all foreign to it unless the question
-            # points back ("it", "that"). A new topic ("what other books has he written?", "What is
-            # the best pizza topping?", "Is it safe to freeze leftover cooked rice?") is judged alone.
+            # points back ("it", "that") or asks for a reply ("did the author reply?": to what was said).
+            # A new topic ("what other books has he written?", "What is the best pizza topping?", "Is it
+            # safe to freeze leftover cooked rice?") is judged alone.
             # The words of a summary request ("sum it up") are no topic: what is left decides.
             # A question that says what it asks by itself (two words the exchange lacks) and asks for what a
             # discussion does not hold by being on its topic is judged alone too: instructions, advice for the
@@ -516,7 +517,8 @@ class Retriever:
             stays = known + (every - added) >= 0.5 * every and added - known < _NEW_TOPIC_WORDS
             moves_on = question.demands or question.unknown_names or self._foreign(words)
             stays = stays and not (moves_on and added >= _OWN_WORDS) and not unknown_kind
-            if not added or (stays and (evidence.coverage >= 0.25 or REFERS_BACK.search(question.cleaned))):
+            points_back = REFERS_BACK.search(question.cleaned) or question.reply
+            if not added or (stays and (evidence.coverage >= 0.25 or points_back)):
                 evidence = evidence_ctx
                 best_index, best_cos = best_ctx, cos_ctx  # "Why does he think that?": the sentence about him
         if question.overview and conversation is None:
