@@ -388,6 +388,8 @@ _ARMSTRONG = ("Does an AI need its whole codebase to improve itself?",
       "A commenter attributes that point to Paul."), "what's he working on these days?", True),
     # In context the exchange lifts any follow-up's evidence; a figure or a job it asks for must still be there.
     (_CHOLLET, "where does he work now?", True),
+    (("Who pointed out that humans vary in caring about their goals?", "Shoshannah, according to one commenter."),
+     "is she on twitter? whats her handle", True),  # a person's life: not in a debate
     (("What was Yudkowsky's FOOM argument in the Hanson debate about?",
       "Mostly self-improvement and what happens when an optimization loop folds in on itself."),
      "what year was that debate and who won it?", True),

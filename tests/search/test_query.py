@@ -174,7 +174,9 @@ def test_a_question_about_where_someone_stands_in_the_world():
                      "where is it based and who funds it?",
                      "what's shoshannah's research background?", "which lab is Stuart Armstrong at?",
                      "How is MIRI funded?", "what university did she go to?", "robin hanson's day job?",
-                     "who does yudkowsky work for?", "tell me where MIRI is based", "what does she work on?"):
+                     "who does yudkowsky work for?", "tell me where MIRI is based", "what does she work on?",
+                     "is she on twitter? whats her handle", "what's her last name and what does she do?",
+                     "what did he do after that?"):
         read = reader.read(question)
         assert read.profile and read.demands, question
     # Whether an idea works, a kind of system, the reader's own work, a long question's background: no profile.
@@ -189,7 +191,8 @@ def test_a_question_about_where_someone_stands_in_the_world():
                      "does the post assume the AGI is based in a single datacenter?", "what's the debate's background?",
                      "could an ai get funded by selling its services and then buy compute?",
                      "what jobs would a self-improving ai automate first?", "where does this idea work?",
-                     "how was the idea of an intelligence explosion born?", "which lab's systems does he mean?"):
+                     "how was the idea of an intelligence explosion born?", "which lab's systems does he mean?",
+                     "what does he do about goal drift?", "what did they do to the maze agent's weights?"):
         assert not reader.read(question).profile, question
     assert holds_profile("He is a professor at the University of Oxford.")
     assert holds_profile("MIRI is funded by donations.") and not holds_profile("MIRI pictured modular code.")

@@ -203,12 +203,18 @@ _ASKS_PROFILE = re.compile(
     r"\b\w+['’]s\s+(?:research|academic|professional)\s+background\b|"
     r"\b(?:which|what)\s+(?:compan(?:y|ies)|labs?|orgs?|organi[sz]ations?|firms?|institutes?|universit(?:y|ies)|"
     r"colleges?)\b(?!['’]s)|"
-    r"\bwho\s+(?:funds|funded|finances|financed|pays\s+for)\b|\bhow\s+(?:is|was|are)\s+(?:[\w'’-]+\s+){1,3}?funded\b",
+    r"\bwho\s+(?:funds|funded|finances|financed|pays\s+for)\b|\bhow\s+(?:is|was|are)\s+(?:[\w'’-]+\s+){1,3}?funded\b|"
+    # a person's life: "is she on twitter? whats her handle", "what's her last name", "what did he do after that?"
+    r"\b(?:his|her|their)\s+(?:twitter\s+|x\s+|instagram\s+|linkedin\s+)?(?:handle|account|last\s+name|surname|"
+    r"full\s+name|age|website|e-?mail)\b|\bon\s+(?:twitter|linkedin|instagram|mastodon|bluesky)\b|"
+    r"\bwhat\s+(?:does|did)\s+(?:he|she|they)\s+do(?:\s+for\s+(?:a\s+)?(?:living|work))?\s*"
+    r"(?:[?,.;]|$|and\b|after\b|next\b|now\b|these\s+days\b)",
     re.IGNORECASE)
 
 #: What a sentence that gives such a fact holds: a job, an employer, studies, funding, a base.
 _PROFILE = re.compile(r"\b(jobs?|employ\w*|works? (at|for)|worked (at|for)|stud(y|ied|ies)|degree|universit(y|ies)|"
-                      r"college|professor|fund(s|ed|ing)|financ\w*|based in|headquarter\w*|born|salary|lives? in)\b",
+                      r"college|professor|fund(s|ed|ing)|financ\w*|based in|headquarter\w*|born|salary|lives? in|"
+                      r"twitter|handle)\b",
                       re.IGNORECASE)
 
 
