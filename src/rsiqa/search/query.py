@@ -152,8 +152,8 @@ def holds_quantity(sentence: str) -> bool:
 #: A question about who originated something ("Who coined the term seed AI?", "who first came up with the paperclip
 #: maximizer?", "the origin of the term", "where does the shoggoth meme come from?"); not one that points back at
 #: what was said ("who came up with that?", "who proposed this?": who said it).
-_ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:came up with|thought up|proposed|formulated|introduced)\b|"
-                          r"\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b", re.IGNORECASE)
+_ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:came up with|thought up|proposed|formulated|"
+                          r"introduced)\b|\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b", re.IGNORECASE)
 #: Verbs for making a thing, not a claim: "who invented it?", "who founded MIRI?" ask for an origin even pointing back.
 _ASKS_MAKER = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|originated|(?:co-?)?founded)\b",
                          re.IGNORECASE)
@@ -234,7 +234,8 @@ def holds_profile(sentence: str) -> bool:
 #: computed"): a debate names techniques and systems to argue about them, and rarely takes one apart.
 _ASKS_WORKINGS = re.compile(
     r"\bunder the hood\b|\bhow exactly\b|\bstep[- ]by[- ]step\b|"
-    r"\bhow\b(?:\s+[\w'’-]+){1,8}?\s+(?:actual+y|exactly)\s+(?:works?|decides?|computed?|finds?|found|turns?|runs?)\b",
+    r"\bhow\b(?:\s+[\w'’-]+){1,8}?\s+(?:actual+y|exactly)\s+"
+    r"(?:works?|decides?|computed?|finds?|found|turns?|runs?)\b",
     re.IGNORECASE)
 
 #: What a sentence that takes something apart holds: how it proceeds ("works by", "is computed by", "first ... then",
@@ -342,8 +343,7 @@ class ReadQuestion:
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
     workings: bool = False  # asks how something works inside, in detail ("how does X actually work under the hood?")
     more: bool = False  # asks for more than was said ("what else?", "what could it do instead?")
-    unknown_speaker: bool = False  # asks the view of someone or something the corpus never names ("what does the EU AI
-    # Act say ...?")
+    unknown_speaker: bool = False  # asks the view of someone the corpus never names ("what does the EU AI Act say?")
 
     @property
     def demands_a_fact(self) -> bool:
@@ -406,7 +406,7 @@ _ASKS_A_VIEW = re.compile(
 
 
 def whose_view(question: str) -> str | None:
-    """Whose view or rules ``question`` asks for ("What does the EU AI Act say about X?" -> "the EU AI Act"), or None."""
+    """Whose view or rules ``question`` asks for ("What does the EU AI Act say?" -> "the EU AI Act"), or None."""
     match = _ASKS_A_VIEW.search(question)
     return match.group("who") if match else None
 
@@ -507,7 +507,8 @@ class QueryReader:
         who = whose_view(question)  # whose view it asks: by such a name, the material cannot say
         unknown_speaker = who is not None and any(name in who for name in unknown)
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
-                            contrast=bool(_CONTRAST.search(question)), advice=bool(_ADVICE.search(question) or _RECOMMENDATION.search(question)),
+                            contrast=bool(_CONTRAST.search(question)),
+                            advice=bool(_ADVICE.search(question) or _RECOMMENDATION.search(question)),
                             corrections=tuple(corrections), unknown_names=unknown, unknown_speaker=unknown_speaker,
                             kinds=tuple(kind for kind, cue in _KIND_CUES.items() if cue.search(question)),
                             quantity=bool(_ASKS_QUANTITY.search(" ".join(question.split()))),
@@ -524,7 +525,8 @@ class QueryReader:
         about an organisation, a law, a person or a year the material does not mention is outside it, however
         close its other words are ("Does the EU AI Act regulate self-improving models?", "who did AlphaGo beat in
         2016?")."""
-        found = [year for year in dict.fromkeys(_YEAR.findall(question)) if not self._knows_token(tokenize([year])[0][0])]
+        found = [year for year in dict.fromkeys(_YEAR.findall(question))
+                 if not any(map(self._knows_token, tokenize([year])[0] or [year]))]
         for sentence in _SENTENCE.split(question):
             for position, match in enumerate(_NAME.finditer(sentence)):
                 name = match.group(0)
