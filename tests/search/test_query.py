@@ -61,7 +61,8 @@ def test_contrast_and_advice_intents():
                      "which distillation method gives the best accuracy for small models?"):
         assert reader.read(question).advice, question
     for question in ("What's the best argument for foom?", "what is the best case against RSI?",
-                     "Which commenter gives the best counterargument?"):
+                     "Which commenter gives the best counterargument?", "What's his best-known argument?",
+                     "is that at best a weak case?"):
         assert not reader.read(question).advice, question
     # Asking to see or hear more of the material politely is no request for advice; asking whether one can do is.
     for question in ("can i see what the other side says?", "could I hear more about his reasoning?"):
@@ -102,7 +103,8 @@ def test_a_question_about_who_originated_something():
                      "Who founded MIRI, and in what year?", "who invented it?", "who coined that term?"):
         assert reader.read(question).origin and reader.read(question).demands, question
     # Pointing back, it asks who said what was just said; "come up with" inside a claim asks no origin.
-    for question in ("who came up with that", "Who claimed an agent can come up with improvements?"):
+    for question in ("who came up with that", "Who claimed an agent can come up with improvements?",
+                     "What did the people who founded MIRI picture about seed AI?"):  # names them, asks no origin
         assert not reader.read(question).origin, question
     assert holds_origin("The term was coined by Eliezer Yudkowsky.") and not holds_origin("Chollet argued in 2017.")
     assert holds_origin("MIRI was co-founded in 2000.") and not holds_origin("MIRI in the 2000s pictured seed AI.")
@@ -115,6 +117,9 @@ def test_names_and_years_the_corpus_never_mentions():
     # A served index tells its keyword tokens instead (its spelling vocabulary has no numbers).
     served = QueryReader([], counts={"chollet": 1}, knows_token={"2016"}.__contains__)
     assert served.unknown_names("what did Chollet say in 2016 or the 1990s?") == ("1990s",)
+    # A decade however written, and no number that is not a year ("2048 GPUs").
+    assert reader.unknown_names("What did MIRI picture in the 2000's?") == ()
+    assert "2048" not in reader.unknown_names("Could 2048 GPUs run a seed AI?")
 
 
 def test_a_question_for_the_view_of_someone_the_corpus_never_names():
@@ -158,7 +163,9 @@ def test_a_question_for_how_something_works_inside():
     # What an argument says, what actually happened, a casual "how does that even work": the debate's own questions.
     for question in ("How does a Gödel machine improve itself?", "ted chiang thinks ai is like a compiler?? how does "
                      "that even work lol", "How does MIRI's early picture differ from how AI was actually developed?",
-                     "Can you work out how a weight should be updated without actually computing the gradient?"):
+                     "Can you work out how a weight should be updated without actually computing the gradient?",
+                     "how exactly does Yudkowsky argue that recursion leads to foom?",
+                     "how does the compiler argument actually work?"):  # how an argument works: the debate's own
         assert not reader.read(question).workings, question
     assert holds_workings("The vector is computed by averaging the activations over many mazes.")
     assert holds_workings("First it searches for a proof, then it rewrites itself.")
@@ -227,7 +234,9 @@ def test_a_question_that_asks_for_a_number_or_a_date():
     assert reader.read("how much total compute exists in the world right now, in flops?").quantity
     assert reader.read("how much did gpt-4 cost exactly?").quantity  # a price
     for degree in ("how much smarter would things need to get for that?", "how much does it matter?",
-                   "how much of the code would it need to read?", "How much would a human-level AI improve itself?"):
+                   "how much of the code would it need to read?", "How much would a human-level AI improve itself?",
+                   "how much evidence is there for a hard takeoff?", "how much self-improvement is possible?",
+                   "how much do we pay attention to compute?"):
         assert not reader.read(degree).quantity, degree
     assert holds_quantity("Chollet argued in 2017 that it cannot go exponential.")
     assert holds_quantity("Trillions to quadrillions of parameter models")

@@ -184,8 +184,9 @@ class Engine:
         chosen_by = state.retriever.answer_vector(read, conversation, vectors)
         said = conversation.said if conversation is not None else ""
         if conversation is not None and not conversation.cited and hits and (read.more or read.reply):
-            # A follow-up for more after a paraphrasing answer: the sentence of the first passage closest to that
-            # exchange (its text, the last query text when nothing was cited) is what the reader has been told.
+            # A follow-up for more or for a reply after a paraphrasing answer: the sentence of the first passage
+            # closest to that exchange (its text, the last query text when nothing was cited) is what the reader has
+            # been told.
             cosines = state.data.sentence_cosines(hits[0].row, vectors[-1])
             said = read_in_paraphrase(state.data.sentences[hits[0].row], cosines, said)
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rsiqa.search.acronyms import spell_out
-from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem, tokenize
+from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem
 
 #: Words of casual chat that carry no content ("lol so does it work or nah").
 FILLERS = frozenset("""
@@ -96,9 +96,9 @@ objections reason reasons view views idea ideas comparison comparisons
 #: What is best, unless it is something a debate says ("the best argument for foom"): a recommendation ("the best
 #: open source SAT solver", "best way to get rust off a pan", "which distillation method gives the best accuracy").
 _RECOMMENDATION = re.compile(
-    rf"\bbest\b(?!\s+(?:[\w'’-]+\s+)?(?:{'|'.join(sorted(_DISCOURSE_KINDS))}|evidence|case|explanation|account|"
-    r"answer|response|reply|rebuttal|counterargument|objection|critique|criticism|defen[cs]e|summary|version|"
-    r"interpretation|guess|estimate)\b)", re.IGNORECASE)
+    rf"(?<!\bat )(?<!\bis )\bbest\b(?!(?:[-\s,]+[\w'’]+)?[-\s,]+(?:{'|'.join(sorted(_DISCOURSE_KINDS))}|evidence|case|"
+    r"explanation|account|answer|response|reply|rebuttal|counter-?argument|objection|critique|criticism|defen[cs]e|"
+    r"summary|version|interpretation|guess|estimate)s?\b)", re.IGNORECASE)
 
 
 #: A question about the reader's own case ("how do I ...", "for my own agent"): advice, not a position of the debate.
@@ -120,14 +120,12 @@ everything overall general give tell explain quick quickly short brief briefly s
 bullet bullets point points list sentence sentences words paragraph answer
 """.split())
 
-#: "how much" asks for a figure when a thing follows it ("how much electricity ...", "how much total compute ...") or
-#: the question is about a price ("how much did it cost?"); not for a degree: "how much can an AI gain ...?",
-#: "how much does it matter?", "how much smarter ...", "how much of the code ...".
-_COMPARATIVES = ("more|less|better|worse|further|farther|faster|slower|smarter|harder|easier|bigger|larger|smaller|"
-                 "higher|lower|stronger|weaker|greater|longer|shorter|quicker|cheaper|safer|riskier")
-_HOW_MUCH_FIGURE = (r"how much(?=\s+(?!(?:can|could|do|does|did|is|are|was|were|will|would|should|might|may|must|has|"
-                    rf"have|had|of|it|they|he|she|we|you|i|that|this|the|a|an|{_COMPARATIVES})\b)\w)|"
-                    r"how much(?=[^?.;]*\b(?:cost|costs|spend|spent|pay|paid|price|money)\b)")
+#: "how much" asks for a figure when a measurable thing follows it ("how much electricity ...", "how much total
+#: compute ...") or the question is about a price ("how much did it cost?"); not for a degree: "how much can an AI
+#: gain ...?", "how much evidence is there ...?", "how much smarter ...", "how much of the code ...".
+_HOW_MUCH_FIGURE = (r"how much(?=\s+(?:[\w'’-]+\s+){0,2}?(?:electricity|energy|power|compute|computing|money|time|data|"
+                    r"memory|storage|flops|hardware|gpus?|chips?|funding|cash|revenue|budget|capital)\b)|"
+                    r"how much(?=[^?.;]*\b(?:cost|costs|costed|spend|spent|price|priced|money)\b)")
 
 #: A question whose answer is a number or a date: "How many ...", "What year ...", "When was ... founded?", "how much
 #: electricity ..." (at the start of the question or of one of its clauses).
@@ -151,12 +149,13 @@ def holds_quantity(sentence: str) -> bool:
 
 #: A question about who originated something ("Who coined the term seed AI?", "who first came up with the paperclip
 #: maximizer?", "the origin of the term", "where does the shoggoth meme come from?"); not one that points back at
-#: what was said ("who came up with that?", "who proposed this?": who said it).
+#: what was said ("who came up with that?", "who proposed this?": who said it). "who coined ..." is :data:`_ASKS_MAKER`.
 _ASKS_ORIGIN = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:came up with|thought up|proposed|formulated|"
                           r"introduced)\b|\borigins? of\b|\bwhere\b[^?]*\bcomes? from\b", re.IGNORECASE)
-#: Verbs for making a thing, not a claim: "who invented it?", "who founded MIRI?" ask for an origin even pointing back.
-_ASKS_MAKER = re.compile(r"\bwho\s+(?:first\s+|originally\s+)?(?:coined|invented|originated|(?:co-?)?founded)\b",
-                         re.IGNORECASE)
+#: Verbs for making a thing, not a claim: "who invented it?", "who founded MIRI?" ask for an origin even pointing back;
+#: at the start of a question or a clause ("the people who founded MIRI" only names them).
+_ASKS_MAKER = re.compile(r"(?:^|[,;.?!]\s*|\b(?:and|so|but|ok|okay|wait)\s+)who\s+(?:first\s+|originally\s+)?"
+                         r"(?:coined|invented|originated|(?:co-?)?founded)\b", re.IGNORECASE)
 
 #: What a sentence that says where something came from holds: "coined", "invented", "founded", "first described", ...
 _ORIGIN = re.compile(r"\b(coin(ed|s|ing)?|invent(ed|s|ing|or)?|came up with|comes up with|proposed|introduced|"
@@ -232,10 +231,11 @@ def holds_profile(sentence: str) -> bool:
 #: A question for how something works inside, in detail ("how do protein folding models actually work under the
 #: hood?", "how exactly is the top-right vector computed?", "explain step by step how steering vectors are
 #: computed"): a debate names techniques and systems to argue about them, and rarely takes one apart.
+_WORKING_VERBS = r"(?:works?|decides?|computed?|finds?|found|turns?|runs?)"
 _ASKS_WORKINGS = re.compile(
-    r"\bunder the hood\b|\bhow exactly\b|\bstep[- ]by[- ]step\b|"
-    r"\bhow\b(?:\s+[\w'’-]+){1,8}?\s+(?:actual+y|exactly)\s+"
-    r"(?:works?|decides?|computed?|finds?|found|turns?|runs?)\b",
+    r"\bunder the hood\b|\bstep[- ]by[- ]step\b|"
+    rf"\bhow\b(?P<thing>(?:\s+[\w'’-]+){{1,8}}?)\s+(?:actual+y|exactly)\s+{_WORKING_VERBS}\b|"
+    rf"\bhow\s+(?:actual+y|exactly)\b(?P<thing2>(?:\s+[\w'’-]+){{1,8}}?)\s+{_WORKING_VERBS}\b",
     re.IGNORECASE)
 
 #: What a sentence that takes something apart holds: how it proceeds ("works by", "is computed by", "first ... then",
@@ -245,8 +245,13 @@ _WORKINGS = re.compile(r"\b(works? by|(computed|found|done|built|trained|made) b
 
 
 def asks_workings(question: str) -> bool:
-    """Whether ``question`` asks how something works inside, in detail (see :data:`_ASKS_WORKINGS`)."""
-    return bool(_ASKS_WORKINGS.search(question))
+    """Whether ``question`` asks how something works inside, in detail (see :data:`_ASKS_WORKINGS`); not how an
+    argument works ("how does the compiler argument actually work?"): that is the debate's own question."""
+    match = _ASKS_WORKINGS.search(question)
+    if not match:
+        return False
+    thing = (match.group("thing") or match.group("thing2") or "").lower().split()
+    return not any(word.strip("'’") in _DISCOURSE_KINDS or names_a_saying(word) for word in thing)
 
 
 def holds_workings(sentence: str) -> bool:
@@ -411,8 +416,20 @@ def whose_view(question: str) -> str | None:
     return match.group("who") if match else None
 
 
-#: A year ("2016", "the 1990s"): a question naming one the material never mentions asks about a time it does not cover.
-_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\ds?\b")
+#: A year after a word that dates ("in 2016", "since 1999", "the 1990s") or a decade ("the 2000's"): a question naming
+#: one the material never mentions asks about a time it does not cover. Not any number ("2048 GPUs").
+_YEAR = re.compile(r"\b(?:in|since|by|before|after|around|until|till|from|during|circa|year|the|of)\s+"
+                   r"((?:1[5-9]|20)\d\d)(?:['’]?s)?\b|\b((?:1[5-9]|20)\d0)['’]?s\b", re.IGNORECASE)
+
+
+def _years(text: str) -> list[str]:
+    """The years and decades ``text`` names, as keyword tokens ("the 2000's" -> "2000s", "in 2016" -> "2016")."""
+    found = []
+    for match in _YEAR.finditer(text):
+        year, decade = match.group(1), match.group(2)
+        token = f"{decade}s" if decade else (f"{year}s" if match.group(0).rstrip("'’").lower().endswith("s") else year)
+        found.append(token)
+    return list(dict.fromkeys(found))
 
 
 class QueryReader:
@@ -427,7 +444,7 @@ class QueryReader:
         counts = Counter(counts) if counts is not None else word_counts(corpus_texts)
         self.vocabulary = frozenset(counts)
         if knows_token is None:
-            years = frozenset(tokenize([" ".join(_YEAR.findall(" ".join(corpus_texts)))])[0])
+            years = frozenset(_years(" ".join(corpus_texts)))
             knows_token = years.__contains__
         self._knows_token = knows_token
         self.acronyms = dict(acronyms or {})
@@ -505,7 +522,7 @@ class QueryReader:
         typed = {word for word, _ in corrections}
         unknown = tuple(name for name in self.unknown_names(question) if name not in typed)
         who = whose_view(question)  # whose view it asks: by such a name, the material cannot say
-        unknown_speaker = who is not None and any(name in who for name in unknown)
+        unknown_speaker = who is not None and any(re.search(rf"\b{re.escape(name)}\b", who) for name in unknown)
         return ReadQuestion(text=question, cleaned=cleaned, ask=ask,
                             contrast=bool(_CONTRAST.search(question)),
                             advice=bool(_ADVICE.search(question) or _RECOMMENDATION.search(question)),
@@ -525,8 +542,7 @@ class QueryReader:
         about an organisation, a law, a person or a year the material does not mention is outside it, however
         close its other words are ("Does the EU AI Act regulate self-improving models?", "who did AlphaGo beat in
         2016?")."""
-        found = [year for year in dict.fromkeys(_YEAR.findall(question))
-                 if not any(map(self._knows_token, tokenize([year])[0] or [year]))]
+        found = [year for year in _years(question) if not self._knows_token(year)]
         for sentence in _SENTENCE.split(question):
             for position, match in enumerate(_NAME.finditer(sentence)):
                 name = match.group(0)

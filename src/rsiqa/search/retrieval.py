@@ -135,8 +135,9 @@ class Evidence:
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
     def clear_answer_type(self) -> None:
-        """Forget the checks of what the question asks for (a figure, an origin, a profile, a term, a kind): what is
-        left measures only how close it comes to the material in meaning and words."""
+        """Forget the checks of what the question asks for (a figure, an origin, a profile, inner workings, a term, a
+        kind, an unknown speaker's view): what is left measures only how close it comes to the material in meaning
+        and words."""
         self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = False
         self.unknown_term = self.unknown_kind = self.unknown_speaker = False
 
