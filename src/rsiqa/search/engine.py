@@ -12,7 +12,7 @@ import numpy as np
 
 from rsiqa.search.answer import compose_answer, coverage_logit
 from rsiqa.search.calibration import PROBES, Calibration, corpus_calibration
-from rsiqa.search.conversation import read_history, read_in_paraphrase
+from rsiqa.search.conversation import read_history
 from rsiqa.search.lexical import REFERS_BACK
 from rsiqa.ingest.documents import passage_context
 from rsiqa.index.embedding import Embedder, embedder_for
@@ -182,13 +182,7 @@ class Engine:
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
         hits, evidence = state.retriever.search(read, k, conversation, vectors)
         chosen_by = state.retriever.answer_vector(read, conversation, vectors)
-        said = conversation.said if conversation is not None else ""
-        if conversation is not None and not conversation.cited and hits and (read.more or read.reply):
-            # A follow-up for more or for a reply after a paraphrasing answer: the sentence of the first passage
-            # closest to that exchange (its text, the last query text when nothing was cited) is what the reader has
-            # been told.
-            cosines = state.data.sentence_cosines(hits[0].row, vectors[-1])
-            said = read_in_paraphrase(state.data.sentences[hits[0].row], cosines, said)
+        said = state.retriever.read_before(read, conversation, hits, vectors) if conversation is not None else ""
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 calibration=self._calibration(state), decline=state.decline, said=said)
         asked = [str(t.get("content", "")) for t in history or [] if t.get("role") == "user"] + [question]

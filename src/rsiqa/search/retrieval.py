@@ -37,7 +37,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from rsiqa.search.conversation import Conversation, new_sentences
+from rsiqa.search.conversation import Conversation, new_sentences, read_in_paraphrase
 from rsiqa.ingest.documents import passage_context
 from rsiqa.ingest.structure import LIST_ITEM
 from rsiqa.index.embedding import Embedder
@@ -93,6 +93,11 @@ _WORKINGS_SAMPLE = 400
 _VARIANT_LETTERS = 6
 #: A part of a compound written as one word (:meth:`Retriever._compound`) has at least this many letters.
 _PART_LETTERS = 3
+
+
+def _speaking(word: str) -> bool:
+    """Whether ``word`` is about who speaks in the material or how ("the author", "wrote"): no topic of its own."""
+    return names_a_speaker(word) or names_a_saying(word)
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -326,7 +331,7 @@ class Retriever:
         found: list[tuple[str, bool]] = []
         for word, token in pairs:
             if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
-                    or names_a_speaker(word) or names_a_saying(word) or names_a_part_noun(word)):
+                    or _speaking(word) or names_a_part_noun(word)):
                 found.append((word, True))
             elif lookups > 0:
                 lookups -= 1
@@ -382,7 +387,7 @@ class Retriever:
         "wrote") is no topic: left out, unless ``speakers`` (then it counts as a word the corpus lacks).
         """
         words = [] if speakers else content_words(text)
-        left_out = {token for word, token in zip(words, stem(words)) if names_a_speaker(word) or names_a_saying(word)}
+        left_out = {token for word, token in zip(words, stem(words)) if _speaking(word)}
         weights: dict[str, float] = {}
         # Words the corpus writes as one ("multi-polar" for "multipolar") count as that one word.
         pairs = self._joined(text)
@@ -426,6 +431,18 @@ class Retriever:
         h = self.context_weight(question) if weight is None else weight
         mixed = (1 - h) * vectors[0] + h * vectors[1 + int(bool(question.ask))]
         return mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+
+    def read_before(self, question: ReadQuestion, conversation: Conversation, hits: list[Hit],
+                    vectors: np.ndarray) -> str:
+        """What the reader has read before this follow-up, as the answer's quoting takes it: the previous answer;
+        for a follow-up for more or for a reply after an answer that paraphrased the first passage (nothing cited,
+        nothing of it quoted), also that passage's sentence closest to the exchange, which the paraphrase told
+        (:func:`rsiqa.search.conversation.read_in_paraphrase`). ``vectors``: the embeddings of :meth:`query_texts`,
+        whose last, when nothing was cited, is the exchange alone."""
+        if conversation.cited or not hits or not (question.more or question.reply):
+            return conversation.said
+        cosines = self.data.sentence_cosines(hits[0].row, vectors[-1])
+        return read_in_paraphrase(self.data.sentences[hits[0].row], cosines, conversation.said)
 
     def query_texts(self, question: ReadQuestion, conversation: Conversation | None = None) -> list[str]:
         """The texts to embed for a search, in this order: the cleaned question; its ask (a long
