@@ -96,8 +96,8 @@ objections reason reasons view views idea ideas comparison comparisons
 #: What is best, unless it is something a debate says ("the best argument for foom"): a recommendation ("the best
 #: open source SAT solver", "best way to get rust off a pan", "which distillation method gives the best accuracy").
 _RECOMMENDATION = re.compile(
-    rf"(?<!\bat )(?<!\bis )\bbest\b(?!(?:[-\s,]+[\w'’]+)?[-\s,]+(?:{'|'.join(sorted(_DISCOURSE_KINDS))}|evidence|case|"
-    r"explanation|account|answer|response|reply|rebuttal|counter-?argument|objection|critique|criticism|defen[cs]e|"
+    rf"(?<!\bat )(?<!\bis )\bbest\b(?!(?:[-\s,]+[\w'’]+)?[-\s,]+(?:{'|'.join(sorted(_DISCOURSE_KINDS))}|"
+    r"evidence|case|explanation|account|answer|response|reply|rebuttal|counter-?argument|objection|critique|criticism|defen[cs]e|"
     r"summary|version|interpretation|guess|estimate)s?\b)", re.IGNORECASE)
 
 
@@ -419,17 +419,14 @@ def whose_view(question: str) -> str | None:
 #: A year after a word that dates ("in 2016", "since 1999", "the 1990s") or a decade ("the 2000's"): a question naming
 #: one the material never mentions asks about a time it does not cover. Not any number ("2048 GPUs").
 _YEAR = re.compile(r"\b(?:in|since|by|before|after|around|until|till|from|during|circa|year|the|of)\s+"
-                   r"((?:1[5-9]|20)\d\d)(?:['’]?s)?\b|\b((?:1[5-9]|20)\d0)['’]?s\b", re.IGNORECASE)
+                   r"(?P<year>(?:1[5-9]|20)\d\d)(?P<s>['’]?s)?\b|\b(?P<decade>(?:1[5-9]|20)\d0)['’]?s\b",
+                   re.IGNORECASE)
 
 
 def _years(text: str) -> list[str]:
     """The years and decades ``text`` names, as keyword tokens ("the 2000's" -> "2000s", "in 2016" -> "2016")."""
-    found = []
-    for match in _YEAR.finditer(text):
-        year, decade = match.group(1), match.group(2)
-        token = f"{decade}s" if decade else (f"{year}s" if match.group(0).rstrip("'’").lower().endswith("s") else year)
-        found.append(token)
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(f"{m['decade']}s" if m["decade"] else m["year"] + ("s" if m["s"] else "")
+                              for m in _YEAR.finditer(text)))
 
 
 class QueryReader:
