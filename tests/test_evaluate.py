@@ -148,7 +148,7 @@ def test_bad_jsonl_names_the_line(tmp_path):
     ("styles_blind2.jsonl", True), ("styles_blind3.jsonl", True), ("styles_blind4.jsonl", True), ("definitions.jsonl", True),
     ("followups_dev.jsonl", True), ("abstention_dev.jsonl", True),
     ("followups_check.jsonl", True), ("styles_blind5.jsonl", True), ("styles_blind6.jsonl", True),
-    ("styles_blind7.jsonl", True), ("styles_blind8.jsonl", True),
+    ("styles_blind7.jsonl", True), ("styles_blind8.jsonl", True), ("styles_blind9.jsonl", True),
     ("abstention_check.jsonl", True),
 ])
 def test_our_question_sets_have_every_gold_phrase_in_the_corpus(name, once):
