@@ -46,6 +46,19 @@ def test_the_ask_of_a_long_question_is_found_only_when_there_is_background():
     assert ask_part(only_asks) is None  # nothing but asking
 
 
+def test_an_ask_that_points_back_keeps_the_sentence_it_points_at():
+    background = "I'm writing a thesis on principal-agent problems in economics and read a lot about incentives."
+    said = "It made me wonder whether an AI that builds a stronger AI runs into the same issues we do."
+    assert ask_part(f"{background} {said} Does anyone in the material make that argument?") == (
+        f"{said} Does anyone in the material make that argument?")
+    assert ask_part(f"{background} {said} What's the claim, exactly?") == f"{said} What's the claim, exactly?"
+    # an ask that does not point back stays alone; a referent that is all the background is left out
+    assert ask_part(f"{background} {said} Does anyone in the material discuss incentives?") == (
+        "Does anyone in the material discuss incentives?")
+    assert ask_part(f"{background[:-1]}, and {said[0].lower()}{said[1:]} Is that idea discussed?") == (
+        "Is that idea discussed?")
+
+
 def test_contrast_and_advice_intents():
     reader = QueryReader(CORPUS)
     assert reader.read("How does Chiang's view differ from Chollet's?").contrast

@@ -11,7 +11,8 @@ retriever and the abstention should look at:
   1 (2 for words of 8 letters or more). A correctly spelt word the corpus lacks ("recipe")
   is never turned into a corpus word, so it still counts against the question's coverage;
 * **the ask** of a long question: the sentences that ask (a question mark, or an interrogative
-  or imperative opening) when the question also holds background;
+  or imperative opening) when the question also holds background, with the sentence before
+  an asking one that points back to it ("Is that idea discussed?", "What's the claim?");
 * **the source it points at**: "the commenter", "the author's post", "the FAQ", "the notes";
 * **intent**: a contrast ("how do X and Y differ", "what do both sides say"), a request for
   instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold,
@@ -322,6 +323,11 @@ _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
 
 #: Long enough to hold background besides the ask.
 _LONG_WORDS = 30
+#: A noun for something said, after a word that points at it ("What's the claim, exactly?", "Is that idea
+#: discussed?"): an asking sentence with it (or a pronoun that points back) leans on the sentence before it.
+_SAID_BEFORE = re.compile(r"\b(the|this|that|these|those)\s+(claim|argument|idea|point|view|picture|reasoning|"
+                          r"assumption|suggestion|scenario|worry|concern|objection|counterpoint|question|problem|"
+                          r"thing)s?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -616,11 +622,19 @@ def asks_for_the_whole(question: str) -> bool:
 
 
 def ask_part(question: str) -> str | None:
-    """The sentences of a long question that ask, when others only give background; else None."""
+    """The sentences of a long question that ask, when others only give background; else None.
+
+    An asking sentence that points back ("Does anyone make that argument?", "What's the claim, exactly?") takes the
+    sentence before it, which says what it points at, unless that would leave no background out.
+    """
     if len(question.split()) < _LONG_WORDS:
         return None
     sentences = [s.strip() for s in _SENTENCE.split(question.strip()) if s.strip()]
-    asking = [s for s in sentences if s.endswith("?") or _ASKS.match(s)]
+    asking = [i for i, s in enumerate(sentences) if s.endswith("?") or _ASKS.match(s)]
     if not asking or len(asking) == len(sentences):
         return None
-    return " ".join(asking)
+    leaned_on = {i - 1 for i in asking if i and (REFERS_BACK.search(sentences[i]) or _SAID_BEFORE.search(sentences[i]))}
+    kept = set(asking) | leaned_on
+    if len(kept) == len(sentences):  # what it points at is all the background: the asking sentences alone
+        kept = set(asking)
+    return " ".join(sentences[i] for i in sorted(kept))
