@@ -55,6 +55,9 @@ def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     untold = evidence(0.55, 0.45, 0.6)
     untold.lacks_workings = True
     assert coverage_probability(untold) < 0.5
+    unpublished = evidence(0.55, 0.45, 0.6)  # "What's the title of Chollet's essay?": mentioned, never named
+    unpublished.lacks_work = True
+    assert coverage_probability(unpublished) < 0.5
     stranger = evidence(0.55, 0.45, 0.6)  # "What does the EU AI Act say about ...?"
     stranger.unknown_speaker = True
     assert coverage_probability(stranger) < 0.5

@@ -186,6 +186,27 @@ def test_a_question_for_how_something_works_inside():
     assert not holds_workings("AIs are like compilers: bootstrapping helps only up to a point.")
 
 
+def test_a_question_for_a_works_title_or_where_it_appeared():
+    from rsiqa.search.query import holds_work
+
+    reader = QueryReader(CORPUS)
+    for question in ("What is the title of François Chollet's 2017 essay, and where was it published?",
+                     "has he published a paper on that? whats it called",
+                     "which economist wrote that, and what's their book called?",
+                     "Which economist made that argument, and where was it published?",
+                     "Who came up with instrumental convergence, and in which paper or book?"):
+        read = reader.read(question)
+        assert read.work and read.demands_a_fact, question
+    # A part of the material is named by its citation; a claim is no work.
+    for question in ("where was the skeptical post published?", "What did Chollet argue in 2017?",
+                     "Which post argues that RSI does not apply to deep learning?", "what's the faq answer called?"):
+        assert not reader.read(question).work, question
+    assert holds_work('From "Hard Takeoff" (emphasis mine):')
+    assert holds_work("See https://www.lesswrong.com/posts/abc for the whole essay.")
+    assert holds_work("The essay was published in Wired.")
+    assert not holds_work("François Chollet, who argued in 2017 that self-improving systems cannot go far.")
+
+
 def test_a_question_about_where_someone_stands_in_the_world():
     from rsiqa.search.query import holds_profile
 

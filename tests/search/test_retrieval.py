@@ -51,6 +51,14 @@ def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever)
     assert not plain.lacks_quantity  # asks for no figure
 
 
+def test_a_question_for_a_works_title_is_checked_against_the_best_sentence(retriever):
+    read = QueryReader([]).read
+    _, untitled = retriever.search(read("What is the title of Chollet's essay on self-improving systems?"), k=2)
+    assert untitled.lacks_work and untitled.lacks_a_fact  # the Chollet sentence names no title, link or venue
+    _, plain = retriever.search(read("What did Chollet argue about self-improving systems?"), k=2)
+    assert not plain.lacks_work and not plain.lacks_a_fact
+
+
 def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_things_apart(retriever, settings,
                                                                                              tmp_path, fake_embedder):
     read = QueryReader([]).read

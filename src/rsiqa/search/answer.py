@@ -110,8 +110,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         + (cal.rare_bonus if evidence.rare_match else 0.0)
         - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
         - 2.0 * min(unknown_names, 2)
-        - (_MISSING_QUANTITY if evidence.lacks_quantity or evidence.lacks_origin or evidence.lacks_profile
-           or evidence.lacks_workings else 0.0)
+        - (_MISSING_QUANTITY if evidence.lacks_a_fact else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind or evidence.unknown_speaker else 0.0)
     )
     return logit

@@ -175,6 +175,34 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
+#: A question for a work's title or where it appeared ("What's the title of Chollet's 2017 essay, and where was it
+#: published?", "has he published a paper on that?", "in which paper or book?"): a discussion that only mentions a work
+#: does not name it. A part of the material itself ("where was the skeptical post published?") is not such a work:
+#: its citation names it.
+_ASKS_WORK = re.compile(
+    r"\b(?:title|name)s?\s+of\s+(?:(?:the|his|her|their|that|this|its)\s+)?(?:[\w'’]+\s+)?"
+    r"(?:essay|paper|book|talk|lecture)\b|"
+    r"\bwhat(?:'s|’s|\s+is|\s+was)?\s+(?:the|their|his|her|its)\s+(?:essay|paper|book|talk|lecture)\s+called\b|"
+    r"\bwhere\s+(?:was|is|did|were)\b(?P<where>.{0,60}?)\b(?:published|appear(?:ed)?|printed)\b|"
+    r"\b(?:in\s+)?which\s+(?:paper|book|journal|essay|conference|magazine)\b|"
+    r"\bpublished\s+(?:a\s+|any\s+)?(?:papers?|books?|essays?)\b", re.IGNORECASE)
+#: What a sentence that names a work holds: a title in quotation marks, a link, a place of publication.
+_WORK = re.compile(r"[\"“][A-Z][^\"”]{2,80}[\"”]|https?://|\bpublished\s+(?:in|by|on)\b|"
+                   r"\bin\s+(?:the\s+)?(?:journal|magazine|book)\b")
+
+
+def asks_work(question: str) -> bool:
+    """Whether ``question`` asks a work's title or where it appeared (see :data:`_ASKS_WORK`)."""
+    match = _ASKS_WORK.search(question)
+    where = match.group("where") if match else None
+    return match is not None and not (where and any(names_a_part_noun(word) for word in re.findall(r"\w+", where)))
+
+
+def holds_work(sentence: str) -> bool:
+    """Whether ``sentence`` names a work: a title in quotation marks, a link or where it was published."""
+    return bool(_WORK.search(sentence))
+
+
 #: A subject that is not an organisation (a thing named with an article or a demonstrative: where "that claim" is
 #: based), and one that is not a person either ("it" works, "this idea" works; but "it" may be based somewhere).
 _DETERMINERS = "the|this|that|these|those|a|an|your|such"
@@ -353,14 +381,15 @@ class ReadQuestion:
     reply: bool = False  # asks how someone answered what was discussed ("how did the author respond?")
     profile: bool = False  # asks where someone or something stands in the world ("where does he work now?")
     workings: bool = False  # asks how something works inside, in detail ("how does X actually work under the hood?")
+    work: bool = False  # asks a work's title or where it appeared ("what's the title of his essay?")
     more: bool = False  # asks for more than was said ("what else?", "what could it do instead?")
     unknown_speaker: bool = False  # asks the view of someone the corpus never names ("what does the EU AI Act say?")
 
     @property
     def demands_a_fact(self) -> bool:
         """Asks for a fact that a sentence holds or not: a number or a date, an origin, someone's job or funding, how
-        something works inside."""
-        return self.quantity or self.origin or self.profile or self.workings
+        something works inside, a work's title or where it appeared."""
+        return self.quantity or self.origin or self.profile or self.workings or self.work
 
     @property
     def demands(self) -> bool:
@@ -537,7 +566,8 @@ class QueryReader:
                             kind=asked_kind(cleaned), origin=asks_origin(cleaned),
                             count=bool(_COUNTS.search(question)), reply=bool(_ASKS_REPLY.search(question)),
                             more=bool(_ASKS_MORE.search(question)),
-                            profile=asks_profile(ask or cleaned), workings=asks_workings(question))
+                            profile=asks_profile(ask or cleaned), workings=asks_workings(question),
+                            work=asks_work(cleaned))
 
     def unknown_names(self, question: str) -> tuple[str, ...]:
         """Names in ``question`` that the corpus never uses: capitalised words past a sentence's first

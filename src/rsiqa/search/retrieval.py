@@ -49,8 +49,8 @@ from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
-                                holds_workings, names_a_part_noun, names_a_saying, names_a_speaker, term_words,
-                                without_summary_request)
+                                holds_work, holds_workings, names_a_part_noun, names_a_saying, names_a_speaker,
+                                term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -135,15 +135,22 @@ class Evidence:
     lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
     lacks_profile: bool = False  # it asks for someone's job or funding, the first hit's best sentence gives none
     lacks_workings: bool = False  # it asks how something works inside, the first hit's best sentence does not say
+    lacks_work: bool = False  # it asks a work's title or where it appeared, the first hit's best sentence names neither
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     unknown_speaker: bool = False  # the view of someone the corpus never names ("what does the EU AI Act say ...?")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
 
+    @property
+    def lacks_a_fact(self) -> bool:
+        """The question asks for a fact (a figure, an origin, a profile, inner workings, a published work) that the
+        first hit's best sentence does not hold."""
+        return self.lacks_quantity or self.lacks_origin or self.lacks_profile or self.lacks_workings or self.lacks_work
+
     def clear_answer_type(self) -> None:
-        """Forget the checks of what the question asks for (a figure, an origin, a profile, inner workings, a term, a
-        kind, an unknown speaker's view): what is left measures only how close it comes to the material in meaning
-        and words."""
-        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = False
+        """Forget the checks of what the question asks for (a figure, an origin, a profile, inner workings, a published
+        work, a term, a kind, an unknown speaker's view): what is left measures only how close it comes to the
+        material in meaning and words."""
+        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = self.lacks_work = False
         self.unknown_term = self.unknown_kind = self.unknown_speaker = False
 
 
@@ -550,7 +557,7 @@ class Retriever:
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         order = np.argsort(-fused, kind="stable")[:k]
         first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
-        lacks_origin = lacks_profile = lacks_quantity = lacks_workings = False
+        lacks_origin = lacks_profile = lacks_quantity = lacks_workings = lacks_work = False
         if first is not None and question.demands_a_fact:
             # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
             sentences = self.data.sentences[first]
@@ -566,7 +573,10 @@ class Retriever:
             # "how do protein folding models actually work under the hood?": in material that rarely takes things
             # apart (a debate, unlike a manual), the sentence that answers says how it proceeds.
             lacks_workings = question.workings and not self._shows_workings and not holds_workings(best)
-        lacks_a_fact = lacks_quantity or lacks_origin or lacks_profile or lacks_workings
+            # "What's the title of Chollet's essay, and where was it published?": the sentence that answers names a
+            # title (in quotation marks), a link or a place of publication.
+            lacks_work = question.work and not holds_work(best)
+        lacks_a_fact = lacks_quantity or lacks_origin or lacks_profile or lacks_workings or lacks_work
         in_context = conversation is not None and evidence is evidence_ctx
         if in_context and (question.advice or lacks_a_fact):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
@@ -576,6 +586,7 @@ class Retriever:
             evidence, in_context = evidence_alone, False
         evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
         evidence.lacks_quantity, evidence.lacks_workings = lacks_quantity, lacks_workings
+        evidence.lacks_work = lacks_work
         evidence.soft_coverage = self.known_share(texts[at] if in_context else question.cleaned)
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
