@@ -52,9 +52,11 @@ def test_an_ask_that_points_back_keeps_the_sentence_it_points_at():
     assert ask_part(f"{background} {said} Does anyone in the material make that argument?") == (
         f"{said} Does anyone in the material make that argument?")
     assert ask_part(f"{background} {said} What's the claim, exactly?") == f"{said} What's the claim, exactly?"
-    # an ask that does not point back stays alone; a referent that is all the background is left out
+    # an ask that does not point back to something said stays alone (a pronoun is in most questions); a referent that
+    # is all the background is left out
     assert ask_part(f"{background} {said} Does anyone in the material discuss incentives?") == (
         "Does anyone in the material discuss incentives?")
+    assert ask_part(f"{background} {said} Is it different from the weights?") == "Is it different from the weights?"
     assert ask_part(f"{background[:-1]}, and {said[0].lower()}{said[1:]} Is that idea discussed?") == (
         "Is that idea discussed?")
 
@@ -196,8 +198,12 @@ def test_a_question_for_a_works_title_or_where_it_appeared():
                      "Who came up with instrumental convergence, and in which paper or book?"):
         read = reader.read(question)
         assert read.work and read.demands_a_fact, question
-    # A part of the material or an argument in it is named by its citation; a claim is no work.
-    for question in ("where was the skeptical post published?", "Where was the argument about AGIs published?", "What did Chollet argue in 2017?",
+    # A work of the material itself (a post, an argument in it) is named by its citation; a claim is no work.
+    for question in ("where was the skeptical post published?", "Where was the argument about AGIs published?",
+                     "What is the title of the essay on the feasibility of recursive self-improvement?",
+                     "Which essay argues you don't have to self-modify to self-improve?",
+                     "What's the name of the paper about whether RSI is relevant in deep learning?",
+                     "Has anyone published a paper on recursive self-improvement in deep learning?", "What did Chollet argue in 2017?",
                      "Which post argues that RSI does not apply to deep learning?", "what's the faq answer called?"):
         assert not reader.read(question).work, question
     assert holds_work('From "Hard Takeoff" (emphasis mine):')

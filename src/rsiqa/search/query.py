@@ -12,7 +12,7 @@ retriever and the abstention should look at:
   is never turned into a corpus word, so it still counts against the question's coverage;
 * **the ask** of a long question: the sentences that ask (a question mark, or an interrogative
   or imperative opening) when the question also holds background, with the sentence before
-  an asking one that points back to it ("Is that idea discussed?", "What's the claim?");
+  an asking one that points back to something said in it ("Is that idea discussed?", "What's the claim?");
 * **the source it points at**: "the commenter", "the author's post", "the FAQ", "the notes";
 * **intent**: a contrast ("how do X and Y differ", "what do both sides say"), a request for
   instructions or advice ("step by step", "how do I", "should I buy"), which a debate does not hold,
@@ -175,16 +175,18 @@ def holds_origin(sentence: str) -> bool:
     return bool(_ORIGIN.search(sentence))
 
 
-#: A question for a work's title or where it appeared ("What's the title of Chollet's 2017 essay, and where was it
-#: published?", "has he published a paper on that?", "in which paper or book?"): a discussion that only mentions a work
-#: does not name it. Not "where was X published?": X may be the material's own post or argument, which its citation
-#: names.
+#: A question for the title or the place of a work someone the material names made ("What's the title of Chollet's
+#: 2017 essay?", "which economist wrote that, and what's their book called?", "has he published a paper on that?",
+#: "in which paper or book?"): a discussion that only mentions a work does not name it. The work belongs to someone
+#: (a possessive, "he published"): "the essay on …" or "which essay argues …" may be one of the material's own posts,
+#: which its citation names; so may the thing of "where was … published?".
 _ASKS_WORK = re.compile(
-    r"\b(?:title|name)s?\s+of\s+(?:(?:the|his|her|their|that|this|its)\s+)?(?:[\w'’-]+\s+){0,3}?"
+    r"\b(?:title|name)s?\s+of\s+(?:(?:his|her|their|its)\s+|(?:[\w-]+\s+){0,2}?[\w-]+['’]s\s+)(?:[\w'’-]+\s+){0,2}?"
     r"(?:essay|paper|book|talk|lecture)\b|"
-    r"\bwhat(?:'s|’s|\s+is|\s+was)?\s+(?:the|their|his|her|its)\s+(?:essay|paper|book|talk|lecture)\s+called\b|"
-    r"\b(?:in\s+)?which\s+(?:paper|book|journal|essay|conference|magazine)\b|"
-    r"\bpublished\s+(?:a\s+|any\s+)?(?:papers?|books?|essays?)\b", re.IGNORECASE)
+    r"\bwhat(?:'s|’s|\s+is|\s+was)?\s+(?:their|his|her|its)\s+(?:essay|paper|book|talk|lecture)\s+called\b|"
+    r"\b(?:in\s+)?which\s+(?:paper\s+or\s+book|book|journal|magazine|conference)\b|"
+    r"\b(?:he|she|they)\s+(?:ever\s+)?(?:published|written|wrote)\s+(?:a|an|any)\s+(?:papers?|books?|essays?)\b",
+    re.IGNORECASE)
 #: What a sentence that names a work holds: a title in quotation marks, a link, a place of publication.
 _WORK = re.compile(r"[\"“][A-Z][^\"”]{2,80}[\"”]|https?://|\bpublished\s+(?:in|by|on)\b|"
                    r"\bin\s+(?:the\s+)?(?:journal|magazine|book)\b")
@@ -349,7 +351,8 @@ _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
 #: Long enough to hold background besides the ask.
 _LONG_WORDS = 30
 #: A noun for something said, after a word that points at it ("What's the claim, exactly?", "Is that idea
-#: discussed?"): an asking sentence with it (or a pronoun that points back) leans on the sentence before it.
+#: discussed?"): an asking sentence with it leans on the sentence before it. A pronoun alone does not: "it", "that"
+#: are in most questions ("is it different from the weights?", "Is it true that ...?").
 _SAID_BEFORE = re.compile(r"\b(the|this|that|these|those)\s+(claim|argument|idea|point|view|picture|reasoning|"
                           r"assumption|suggestion|scenario|worry|concern|objection|counterpoint|question|problem|"
                           r"thing)s?\b", re.IGNORECASE)
@@ -651,8 +654,8 @@ def asks_for_the_whole(question: str) -> bool:
 def ask_part(question: str) -> str | None:
     """The sentences of a long question that ask, when others only give background; else None.
 
-    An asking sentence that points back ("Does anyone make that argument?", "What's the claim, exactly?") takes the
-    sentence before it, which says what it points at, unless that would leave no background out.
+    An asking sentence that points back to something said ("Does anyone make that argument?", "What's the claim,
+    exactly?") takes the sentence before it, which says what it points at, unless that would leave no background out.
     """
     if len(question.split()) < _LONG_WORDS:
         return None
@@ -660,7 +663,7 @@ def ask_part(question: str) -> str | None:
     asking = [i for i, s in enumerate(sentences) if s.endswith("?") or _ASKS.match(s)]
     if not asking or len(asking) == len(sentences):
         return None
-    leaned_on = {i - 1 for i in asking if i and (REFERS_BACK.search(sentences[i]) or _SAID_BEFORE.search(sentences[i]))}
+    leaned_on = {i - 1 for i in asking if i and _SAID_BEFORE.search(sentences[i])}
     kept = set(asking) | leaned_on
     if len(kept) == len(sentences):  # what it points at is all the background: the asking sentences alone
         kept = set(asking)
