@@ -350,12 +350,12 @@ _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")
 
 #: Long enough to hold background besides the ask.
 _LONG_WORDS = 30
-#: A noun for something said, after a word that points at it ("What's the claim, exactly?", "Is that idea
-#: discussed?"): an asking sentence with it leans on the sentence before it. A pronoun alone does not: "it", "that"
-#: are in most questions ("is it different from the weights?", "Is it true that ...?").
-_SAID_BEFORE = re.compile(r"\b(the|this|that|these|those)\s+(claim|argument|idea|point|view|picture|reasoning|"
-                          r"assumption|suggestion|scenario|worry|concern|objection|counterpoint|question|problem|"
-                          r"thing)s?\b", re.IGNORECASE)
+#: A noun for something said (one of :data:`_DISCOURSE_KINDS`, or a worry, a scenario, ...), after a word that points
+#: at it ("What's the claim, exactly?", "Is that idea discussed?"): an asking sentence with it leans on the sentence
+#: before it. A pronoun alone does not: "it", "that" are in most questions ("is it different from the weights?").
+_SAID_NOUNS = _DISCOURSE_KINDS | {"reasoning", "assumption", "suggestion", "scenario", "worry", "concern",
+                                  "counterpoint", "question", "problem", "thing"}
+_SAID_BEFORE = re.compile(rf"\b(?:the|this|that|these|those)\s+(?:{'|'.join(sorted(_SAID_NOUNS))})s?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
