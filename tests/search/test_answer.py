@@ -4,7 +4,7 @@ import numpy as np
 
 from rsiqa.ingest.documents import Source
 from rsiqa.search.answer import DECLINE_MESSAGE, answer_unit, attribution, coverage_probability
-from rsiqa.search.retrieval import Evidence
+from rsiqa.search.retrieval import Evidence, Gaps
 from rsiqa.search.schema import SourceOut
 from rsiqa.settings import Settings
 
@@ -49,14 +49,14 @@ def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     # "How many parameters does GPT-4 have?": the material names GPT-4, its best sentence holds no number.
     strong = evidence(0.55, 0.45, 0.6)  # its words and a sentence close in meaning: answered
     missing = evidence(0.55, 0.45, 0.6)
-    missing.lacks_quantity = True
+    missing.gaps = Gaps(quantity=True)
     assert coverage_probability(missing) < 0.5 < coverage_probability(strong)
     # "how do protein folding models actually work under the hood?": named, but never taken apart.
     untold = evidence(0.55, 0.45, 0.6)
-    untold.lacks_workings = True
+    untold.gaps = Gaps(workings=True)
     assert coverage_probability(untold) < 0.5
     unpublished = evidence(0.55, 0.45, 0.6)  # "What's the title of Chollet's essay?": mentioned, never named
-    unpublished.lacks_work = True
+    unpublished.gaps = Gaps(work=True)
     assert coverage_probability(unpublished) < 0.5
     stranger = evidence(0.55, 0.45, 0.6)  # "What does the EU AI Act say about ...?"
     stranger.unknown_speaker = True

@@ -44,19 +44,19 @@ def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever
 def test_a_question_for_a_figure_is_checked_against_the_best_sentence(retriever):
     read = QueryReader([]).read
     _, dated = retriever.search(read("What year did Chollet argue that self-improving systems cannot go exponential?"), k=2)
-    assert not dated.lacks_quantity  # "... in 2017 ..."
+    assert not dated.gaps.quantity  # "... in 2017 ..."
     _, undated = retriever.search(read("How many people does KANSI pivotal AI need?"), k=2)
-    assert undated.lacks_quantity  # the KANSI sentence holds no number
+    assert undated.gaps.quantity  # the KANSI sentence holds no number
     _, plain = retriever.search(read("What is KANSI?"), k=2)
-    assert not plain.lacks_quantity  # asks for no figure
+    assert not plain.gaps.quantity  # asks for no figure
 
 
 def test_a_question_for_a_works_title_is_checked_against_the_best_sentence(retriever):
     read = QueryReader([]).read
     _, untitled = retriever.search(read("What is the title of Chollet's essay on self-improving systems?"), k=2)
-    assert untitled.lacks_work and untitled.lacks_a_fact  # the Chollet sentence names no title, link or venue
+    assert untitled.gaps.work and untitled.lacks_a_fact  # the Chollet sentence names no title, link or venue
     _, plain = retriever.search(read("What did Chollet argue about self-improving systems?"), k=2)
-    assert not plain.lacks_work and not plain.lacks_a_fact
+    assert not plain.gaps.work and not plain.lacks_a_fact
 
 
 def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_things_apart(retriever, settings,
@@ -64,8 +64,8 @@ def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_t
     read = QueryReader([]).read
     question = read("how does bootstrapping a compiler actually work under the hood?")
     _, debate = retriever.search(question, k=2)
-    assert debate.lacks_workings  # the Chiang sentence names bootstrapping but does not say how it works
-    assert not retriever.search(read("Does bootstrapping help a compiler?"), k=2)[1].lacks_workings
+    assert debate.gaps.workings  # the Chiang sentence names bootstrapping but does not say how it works
+    assert not retriever.search(read("Does bootstrapping help a compiler?"), k=2)[1].gaps.workings
     # Material whose passages show how things work (code, procedures), as a manual does, is not checked.
     manual = settings.model_copy(update={"corpus_dir": tmp_path / "manual", "index_dir": tmp_path / "manual_index"})
     manual.corpus_dir.mkdir()
@@ -74,7 +74,7 @@ def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_t
         "```\nmake stage1 && make stage2\n```\n", encoding="utf-8")
     build_index(manual, fake_embedder, progress=False)
     _, shown = Retriever(load_index(manual.index_dir), fake_embedder, manual).search(question, k=1)
-    assert not shown.lacks_workings
+    assert not shown.gaps.workings
 
 
 def test_a_definition_question_is_checked_for_a_term_the_corpus_never_uses(retriever):

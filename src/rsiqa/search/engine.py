@@ -180,8 +180,9 @@ class Engine:
             # ("ok fine. what does the FAQ say about sub-agents?") is a new question, not read in its context.
             conversation = None
         vectors = self.embedder.encode(state.retriever.query_texts(read, conversation))
-        hits, evidence = state.retriever.search(read, k, conversation, vectors)
-        chosen_by = state.retriever.answer_vector(read, conversation, vectors)
+        weight = state.retriever.context_weight(read) if conversation is not None else None
+        hits, evidence = state.retriever.search(read, k, conversation, vectors, weight)
+        chosen_by = state.retriever.answer_vector(read, conversation, vectors, weight)
         said = state.retriever.read_before(read, conversation, hits, vectors) if conversation is not None else ""
         answer = compose_answer(question, hits, evidence, state.data, self.settings, [], read, chosen_by,
                                 calibration=self._calibration(state), decline=state.decline, said=said)

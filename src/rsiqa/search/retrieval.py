@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -119,6 +119,22 @@ class Hit:
     sentence_cosine: float
 
 
+@dataclass(frozen=True)
+class Gaps:
+    """The facts a question asks for that the first hit's best sentence does not hold (an answer-type check)."""
+
+    quantity: bool = False  # a number or a date
+    origin: bool = False  # who originated something
+    profile: bool = False  # someone's job or funding
+    workings: bool = False  # how something works inside
+    work: bool = False  # a work's title or where it appeared
+
+    @property
+    def any(self) -> bool:
+        """Whether any fact asked for is missing."""
+        return self.quantity or self.origin or self.profile or self.workings or self.work
+
+
 @dataclass
 class Evidence:
     """Query-level signals used to decide whether the material covers the question."""
@@ -130,12 +146,8 @@ class Evidence:
     content_terms: int  # how many content words the question has
     soft_coverage: float | None = None  # share of its content words known, or close in meaning to a corpus word
     rare_match: bool = False  # a word of the question found in at most two passages, the first hit among them
-    lacks_quantity: bool = False  # the question asks for a number or a date, the first hit's best sentence holds none
     unknown_term: bool = False  # a definition question ("What is X?") whose term holds a word the corpus never uses
-    lacks_origin: bool = False  # the question asks who originated something, the first hit's best sentence says not
-    lacks_profile: bool = False  # it asks for someone's job or funding, the first hit's best sentence gives none
-    lacks_workings: bool = False  # it asks how something works inside, the first hit's best sentence does not say
-    lacks_work: bool = False  # it asks a work's title or where it appeared, the first hit's best sentence names neither
+    gaps: Gaps = field(default_factory=Gaps)  # facts the question asks for that the first hit's best sentence lacks
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     unknown_speaker: bool = False  # the view of someone the corpus never names ("what does the EU AI Act say ...?")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
@@ -144,13 +156,13 @@ class Evidence:
     def lacks_a_fact(self) -> bool:
         """The question asks for a fact (a figure, an origin, a profile, inner workings, a published work) that the
         first hit's best sentence does not hold."""
-        return self.lacks_quantity or self.lacks_origin or self.lacks_profile or self.lacks_workings or self.lacks_work
+        return self.gaps.any
 
     def clear_answer_type(self) -> None:
         """Forget the checks of what the question asks for (a figure, an origin, a profile, inner workings, a published
         work, a term, a kind, an unknown speaker's view): what is left measures only how close it comes to the
         material in meaning and words."""
-        self.lacks_quantity = self.lacks_origin = self.lacks_profile = self.lacks_workings = self.lacks_work = False
+        self.gaps = Gaps()
         self.unknown_term = self.unknown_kind = self.unknown_speaker = False
 
 
@@ -466,7 +478,7 @@ class Retriever:
         return texts
 
     def search(self, question: ReadQuestion | str, k: int, conversation: Conversation | None = None,
-               vectors: np.ndarray | None = None) -> tuple[list[Hit], Evidence]:
+               vectors: np.ndarray | None = None, weight: float | None = None) -> tuple[list[Hit], Evidence]:
         """The ``k`` best passages for ``question`` (read by :mod:`rsiqa.search.query`), best first.
 
         A long question is scored as a whole and by its ask: their dense scores averaged, their keyword
@@ -477,7 +489,8 @@ class Retriever:
         replies), get :attr:`Settings.conversation_prior`: a follow-up most often asks about them.
         Passages of a kind the question points at ("the commenter", "the author", "the FAQ") get
         :attr:`Settings.kind_cue_weight`.
-        ``vectors`` are the embeddings of :meth:`query_texts`, when the caller has them already.
+        ``vectors`` are the embeddings of :meth:`query_texts` and ``weight`` the question's :meth:`context_weight`,
+        when the caller has them already.
         """
         if isinstance(question, str):
             question = ReadQuestion(text=question, cleaned=question, ask=None, contrast=False, advice=False)
@@ -511,7 +524,8 @@ class Retriever:
         # "which lab does he work at?": the material cannot name a thing of a kind it never names
         unknown_kind = question.kind is not None and self.known_words(question.kind)[0] == 0
         if conversation is not None:
-            h = self.context_weight(question)  # the less the question says by itself, the more the conversation decides
+            # the less the question says by itself, the more the conversation decides
+            h = self.context_weight(question) if weight is None else weight
             fused_ctx, dense_ctx, lexical_ctx, best_ctx, cos_ctx, evidence_ctx = self._fused(
                 texts[at], vectors[at], bm25[at], rows)
             fused = (1 - h) * fused + h * fused_ctx
@@ -557,36 +571,19 @@ class Retriever:
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         order = np.argsort(-fused, kind="stable")[:k]
         first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
-        lacks_origin = lacks_profile = lacks_quantity = lacks_workings = lacks_work = False
+        gaps = Gaps()
         if first is not None and question.demands_a_fact:
             # The best sentence of the first hit, read (from disk, on a served index) only for an answer-type check.
             sentences = self.data.sentences[first]
-            best = sentences[int(best_index[order[0]])] if sentences else ""
-            # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
-            lacks_origin = question.origin and not holds_origin(best)
-            # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
-            lacks_profile = question.profile and not holds_profile(best)
-            # "How many ...?": the sentence that answers holds a number, or, for "how many", opens or is part of a
-            # list whose items the reader counts ("How many skeptics does the FAQ list?": "... skeptics include:").
-            listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
-            lacks_quantity = question.quantity and not (holds_quantity(best) or listed)
-            # "how do protein folding models actually work under the hood?": in material that rarely takes things
-            # apart (a debate, unlike a manual), the sentence that answers says how it proceeds.
-            lacks_workings = question.workings and not self._shows_workings and not holds_workings(best)
-            # "What's the title of Chollet's essay, and where was it published?": the sentence that answers names a
-            # title (in quotation marks), a link or a place of publication.
-            lacks_work = question.work and not holds_work(best)
-        lacks_a_fact = lacks_quantity or lacks_origin or lacks_profile or lacks_workings or lacks_work
+            gaps = self._gaps(question, sentences[int(best_index[order[0]])] if sentences else "")
         in_context = conversation is not None and evidence is evidence_ctx
-        if in_context and (question.advice or lacks_a_fact):
+        if in_context and (question.advice or gaps.any):
             # A follow-up for a fact the sentence found in context does not hold ("where does he work now?", "what
             # year was that debate?") or for advice ("which solver should I use for that?") is judged by itself:
             # the exchange vouches for its topic, not for that fact nor for instructions. Only the evidence changes:
             # the ranking and its best sentences stay the conversation's, as an answer would quote them.
             evidence, in_context = evidence_alone, False
-        evidence.lacks_origin, evidence.lacks_profile = lacks_origin, lacks_profile
-        evidence.lacks_quantity, evidence.lacks_workings = lacks_quantity, lacks_workings
-        evidence.lacks_work = lacks_work
+        evidence.gaps = gaps
         evidence.soft_coverage = self.known_share(texts[at] if in_context else question.cleaned)
         if question.term is not None:  # "What is constitutional AI?": the material cannot define a term it never uses
             known, total, _ = self.known_words(" ".join(term_words(question.term)))
@@ -615,6 +612,24 @@ class Retriever:
                     hit.best_sentence = next((i for i, sentence in enumerate(sentences)
                                               if len(sentence.split()) >= _SAYS_WORDS), 0)
         return hits, evidence
+
+    def _gaps(self, question: ReadQuestion, best: str) -> Gaps:
+        """Which facts ``question`` asks for that ``best`` (the first hit's best sentence) does not hold."""
+        # "How many ...?": the sentence that answers holds a number, or, for "how many", opens or is part of a
+        # list whose items the reader counts ("How many skeptics does the FAQ list?": "... skeptics include:").
+        listed = question.count and (best.rstrip().endswith(":") or LIST_ITEM.match(best) is not None)
+        return Gaps(
+            quantity=question.quantity and not (holds_quantity(best) or listed),
+            # "Who coined the term seed AI?": the sentence that answers says someone coined, invented, proposed it.
+            origin=question.origin and not holds_origin(best),
+            # "where does he work now?": the sentence that answers gives a job, an employer, a funder, a base.
+            profile=question.profile and not holds_profile(best),
+            # "how do protein folding models actually work under the hood?": in material that rarely takes things
+            # apart (a debate, unlike a manual), the sentence that answers says how it proceeds.
+            workings=question.workings and not self._shows_workings and not holds_workings(best),
+            # "What's the title of Chollet's essay, and where was it published?": the sentence that answers names a
+            # title (in quotation marks), a link or a place of publication.
+            work=question.work and not holds_work(best))
 
     @cached_property
     def _titles(self) -> tuple[list[str], np.ndarray]:
