@@ -8,6 +8,7 @@ from rsiqa.index.store import load_index
 from rsiqa.search.lexical import query_tokens
 from rsiqa.search.conversation import Conversation
 from rsiqa.search.query import QueryReader, ReadQuestion
+from rsiqa.search import retrieval
 from rsiqa.search.retrieval import Retriever, _zscore
 
 
@@ -349,3 +350,39 @@ def test_a_question_that_writes_a_documents_title_favours_its_passages(settings,
     assert paths[titled[0].row] == "fuss.md"
     lift = {h.row: h.fused for h in titled}
     assert all((lift[h.row] - h.fused > 0.5) == (paths[h.row] == "fuss.md") for h in plain)
+
+
+def test_a_question_that_describes_a_post_by_its_title_words_favours_its_passages(settings, fake_embedder, monkeypatch):
+    texts = {"dl.md": "# Is recursive self-improvement relevant in the deep learning paradigm\n\nThe argument is weak.",
+             "align.md": "# AGI systems and humans will both need to solve the alignment problem\n\nThe argument.",
+             "fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me."}
+    for name, text in texts.items():
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+    build_index(settings, fake_embedder, progress=False)
+    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    paths = [p.source.path for p in retriever.data.passages]
+
+    def described(question: str) -> list[str] | None:
+        found = retriever._described(question)
+        return None if found is None else [paths[i] for i in np.flatnonzero(found)]
+
+    assert described("Did anyone push back on the skeptical deep learning post?") == ["dl.md"]
+    assert described("the post about AGIs and humans both needing to solve alignment") == ["align.md"]
+    assert described("Does the 'why all the fuss' post think so?") == ["fuss.md"]
+    assert described("What does the skeptical post say?") is None  # a stance is in no title
+    assert described("What does the recursive self-improvement post say?") is None  # words of two titles: a tie
+    assert described("What does the post say about deep learning?") is None  # what the post says, not what it is about
+    read = QueryReader([]).read
+    question = read("What does the argument in the deep learning post say?")
+    hinted, _ = retriever.search(question, k=3)
+    monkeypatch.setattr(retrieval, "_DESCRIBED_WEIGHT", 0.0)
+    unhinted = {h.row: h.fused for h in retriever.search(question, k=3)[0]}
+    assert all(h.fused - unhinted[h.row] == pytest.approx(0.5 if paths[h.row] == "dl.md" else 0.0) for h in hinted)
+    # in a conversation, the post the previous question described is what the previous answer rested on
+    convo = Conversation(question="What did the deep learning post argue?", answer="It seems so.")
+    texts = retriever.query_texts(read("why?"), convo)
+    vectors = retriever.embedder.encode(texts)
+    bm25 = [retriever._bm25_scores(text) for text in texts]
+    assert paths[retriever._previous_rows(convo, vectors, bm25, None, len(texts) - 1)[0]] == "fuss.md"  # unhinted
+    monkeypatch.setattr(retrieval, "_DESCRIBED_WEIGHT", 0.5)
+    assert paths[retriever._previous_rows(convo, vectors, bm25, None, len(texts) - 1)[0]] == "dl.md"

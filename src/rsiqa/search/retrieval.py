@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -72,6 +73,15 @@ _REPLY_MARGIN = 1e-3
 #: The share of a long question's ask in its keyword score (the whole question has the rest); in meaning it
 #: counts half. Chosen among 0, 0.25, 0.375 and 0.5 on the debate's sets and the Python pages' (the README says which).
 _ASK_LEXICAL = 0.375
+
+#: Added to the passages of the document whose title a question describes by some of its words ("the deep learning
+#: post"; :meth:`Retriever._described`): half a whole title's, since a few words are less sure (0.5 and 1.0 gave the
+#: same answers on the debate's sets).
+_DESCRIBED_WEIGHT = 0.5
+#: A reference to a post by what it is about: "the skeptical deep learning post", "the post asking whether ...".
+_DESCRIBES = re.compile(r"\b(?:the|that|this|his|her|their)\s+(?P<before>(?:[\w'’-]+\s+){0,5}?)(?:blog\s+)?"
+                        r"(?:post|essay|article)s?\b(?:\s+(?:about|on|asking|arguing|that|where|which|called|titled|"
+                        r"saying)\s+(?P<after>[^?.,;!]+))?", re.IGNORECASE)
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -521,6 +531,8 @@ class Retriever:
         named = self._titled(question.text)
         if named is not None:  # 'What does the post “Why all the fuss about ...” argue?': that document's passages
             fused = fused + _TITLE_WEIGHT * (named if rows is None else named[rows])
+        elif (described := self._described(question.text)) is not None:  # "the skeptical deep learning post"
+            fused = fused + _DESCRIBED_WEIGHT * (described if rows is None else described[rows])
         # "which lab does he work at?": the material cannot name a thing of a kind it never names
         unknown_kind = question.kind is not None and self.known_words(question.kind)[0] == 0
         if conversation is not None:
@@ -642,6 +654,35 @@ class Retriever:
         of_source = np.array([index.get(title, -1) for title in titles], dtype=np.int64)
         return names, of_source[per_row] if len(per_row) else np.zeros(0, dtype=np.int64)
 
+    @cached_property
+    def _title_tokens(self) -> tuple[list[set[str]], dict[str, float]]:
+        """Each title's tokens (:meth:`_titles`), and each token's weight: how few titles have it
+        (log of the number of titles over theirs; a token in every title weighs 0)."""
+        names, _ = self._titles
+        tokens = [set(tokenize([name])[0]) for name in names]
+        counts: dict[str, int] = {}
+        for title in tokens:
+            for token in title:
+                counts[token] = counts.get(token, 0) + 1
+        return tokens, {token: float(np.log(len(tokens) / n)) for token, n in counts.items()}
+
+    def _described(self, question: str) -> np.ndarray | None:
+        """1 for the passages of the document whose title the question describes ("the deep learning post", "the
+        post about AGIs and humans both solving alignment": words that only that title has), else 0; None: it
+        describes none, or as many words point at two."""
+        words: list[str] = []
+        for match in _DESCRIBES.finditer(question):
+            words += [word for word in (match.group("before") or "").split() + (match.group("after") or "").split()
+                      if not _speaking(word) and not names_a_part_noun(word)]
+        if not words:
+            return None
+        titles, weight = self._title_tokens
+        asked = set(tokenize([" ".join(words)])[0])
+        scores = sorted(((sum(weight[t] for t in asked & title), i) for i, title in enumerate(titles)), reverse=True)
+        if not scores or scores[0][0] <= 0 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+            return None
+        return (self._titles[1] == scores[0][1]).astype(np.float64)
+
     def _titled(self, question: str) -> np.ndarray | None:
         """1 for the passages of the documents whose whole title the question writes, else 0; None: it names none."""
         text = f" {normal_words(question)} "
@@ -687,6 +728,9 @@ class Retriever:
             return [where[c] for c in conversation.cited[:3] if c in where]
         dense, lexical, _, _, top_passage = self._scores(vectors[at], bm25[at], rows)
         fused = self._fuse(dense, lexical, top_passage)
+        described = self._described(conversation.question)
+        if described is not None:  # "Did anyone push back on the skeptical deep learning post?": that post's passages
+            fused = fused + _DESCRIBED_WEIGHT * (described if rows is None else described[rows])
         order = np.argsort(-fused, kind="stable")[:2]
         return [int(i if rows is None else rows[i]) for i in order]
 
