@@ -344,6 +344,27 @@ def names_a_speaker(word: str) -> bool:
     return bool(_SPEAKERS.fullmatch(word))
 
 
+#: A reference to a post by what it is about: "the skeptical deep learning post", "the post asking whether ...".
+_DESCRIBES = re.compile(r"\b(?:the|that|this|his|her|their)\s+(?P<before>(?:[\w'’-]+\s+){0,5}?)(?:blog\s+)?"
+                        r"(?:post|essay|article)s?\b(?:\s+(?:about|on|asking|arguing|that|where|which|called|titled|"
+                        r"saying)\s+(?P<after>[^?.,;!]+))?", re.IGNORECASE)
+
+
+def names_speaking(word: str) -> bool:
+    """Whether ``word`` is about who speaks in the material or how ("the author", "wrote"): no topic of its own."""
+    return names_a_speaker(word) or names_a_saying(word)
+
+
+def post_description(question: str) -> list[str]:
+    """The words with which ``question`` describes a post ("the skeptical deep learning post" -> ["skeptical", "deep",
+    "learning"]), without words for speakers, sayings or parts of the material; [] when it describes none."""
+    words: list[str] = []
+    for match in _DESCRIBES.finditer(question):
+        words += [word for word in (match.group("before") or "").split() + (match.group("after") or "").split()
+                  if not (names_speaking(word) or names_a_part_noun(word))]
+    return words
+
+
 #: A word that may be a name: letters, digits and inner hyphens or apostrophes ("GPT-4", "Hanson's").
 _NAME = re.compile(r"[^\W_][\w]*(?:[-'’][\w]+)*")
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]+(?:-[A-Z0-9]+)*s?$|^[A-Za-z]+-?\d")

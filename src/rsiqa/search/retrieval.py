@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -50,8 +49,8 @@ from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
 from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
-                                holds_work, holds_workings, names_a_part_noun, names_a_saying, names_a_speaker,
-                                term_words, without_summary_request)
+                                holds_work, holds_workings, names_a_part_noun, names_speaking,
+                                post_description, term_words, without_summary_request)
 from rsiqa.settings import Settings
 
 #: A follow-up that adds this many words the corpus does not know (nor any word close to them) has moved to a new
@@ -78,10 +77,6 @@ _ASK_LEXICAL = 0.375
 #: post"; :meth:`Retriever._described`): half a whole title's, since a few words are less sure (0.5 and 1.0 gave the
 #: same answers on the debate's sets).
 _DESCRIBED_WEIGHT = 0.5
-#: A reference to a post by what it is about: "the skeptical deep learning post", "the post asking whether ...".
-_DESCRIBES = re.compile(r"\b(?:the|that|this|his|her|their)\s+(?P<before>(?:[\w'’-]+\s+){0,5}?)(?:blog\s+)?"
-                        r"(?:post|essay|article)s?\b(?:\s+(?:about|on|asking|arguing|that|where|which|called|titled|"
-                        r"saying)\s+(?P<after>[^?.,;!]+))?", re.IGNORECASE)
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -103,11 +98,6 @@ _WORKINGS_SAMPLE = 400
 _VARIANT_LETTERS = 6
 #: A part of a compound written as one word (:meth:`Retriever._compound`) has at least this many letters.
 _PART_LETTERS = 3
-
-
-def _speaking(word: str) -> bool:
-    """Whether ``word`` is about who speaks in the material or how ("the author", "wrote"): no topic of its own."""
-    return names_a_speaker(word) or names_a_saying(word)
 
 
 def _zscore(scores: np.ndarray) -> np.ndarray:
@@ -360,7 +350,7 @@ class Retriever:
         found: list[tuple[str, bool]] = []
         for word, token in pairs:
             if (token in self._vocab or self._variant(token) is not None or self._compound(word) or word in joined
-                    or _speaking(word) or names_a_part_noun(word)):
+                    or names_speaking(word) or names_a_part_noun(word)):
                 found.append((word, True))
             elif lookups > 0:
                 lookups -= 1
@@ -416,7 +406,7 @@ class Retriever:
         "wrote") is no topic: left out, unless ``speakers`` (then it counts as a word the corpus lacks).
         """
         words = [] if speakers else content_words(text)
-        left_out = {token for word, token in zip(words, stem(words)) if _speaking(word)}
+        left_out = {token for word, token in zip(words, stem(words)) if names_speaking(word)}
         weights: dict[str, float] = {}
         # Words the corpus writes as one ("multi-polar" for "multipolar") count as that one word.
         pairs = self._joined(text)
@@ -670,10 +660,7 @@ class Retriever:
         """1 for the passages of the document whose title the question describes ("the deep learning post", "the
         post about AGIs and humans both solving alignment": words that only that title has), else 0; None: it
         describes none, or as many words point at two."""
-        words: list[str] = []
-        for match in _DESCRIBES.finditer(question):
-            words += [word for word in (match.group("before") or "").split() + (match.group("after") or "").split()
-                      if not _speaking(word) and not names_a_part_noun(word)]
+        words = post_description(question)
         if not words:
             return None
         titles, weight = self._title_tokens
