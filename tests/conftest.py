@@ -149,6 +149,23 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def fake_retriever(settings: Settings, fake_embedder: FakeEmbedder):
+    """A maker of retrievers: ``fake_retriever({file name: text})`` writes the files to the settings' corpus,
+    builds their index with the fake embedder and returns a Retriever over it."""
+    from rsiqa.index.build import build_index
+    from rsiqa.index.store import load_index
+    from rsiqa.search.retrieval import Retriever
+
+    def make(texts: dict[str, str]) -> Retriever:
+        for name, text in texts.items():
+            (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+        build_index(settings, fake_embedder, progress=False)
+        return Retriever(load_index(settings.index_dir), fake_embedder, settings)
+
+    return make
+
+
+@pytest.fixture
 def default_corpus_copy(tmp_path: Path) -> Path:
     """A copy of the project's corpus/ folder that a test may change."""
     target = tmp_path / "corpus-copy"

@@ -25,18 +25,11 @@ def test_a_hyphenated_word_with_a_one_letter_part_is_also_a_token_of_its_own():
     assert query_tokens("how do f strings work", {"fstring": 0, "string": 1}) == ["string", "fstring"]
 
 
-def test_the_f_string_passage_is_found_by_its_name(settings, fake_embedder):
-    from rsiqa.index.build import build_index
-    from rsiqa.index.store import load_index
-    from rsiqa.search.retrieval import Retriever
-
-    pages = {"strings.md": "Strings can be concatenated with + and repeated with * in many string methods.",
-             "format.md": "Formatted string literals (also called f-strings for short) let you include values.",
-             "methods.md": "String methods such as upper and strip return new strings, strings are immutable."}
-    for name, text in pages.items():
-        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
-    build_index(settings, fake_embedder, progress=False)
-    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+def test_the_f_string_passage_is_found_by_its_name(fake_retriever):
+    retriever = fake_retriever({
+        "strings.md": "Strings can be concatenated with + and repeated with * in many string methods.",
+        "format.md": "Formatted string literals (also called f-strings for short) let you include values.",
+        "methods.md": "String methods such as upper and strip return new strings, strings are immutable."})
     retriever._expander.weight = 0.0  # the fake embedder's word vectors are meaningless
     hits, _ = retriever.search("f-strings", k=3)
     assert max(hits, key=lambda h: h.lexical).row == next(

@@ -19,17 +19,13 @@ def test_zscore_standardises_and_handles_constant_scores():
 
 
 @pytest.fixture
-def retriever(settings, fake_embedder):
-    texts = {
+def retriever(fake_retriever):
+    return fake_retriever({
         "kansi.md": "KANSI names pivotal AI that does not engage in extensive self-modification at all.",
         "go.md": "Go play went from amateur to superhuman in two years after the architecture was simplified.",
         "chiang.md": "Ted Chiang argues that AIs are like compilers: bootstrapping helps, but only up to a point.",
         "chollet.md": "Francois Chollet argued in 2017 that recursively self-improving systems cannot go exponential.",
-    }
-    for name, text in texts.items():
-        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
-    build_index(settings, fake_embedder, progress=False)
-    return Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    })
 
 
 def test_the_passage_that_matches_ranks_first_and_scores_are_explained(retriever):
@@ -255,12 +251,9 @@ def test_keywords_count_more_for_a_question_that_embeds_poorly(retriever):
     assert retriever.lexical_weight(low) == pytest.approx(weak) == retriever.lexical_weight(0.05)
 
 
-def test_a_word_the_corpus_has_in_another_form_counts_as_known(settings, fake_embedder):
-    (settings.corpus_dir / "faq.md").write_text(
-        "A common response to this objection is that compilers improve themselves only up to a point.",
-        encoding="utf-8")
-    build_index(settings, fake_embedder, progress=False)
-    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+def test_a_word_the_corpus_has_in_another_form_counts_as_known(fake_retriever):
+    retriever = fake_retriever(
+        {"faq.md": "A common response to this objection is that compilers improve themselves only up to a point."})
     assert retriever._variant("respond") == "respons"  # Snowball: "respond" vs "response"
     assert retriever._variant("compil") is None  # the corpus has it as it is
     assert retriever._variant("complex") is None  # shares only "comp"
@@ -301,18 +294,14 @@ def test_foreign_words_are_unknown_to_the_corpus_and_to_english(retriever, monke
     assert retriever.foreign_words("what did spacex say?", besides="SpaceX builds rockets") == []  # said before
 
 
-def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_embedder):
-    texts = {
+def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_retriever):
+    settings.chunk_min_words, settings.chunk_max_words = 30, 50
+    retriever = fake_retriever({
         "guide.md": "Author: Someone\n\n" + "Descriptors let objects customize attribute lookup and storage. " * 4
                     + "\n\n# Details\n\n" + "The details of descriptor lookup come after the primer. " * 12,
         "faq.md": "There is a debate about whether an AI can improve itself, and whether it is likely. " * 3
                   + "\n\n# Points\n\n" + "Points of disagreement include access to the codebase. " * 12,
-    }
-    for name, text in texts.items():
-        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
-    settings.chunk_min_words, settings.chunk_max_words = 30, 50
-    build_index(settings, fake_embedder, progress=False)
-    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+    })
     data = retriever.data
     openings = [row for row in range(len(data.passages)) if retriever._openings[row]]
     assert sorted(data.passages[row].source.path for row in openings) == ["faq.md", "guide.md"]  # one per file
@@ -332,13 +321,10 @@ def test_a_summary_request_brings_the_documents_openings_forward(settings, fake_
         assert (lift > settings.overview_weight - 0.2) == bool(retriever._openings[h.row]), h.row
 
 
-def test_a_question_that_writes_a_documents_title_favours_its_passages(settings, fake_embedder):
-    texts = {"fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me.",
-             "other.md": "# Other notes\n\nThe argument seems weak to me.", "ai.md": "# AI\n\nThe argument."}
-    for name, text in texts.items():
-        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
-    build_index(settings, fake_embedder, progress=False)
-    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+def test_a_question_that_writes_a_documents_title_favours_its_passages(fake_retriever):
+    retriever = fake_retriever({
+        "fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me.",
+        "other.md": "# Other notes\n\nThe argument seems weak to me.", "ai.md": "# AI\n\nThe argument."})
     paths = [p.source.path for p in retriever.data.passages]
     named = retriever._titled("What does the post “Why all the FUSS about recursive self-improvement” argue?")
     assert [paths[i] for i in np.flatnonzero(named)] == ["fuss.md"]
@@ -352,14 +338,11 @@ def test_a_question_that_writes_a_documents_title_favours_its_passages(settings,
     assert all((lift[h.row] - h.fused > 0.5) == (paths[h.row] == "fuss.md") for h in plain)
 
 
-def test_a_question_that_describes_a_post_by_its_title_words_favours_its_passages(settings, fake_embedder, monkeypatch):
-    texts = {"dl.md": "# Is recursive self-improvement relevant in the deep learning paradigm\n\nThe argument is weak.",
-             "align.md": "# AGI systems and humans will both need to solve the alignment problem\n\nThe argument.",
-             "fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me."}
-    for name, text in texts.items():
-        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
-    build_index(settings, fake_embedder, progress=False)
-    retriever = Retriever(load_index(settings.index_dir), fake_embedder, settings)
+def test_a_question_that_describes_a_post_by_its_title_words_favours_its_passages(fake_retriever, monkeypatch):
+    retriever = fake_retriever({
+        "dl.md": "# Is recursive self-improvement relevant in the deep learning paradigm\n\nThe argument is weak.",
+        "align.md": "# AGI systems and humans will both need to solve the alignment problem\n\nThe argument.",
+        "fuss.md": "# Why all the fuss about recursive self-improvement\n\nThe argument seems solid to me."})
     paths = [p.source.path for p in retriever.data.passages]
 
     def described(question: str) -> list[str] | None:
