@@ -68,6 +68,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind7.jsonl
 	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind8.jsonl
 	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind9.jsonl
+	$(VENV)/bin/rsiqa eval --no-misses eval/styles_blind10.jsonl
 	$(VENV)/bin/rsiqa eval eval/definitions.jsonl
 	$(VENV)/bin/rsiqa eval eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval eval/abstention_dev.jsonl
@@ -86,6 +87,7 @@ eval: index  ## retrieval and answer figures on every question set (development,
 	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind7.jsonl
 	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind8.jsonl
 	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind9.jsonl
+	$(VENV)/bin/rsiqa eval --chain --no-misses eval/styles_blind10.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/followups_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_dev.jsonl
 	$(VENV)/bin/rsiqa eval --chain eval/abstention_check.jsonl

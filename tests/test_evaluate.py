@@ -149,6 +149,7 @@ def test_bad_jsonl_names_the_line(tmp_path):
     ("followups_dev.jsonl", True), ("abstention_dev.jsonl", True),
     ("followups_check.jsonl", True), ("styles_blind5.jsonl", True), ("styles_blind6.jsonl", True),
     ("styles_blind7.jsonl", True), ("styles_blind8.jsonl", True), ("styles_blind9.jsonl", True),
+    ("styles_blind10.jsonl", True),
     ("abstention_check.jsonl", True),
 ])
 def test_our_question_sets_have_every_gold_phrase_in_the_corpus(name, once):
