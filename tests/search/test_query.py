@@ -320,3 +320,14 @@ def test_a_request_for_a_summary_and_for_a_summary_of_the_whole_material():
     for plain in ("What is recursive self-improvement?", "What did Chollet argue?", "Is the sum of the parts bigger?"):
         assert not reader.read(plain).overview and not asks_for_the_whole(plain), plain
     assert without_summary_request("can you sum it up for me?").split() == ["can", "you", "for", "me?"]
+
+
+def test_why_questions_and_texts_that_explain_are_recognised():
+    from rsiqa.search.query import asks_why, explains
+
+    assert asks_why("Why are default arguments shared?") and asks_why("how come my list changes everywhere lol")
+    assert asks_why("what's the reason tuples are immutable?")
+    assert not asks_why("How do I sort a list?") and not asks_why("What did Chollet argue?")
+    assert explains("This happens because x is not local.") and explains("The reason is that floats are binary.")
+    assert explains("It is because the name is bound late.")
+    assert not explains("Because of this, we use None.") and not explains("x is local to the lambda.")

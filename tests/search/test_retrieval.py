@@ -369,3 +369,27 @@ def test_a_question_that_describes_a_post_by_its_title_words_favours_its_passage
     assert paths[retriever._previous_rows(convo, vectors, bm25, None, len(texts) - 1)[0]] == "fuss.md"  # unhinted
     monkeypatch.setattr(retrieval, "_DESCRIBED_WEIGHT", 0.5)
     assert paths[retriever._previous_rows(convo, vectors, bm25, None, len(texts) - 1)[0]] == "dl.md"
+
+
+def test_a_why_question_puts_the_passage_of_the_same_section_that_explains_first(fake_retriever):
+    filler = " ".join(f"Line {n} of the listing prints a value." for n in range(12))
+    retriever = fake_retriever({"faq.md": (
+        "# Programming FAQ\n\n## Lambdas defined in a loop\n\n"
+        f"Lambdas defined in a loop all return the same result. Lambdas defined in a loop: {filler}\n\n"
+        f"This happens because x is not local to the functions but defined in the outer scope. {filler}\n\n"
+        "## Closures\n\n"
+        f"Lambdas defined in a loop return the same result there too, and this is because of closures. {filler}\n")})
+    passages = retriever.data.passages
+    read = QueryReader([]).read
+
+    def first_texts(question: str) -> list[str]:
+        return [passages[h.row].text.split(".")[0] for h in retriever.search(read(question), k=3)[0]]
+
+    plain = first_texts("lambdas defined in a loop all return the same result")
+    assert plain[0] == "Lambdas defined in a loop all return the same result"  # the example matches best
+    assert plain[1].startswith("Lambdas defined in a loop return the same result there too")  # another section
+    why = first_texts("Why do lambdas defined in a loop all return the same result?")
+    assert why[0].startswith("This happens because")  # its own section's explanation, from third place
+    assert why[1:] == plain[:2]  # the rest keep their order; the other section's explanation does not jump
+    how_come = first_texts("how come lambdas defined in a loop all return the same result")
+    assert how_come[0].startswith("This happens because")

@@ -287,6 +287,25 @@ def holds_workings(sentence: str) -> bool:
     return bool(_WORKINGS.search(sentence))
 
 
+#: A question for a cause or a reason ("Why does my list change everywhere?", "how come lambdas in a loop all return
+#: the same value?", "what's the reason tuples are immutable?").
+_ASKS_WHY = re.compile(r"\bwhy\b|\bhow come\b|\bwhat(?:'s|’s| is) the reason\b|\bfor what reason\b", re.IGNORECASE)
+
+#: A text that gives a cause: "This is because ...", "This happens because ...", "The reason is ...".
+_EXPLAINS = re.compile(r"\b(?:this|that|it) (?:is|was|happens|occurs) because\b|\bis because\b|"
+                       r"\bthe reason (?:is|being|for this is)\b", re.IGNORECASE)
+
+
+def asks_why(question: str) -> bool:
+    """Whether ``question`` asks for a cause or a reason (see :data:`_ASKS_WHY`)."""
+    return bool(_ASKS_WHY.search(question))
+
+
+def explains(text: str) -> bool:
+    """Whether ``text`` gives a cause in so many words (see :data:`_EXPLAINS`)."""
+    return bool(_EXPLAINS.search(text))
+
+
 #: A follow-up that asks how someone answered what was just discussed ("how did the author respond?", "what did the
 #: other guy say to that?", "did anyone push back?"): in a thread, the reply comes after what it answers.
 _ASKS_REPLY = re.compile(r"\b(respon(d|ds|ded|se)|repl(y|ied|ies)|(say|said|says)\s+(to\s+that|back)|push(ed|es)?\s+back|"

@@ -48,8 +48,8 @@ from rsiqa.index.stores import VectorStore, query_sparse
 from rsiqa.index.stores.faiss import FaissStore
 from rsiqa.search.lexical import (REFERS_BACK, build_bm25, content_words, joined_words, normal_words, query_tokens,
                                   stem, token_postings, tokenize)
-from rsiqa.search.query import (FILLERS, ReadQuestion, english_words, holds_origin, holds_profile, holds_quantity,
-                                holds_work, holds_workings, names_a_part_noun, names_speaking,
+from rsiqa.search.query import (FILLERS, ReadQuestion, asks_why, english_words, explains, holds_origin, holds_profile,
+                                holds_quantity, holds_work, holds_workings, names_a_part_noun, names_speaking,
                                 post_description, term_words, without_summary_request)
 from rsiqa.settings import Settings
 
@@ -77,6 +77,10 @@ _ASK_LEXICAL = 0.375
 #: post"; :meth:`Retriever._described`): half a whole title's, since a few words are less sure (0.5 and 1.0 gave the
 #: same answers on the debate's sets).
 _DESCRIBED_WEIGHT = 0.5
+
+#: How far down a why-question looks for a passage of the first one's section that explains (see
+#: :meth:`Retriever._explanation_first`).
+_EXPLANATION_DEPTH = 5
 
 #: Added to the documents' openings for a summary of the material as a whole ("give me an overview"): they lead.
 _WHOLE_WEIGHT = 100.0
@@ -572,6 +576,8 @@ class Retriever:
                 kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
                 fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
         order = np.argsort(-fused, kind="stable")[:k]
+        if asks_why(question.cleaned):
+            order = self._explanation_first(order, rows)
         first = int(order[0] if rows is None else rows[order[0]]) if len(order) else None
         gaps = Gaps()
         if first is not None and question.demands_a_fact:
@@ -614,6 +620,20 @@ class Retriever:
                     hit.best_sentence = next((i for i, sentence in enumerate(sentences)
                                               if len(sentence.split()) >= _SAYS_WORDS), 0)
         return hits, evidence
+
+    def _explanation_first(self, order: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """For a question that asks why: when the first passage gives no cause in so many words and another of the
+        first :data:`_EXPLANATION_DEPTH` from the same section does ("This is because ..."), that one comes first.
+        An FAQ answer often shows the behaviour first (the code that fails) and explains it in its next passage,
+        which matches the question's words less."""
+        ranked = [int(i if rows is None else rows[i]) for i in order[:_EXPLANATION_DEPTH]]
+        if len(ranked) < 2 or explains(self.data.passages[ranked[0]].text):
+            return order
+        section = self.data.source_of(ranked[0])
+        for at, row in enumerate(ranked[1:], start=1):
+            if self.data.source_of(row) == section and explains(self.data.passages[row].text):
+                return np.concatenate([order[at:at + 1], order[:at], order[at + 1:]])
+        return order
 
     def _gaps(self, question: ReadQuestion, best: str) -> Gaps:
         """Which facts ``question`` asks for that ``best`` (the first hit's best sentence) does not hold."""
