@@ -292,8 +292,7 @@ def holds_workings(sentence: str) -> bool:
 _ASKS_WHY = re.compile(r"\bwhy\b|\bhow come\b|\bwhat(?:'s|’s| is) the reason\b|\bfor what reason\b", re.IGNORECASE)
 
 #: A text that gives a cause: "This is because ...", "This happens because ...", "The reason is ...".
-_EXPLAINS = re.compile(r"\b(?:this|that|it) (?:is|was|happens|occurs) because\b|\bis because\b|"
-                       r"\bthe reason (?:is|being|for this is)\b", re.IGNORECASE)
+_EXPLAINS = re.compile(r"\b(?:is|was|happens|occurs) because\b|\bthe reason (?:is|being|for this is)\b", re.IGNORECASE)
 
 
 def asks_why(question: str) -> bool:
