@@ -154,6 +154,15 @@ def test_the_suggested_follow_ups_that_name_a_post_are_answered_from_it(real_eng
     assert answer.citations[0].source.kind == "linked_post" and answer.citations[0].source.title == post
     comments = real_engine.ask(f"What do the comments on “{post}” reply?")
     assert comments.citations[0].source.kind == "comment" and comments.citations[0].source.title == post
+    # the same for every post with comments, even where the post's own thesis repeats its title's words
+    # ("It does not seem to me like recursive self-improvement is relevant in the deep learning paradigm")
+    commented = {p.source.title for p in real_engine.data.passages if p.source.kind == "comment"}
+    assert "Is recursive self-improvement relevant in the deep learning paradigm" in commented
+    for title in commented:
+        first = real_engine.ask(f"What do the comments on “{title}” reply?").citations[0].source
+        assert (first.kind, first.title) == ("comment", title)
+        first = real_engine.ask(f"What does the post “{title}” argue?").citations[0].source
+        assert (first.kind, first.title) == ("linked_post", title)
     faq = real_engine.ask("Would an AGI need its full codebase to self-improve?")
     assert any(f.startswith("What does the post “") for f in faq.followups)  # after the FAQ answer: a post
     assert 'Might an "intelligence explosion" never occur?' not in faq.followups  # named by the FAQ, not answered

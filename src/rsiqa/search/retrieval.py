@@ -523,6 +523,9 @@ class Retriever:
             kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
             fused = fused + self.settings.kind_cue_weight * (kinds if rows is None else kinds[rows])
         named = self._titled(question.text)
+        if named is not None and question.kinds:  # 'the comments on “…”': that document's comments, not its excerpt
+            of_kind = named * np.isin(self._kinds, list(question.kinds))
+            named = of_kind if of_kind.any() else named
         if named is not None:  # 'What does the post “Why all the fuss about ...” argue?': that document's passages
             fused = fused + _TITLE_WEIGHT * (named if rows is None else named[rows])
         elif (described := self._described(question.text)) is not None:  # "the skeptical deep learning post"
