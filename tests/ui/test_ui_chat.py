@@ -222,3 +222,13 @@ def test_the_decline_message_always_starts_plainly() -> None:
     assert Settings(decline_message="Ask about stews instead.").decline_message == (
         "The material does not cover that. Ask about stews instead.")
     assert Settings().decline_message.startswith("The material does not cover that. rsiqa answers from the debate")
+
+
+def test_without_a_model_the_page_shows_passages_with_no_notice(engine: Engine) -> None:
+    from rsiqa.serve.api import PageAsk
+    from rsiqa.serve.serving import EngineService
+
+    ask = PageAsk(EngineService(engine.settings, engine))
+    assert engine.settings.llm_base_url is None and not ask.generates
+    *_, answer = ask.stream("What is a seed AI?", [], True)  # the page asks to generate unless "Passages only"
+    assert isinstance(answer, Answer) and not answer.abstained and answer.notice is None

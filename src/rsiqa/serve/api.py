@@ -424,7 +424,8 @@ class PageAsk:
         return self.service.ask(question, history)
 
     def stream(self, question: str, history: list[dict[str, Any]], generate: bool) -> Iterator[str | Answer]:
-        return self.service.ask_stream(question, history, None, generate)
+        # Without a model the page has no "Passages only" box and asks for passages: no notice that no model is set.
+        return self.service.ask_stream(question, history, None, generate and self.generates)
 
     def material_questions(self) -> list[str]:
         """Full questions the served material asks (the page's default examples)."""
