@@ -16,6 +16,7 @@ from rsiqa.ingest.documents import CODE_BLOCK
 from rsiqa.search.schema import Answer, Citation
 from rsiqa.ingest.structure import single_line
 from rsiqa.ingest.urls import safe_url
+from rsiqa.settings import DECLINED
 
 #: Sections that only repeat the kind of a passage ("excerpt of a linked post", "comment ...").
 _PLAIN_SECTIONS = {"Excerpt", "Comments"}
@@ -161,9 +162,11 @@ def answer_html(answer: Answer) -> str:
     retrieved passages sit under a collapsed "More passages". An answer that uses no marker lists
     every passage as a source.
     """
-    if answer.abstained:
-        return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{NOT_COVERED_TITLE}.</strong> '
-                f"{text_html(answer.answer)}</p>{copy_html(answer)}</div>")
+    if answer.abstained:  # "The material does not cover that." in bold, once (every decline opens with it)
+        head, rest = ((DECLINED, answer.answer[len(DECLINED):]) if answer.answer.startswith(DECLINED)
+                      else (f"{NOT_COVERED_TITLE}.", f" {answer.answer}"))
+        return (f'<div class="rsiqa-answer rsiqa-abstained"><p><strong>{text_html(head)}</strong>'
+                f"{text_html(rest)}</p>{copy_html(answer)}</div>")
     key = message_key(answer)
     cited = answer.cited() or answer.citations
     others = [c for c in answer.citations if c not in cited]

@@ -90,8 +90,17 @@ def test_corpus_markup_in_every_field_is_escaped() -> None:
 def test_abstained_answer_says_so_and_escapes() -> None:
     answer = Answer(question="q", answer=f"The material does not cover that {PAYLOAD}.", abstained=True)
     html = answer_html(answer)
-    assert "Not covered by the material" in html and "rsiqa-abstained" in html
+    assert "Not covered by the material" in html and "rsiqa-abstained" in html  # a decline in other words: titled
     assert "<img" not in html and "<ol" not in html
+
+
+def test_a_decline_says_it_once_in_bold() -> None:
+    from rsiqa.settings import DEFAULT_DECLINE
+
+    html = answer_html(Answer(question="q", answer=DEFAULT_DECLINE, abstained=True))
+    shown = html.split('<p class="rsiqa-actions">')[0]  # the message, without the hidden copy of it
+    assert "<strong>The material does not cover that.</strong> rsiqa answers from the debate" in shown
+    assert "Not covered by the material" not in html and shown.count("does not cover") == 1
 
 
 def test_question_is_shown_as_text() -> None:
