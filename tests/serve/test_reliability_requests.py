@@ -146,10 +146,14 @@ def test_odd_but_valid_questions_are_answered(client: TestClient, question: str)
 def test_other_endpoints_refuse_bodies_over_1mb_and_wrong_methods(client: TestClient) -> None:
     big = b"x" * (2 * MAX_BODY_BYTES)
     check_bad(client.post("/api/reload", content=big, headers={"Authorization": f"Bearer {TOKEN}"}), 413, "1 MB")
-    for method, path in [("GET", "/api/query"), ("DELETE", "/api/query"), ("POST", "/api/health"),
-                         ("PUT", "/api/sources"), ("GET", "/api/reload")]:
+    for method, path, allowed in [("GET", "/api/query", "POST"), ("DELETE", "/api/query", "POST"),
+                                  ("POST", "/api/health", "GET, HEAD"), ("PUT", "/api/sources", "GET"),
+                                  ("GET", "/api/reload", "POST")]:
         response = client.request(method, path)
-        assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+        assert response.status_code == 405 and response.headers["allow"] == allowed
+        assert response.json() == {"detail": f"{path} takes {allowed.replace(', ', ' or ')}"}
+    response = client.get("/api/answers")
+    assert response.status_code == 404 and response.json() == {"detail": "no such endpoint: /api/answers (see /docs)"}
 
 
 # --- over HTTP, against a real `rsiqa serve` --------------------------------------------------------

@@ -93,6 +93,10 @@ def test_chat_page_is_mounted_beside_the_api(engine: Engine) -> None:
     assert client.get("/api/health").json()["status"] == "ok"
     assert client.get("/docs").status_code == 200
     assert client.post("/api/query", json={"question": "What is a seed AI?"}).status_code == 200
+    # a wrong method or path under /api is the API's answer, not the chat page's 404
+    wrong = client.get("/api/query")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and "takes POST" in wrong.json()["detail"]
+    assert "no such endpoint" in client.get("/api/nope").json()["detail"]
 
 
 def test_chat_page_mounted_in_the_background_replaces_the_stand_in(engine: Engine) -> None:

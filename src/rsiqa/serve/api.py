@@ -310,6 +310,17 @@ def api_router(service: EngineService, chat_page: Callable[[], str] = lambda: "o
         data = engine.data
         return ReloadOut(reloaded=True, passages=len(data.passages), built_at=data.manifest.get("built_at"))
 
+    @router.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def elsewhere(rest: str) -> None:
+        """Any other request under /api: a 405 naming the methods its path takes (``GET /api/query``), else a 404.
+        Without it the chat page, mounted at /, would answer them with its own 404."""
+        path = f"{router.prefix}/{rest}"
+        allowed = sorted({method for route in router.routes if getattr(route, "path", None) == path
+                          for method in getattr(route, "methods", ())})
+        if allowed:
+            raise HTTPException(405, f"{path} takes {' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404, f"no such endpoint: {path} (see /docs)")
+
     return router
 
 
