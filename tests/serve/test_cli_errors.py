@@ -134,3 +134,25 @@ def test_build_with_nothing_usable_in_the_corpus(tmp_path: Path) -> None:
     # --quiet: the build now shows a per-file "reading files" bar on stderr before it finds nothing to index
     done = rsiqa("build", "--quiet", "--corpus", str(corpus), "--index", str(tmp_path / "index"), cwd=tmp_path)
     assert_one_line_error(done, f"no text to index in '{corpus}' (skipped 2 file(s))")
+
+
+def test_eval_against_a_server_that_is_not_there(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "1", "question": "What is KANSI?", "gold": ["KANSI"]}) + "\n")
+    url = f"http://127.0.0.1:{port}"
+    done = rsiqa("eval", str(questions), "--url", url, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"Error: could not reach {url} (") and "is `rsiqa serve` running there?" in done.stderr
+
+
+def test_feedback_export_of_a_missing_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "votes" / "feedback.sqlite3"
+    done = rsiqa("feedback", "export", "--db", str(missing), cwd=tmp_path)
+    assert_one_line_error(done, f"no feedback file at {missing}: no vote has been stored there (the chat page's "
+                                "thumbs and POST /api/feedback write it; --db names another)")
+    assert not missing.exists() and not missing.parent.exists()

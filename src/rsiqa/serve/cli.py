@@ -261,7 +261,10 @@ def eval_cmd(questions: Path, url: str | None, index_dir: Path | None, as_json: 
         client = httpx.Client(base_url=url.rstrip("/"), timeout=60)
 
         def ask_fn(question: str, k: int, history: list[dict[str, str]]) -> dict[str, Any]:
-            response = client.post("/api/query", json={"question": question, "top_k": k, "history": history})
+            try:
+                response = client.post("/api/query", json={"question": question, "top_k": k, "history": history})
+            except httpx.TransportError as exc:
+                raise click.ClickException(f"could not reach {url} ({exc}); is `rsiqa serve` running there?") from exc
             response.raise_for_status()
             return response.json()
     else:
@@ -336,6 +339,9 @@ def feedback_export(feedback_path: Path | None) -> None:
     from rsiqa.serve.feedback import FeedbackStore
 
     settings = _settings(feedback_path=feedback_path)
+    if not settings.feedback_path.is_file():  # not created by an export: a mistyped path would look like no votes
+        raise click.ClickException(f"no feedback file at {settings.feedback_path}: no vote has been stored there "
+                                   "(the chat page's thumbs and POST /api/feedback write it; --db names another)")
     for line in FeedbackStore(settings.feedback_path).export_jsonl():
         click.echo(line)
 
