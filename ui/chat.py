@@ -8,6 +8,7 @@ gets as history) and as escaped HTML messages (what the chat shows).
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -210,6 +211,11 @@ class ChatSession:
         yield self._bounded([*shown, {"role": "assistant", "content": notice_html(ERROR_MESSAGE)}]), turns, []
 
 
+def question_samples(questions: Sequence[str]) -> list[list[str]]:
+    """Questions as the samples of a Dataset of HTML: escaped, so that a question is shown whole and as text."""
+    return [[html.escape(q, quote=False)] for q in questions]
+
+
 def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: int = 2000,
                max_history_turns: int = 20, settings: Settings | None = None) -> gr.Blocks:
     """The chat page as Gradio Blocks: chat, question box, example and follow-up questions to click.
@@ -248,9 +254,11 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rsiqa-ask")
         passages_only = gr.Checkbox(False, label="Passages only (answer with quotes, without the model)",
                                     visible=bool(getattr(ask_fn, "generates", False)), elem_id="rsiqa-passages-only")
-        followups = gr.Dataset(components=[question], samples=[], label="Follow-up questions", type="index",
+        # The questions to click show as escaped HTML: Gradio cuts a text example at 60 characters ("... relev...").
+        whole = gr.HTML(visible=False)
+        followups = gr.Dataset(components=[whole], samples=[], label="Follow-up questions", type="index",
                                visible=False, elem_id="rsiqa-followups")
-        example_set = gr.Dataset(components=[question], samples=[[q] for q in examples], label="Example questions",
+        example_set = gr.Dataset(components=[whole], samples=question_samples(examples), label="Example questions",
                                  type="index", visible=bool(examples), elem_id="rsiqa-examples")
         with gr.Row():
             new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="rsiqa-new")
@@ -270,7 +278,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
                 if new_turns is None or next_questions is None:  # the model is still writing
                     yield "", messages, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     continue
-                dataset = gr.Dataset(samples=[[q] for q in next_questions], visible=bool(next_questions))
+                dataset = gr.Dataset(samples=question_samples(next_questions), visible=bool(next_questions))
                 yield "", messages, messages, new_turns, dataset, next_questions, rated_messages(
                     rated_now, messages, new_turns if new_turns is not turns_now else None)
 

@@ -149,9 +149,12 @@ def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, 
     assert first.find_elements(By.CSS_SELECTOR, ".rsiqa-citation")
     followup = WebDriverWait(browser, 30).until(
         lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()])[0]
+    label = followup.text
+    assert not label.endswith("...") and label.endswith("?")  # shown whole, however long
     followup.click()
     wait_for_reply(browser, 1)
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")) == 2
+    user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
+    assert len(user_messages) == 2 and user_messages[-1].text == label  # the question asked is the one shown
     browser.save_screenshot(str(tmp_path / "follow-up.png"))
     browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
     WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))
