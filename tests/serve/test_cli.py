@@ -137,3 +137,17 @@ def test_build_shows_each_file_and_skips_a_pdf_that_would_take_hours(tmp_path):
     assert "  bomb.pdf: too many pages (32768 > max_pdf_pages 2000; raise RSIQA_MAX_PDF_PAGES to index it)" in \
         result.stdout.splitlines()
     assert "reading files" in result.stderr and "2/2" in result.stderr and "bomb.pdf" in result.stderr
+
+
+def test_the_terminal_answer_keeps_urls_whole_and_names_the_author():
+    from rsiqa.serve.cli import _render_answer
+
+    url = "https://www.lesswrong.com/posts/gRp6FAWcQiCWkouN5/maze-solving-agents-add-a-top-right-vector-make-the-agent-go"
+    source = {"title": "Field notes", "kind_label": "document", "section": None, "url": None, "path": "notes.md",
+              "author": "Jane Doe", "date": "2024-05-01"}
+    answer = {"answer": f"Humans already edit model weights: {url} [1]", "notice": None, "unsupported": [],
+              "followups": [], "citations": [{"n": 1, "score": 1.5, "source": source,
+                                              "text": f"Meanwhile we have humans already editing model weights: {url}"}]}
+    shown = _render_answer(answer)
+    assert shown.count(url) == 2  # in the answer and in the passage, each on one line
+    assert "[1] Field notes (document) Jane Doe, 2024-05-01 score 1.500" in shown

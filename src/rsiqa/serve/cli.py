@@ -131,26 +131,32 @@ def _check_index(settings: Any) -> None:
     check_manifest(settings.index_dir, model=settings.model)
 
 
+def _fill(text: str, **options: Any) -> str:
+    """``text`` wrapped for a terminal, never inside a word: a URL stays whole, so it can be copied and clicked."""
+    return textwrap.fill(text, break_long_words=False, break_on_hyphens=False, **options)
+
+
 def _render_citations(answer: dict[str, Any]) -> list[str]:
     lines = []
     for c in answer["citations"]:
         s = c["source"]
         where = ", ".join(x for x in (s["kind_label"], s["section"] if s["section"] not in (None, "Excerpt", "Comments") else None) if x)
-        lines.append(f"[{c['n']}] {s['title']} ({where}) score {c['score']:.3f}")
+        by = ", ".join(v for v in (s.get("author"), s.get("date")) if v)  # from Markdown front matter
+        lines.append(f"[{c['n']}] {s['title']} ({where}){f' {by}' if by else ''} score {c['score']:.3f}")
         lines.append(f"    {s['url'] or s['path']}")
-        lines += [textwrap.indent(textwrap.fill(line, width=96, subsequent_indent="  "), "    ") for line in c["text"].split("\n")]
+        lines += [textwrap.indent(_fill(line, width=96, subsequent_indent="  "), "    ") for line in c["text"].split("\n")]
         lines.append("")
     return lines
 
 
 def _render_answer(answer: dict[str, Any], text: bool = True) -> str:
     """The answer for a terminal; ``text=False`` leaves out the answer's text (already streamed)."""
-    lines = [textwrap.fill(answer["answer"], width=100), ""] if text else []
+    lines = [_fill(answer["answer"], width=100), ""] if text else []
     if answer.get("notice"):
         lines += [f"Note: {answer['notice']}", ""]
     if answer.get("unsupported"):
         lines.append("Not supported by the sources (left out):")
-        lines += [textwrap.fill(s, width=100, initial_indent="  - ", subsequent_indent="    ") for s in answer["unsupported"]]
+        lines += [_fill(s, width=100, initial_indent="  - ", subsequent_indent="    ") for s in answer["unsupported"]]
         lines.append("")
     lines += _render_citations(answer)
     if answer.get("followups"):
