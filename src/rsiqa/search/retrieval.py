@@ -519,16 +519,17 @@ class Retriever:
             better = cos_ask > best_cos  # the best sentence for whichever reading matches it more
             best_index, best_cos = np.where(better, best_ask, best_index), np.maximum(cos_ask, best_cos)
             at = 2
-        if question.kinds and self.settings.kind_cue_weight:
-            kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
-            fused = fused + self.settings.kind_cue_weight * (kinds if rows is None else kinds[rows])
+        # 1 for the passages of the kinds the question points at ("the commenter", "the FAQ"), else 0
+        asked = np.isin(self._kinds, list(question.kinds)).astype(np.float64) if question.kinds else None
+        if asked is not None and self.settings.kind_cue_weight:
+            fused = fused + self.settings.kind_cue_weight * (asked if rows is None else asked[rows])
         named = self._titled(question.text)
-        if named is not None and question.kinds:  # 'the comments on “…”': that document's comments, not its excerpt
-            of_kind = named * np.isin(self._kinds, list(question.kinds))
-            named = of_kind if of_kind.any() else named
+        if named is not None and asked is not None and (named * asked).any():
+            named = named * asked  # 'the comments on “…”': that document's comments, not its excerpt
         if named is not None:  # 'What does the post “Why all the fuss about ...” argue?': that document's passages
             fused = fused + _TITLE_WEIGHT * (named if rows is None else named[rows])
         elif (described := self._described(question.text)) is not None:  # "the skeptical deep learning post"
+            # not narrowed to the kinds the question points at, as a whole title is: that lost first places (README)
             fused = fused + _DESCRIBED_WEIGHT * (described if rows is None else described[rows])
         # "which lab does he work at?": the material cannot name a thing of a kind it never names
         unknown_kind = question.kind is not None and self.known_words(question.kind)[0] == 0
@@ -575,9 +576,8 @@ class Retriever:
             # kind of its parts ("summarize the FAQ answer", "the comments") the passages of that kind lead.
             weight = _WHOLE_WEIGHT if whole and not question.kinds else self.settings.overview_weight
             fused = fused + weight * (self._openings if rows is None else self._openings[rows])
-            if whole and question.kinds:
-                kinds = np.isin(self._kinds, list(question.kinds)).astype(np.float64)
-                fused = fused + _WHOLE_WEIGHT * (kinds if rows is None else kinds[rows])
+            if whole and asked is not None:
+                fused = fused + _WHOLE_WEIGHT * (asked if rows is None else asked[rows])
         order = np.argsort(-fused, kind="stable")[:k]
         if asks_why(question.cleaned):
             order = self._explanation_first(order, rows)
