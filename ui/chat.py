@@ -8,7 +8,6 @@ gets as history) and as escaped HTML messages (what the chat shows).
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi import FastAPI
 
 from rsiqa.search.schema import Answer, check_question
 from rsiqa.settings import Settings
-from rsiqa.ui.render import answer_html, notice_html, question_html, streaming_html
+from rsiqa.ui.render import answer_html, notice_html, question_html, streaming_html, text_html
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +212,7 @@ class ChatSession:
 
 def question_samples(questions: Sequence[str]) -> list[list[str]]:
     """Questions as the samples of a Dataset of HTML: escaped, so that a question is shown whole and as text."""
-    return [[html.escape(q, quote=False)] for q in questions]
+    return [[text_html(q)] for q in questions]
 
 
 def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: int = 2000,
