@@ -147,21 +147,25 @@ class ChatSession:
         self.max_history_turns = max_history_turns
         self.max_messages = max_messages
 
+    def problem(self, question: str) -> str | None:
+        """What keeps ``question`` from being asked (too long, empty, control characters), said for the reader;
+        None when it can be asked."""
+        question = (question or "").strip()
+        if len(question) > self.max_question_chars:
+            return f"Your question has {len(question)} characters; please keep it under {self.max_question_chars}."
+        try:
+            check_question(question)
+        except ValueError as exc:
+            return f"Sorry, {exc}."
+        return None
+
     def respond(self, question: str, shown: list[Message], turns: list[Message]
                 ) -> tuple[list[Message], list[Message], list[str]]:
         """Ask ``question`` with the earlier ``turns``; returns the new messages, turns and follow-ups."""
         question = (question or "").strip()
-        too_long = len(question) > self.max_question_chars
-        shown_text = question[: self.max_question_chars] + ("…" if too_long else "")
+        shown_text = question[: self.max_question_chars] + ("…" if len(question) > self.max_question_chars else "")
         shown = [*shown, {"role": "user", "content": question_html(shown_text)}]
-        notice = None
-        if too_long:
-            notice = f"Your question has {len(question)} characters; please keep it under {self.max_question_chars}."
-        else:
-            try:
-                check_question(question)
-            except ValueError as exc:
-                notice = f"Sorry, {exc}."
+        notice = self.problem(question)
         if notice:
             return self._bounded([*shown, {"role": "assistant", "content": notice_html(notice)}]), turns, []
         try:
@@ -188,12 +192,7 @@ class ChatSession:
         follow-ups None), then, last, the checked answer with the new turns and follow-ups."""
         stream = getattr(self.ask_fn, "stream", None)
         question = (question or "").strip()
-        try:
-            check_question(question)
-            valid = len(question) <= self.max_question_chars
-        except ValueError:
-            valid = False
-        if stream is None or not valid:  # respond() says what is wrong with the question
+        if stream is None or self.problem(question):  # respond() says what is wrong with the question
             yield self.respond(question, shown, turns)
             return
         shown = [*shown, {"role": "user", "content": question_html(question)}]
@@ -270,6 +269,11 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         def answer(text: str, shown_now: list[Message], turns_now: list[Message], rated_now: list[Any],
                    quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
             if not (text or "").strip():
+                yield (gr.skip(),) * len(outputs)
+                return
+            notice = session.problem(text)
+            if notice:  # said in a toast; the box keeps the question to shorten, the conversation is as it was
+                gr.Warning(notice, duration=20, title="Question not sent")
                 yield (gr.skip(),) * len(outputs)
                 return
             for messages, new_turns, next_questions in session.respond_stream(text, shown_now, turns_now,

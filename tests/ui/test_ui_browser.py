@@ -467,6 +467,26 @@ def test_copy_reload_export_and_the_locked_question_box(browser: WebDriver, seed
     assert not bot_messages(browser)  # a new conversation is what a reload shows
 
 
+def test_an_over_long_question_stays_in_the_box_with_a_notice(browser: WebDriver, seed_server: str) -> None:
+    open_chat(browser, seed_server)
+    ask(browser, "What is hardware overhang for a seed AI?")
+    users = [u.text for u in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")]
+    replies = [m.text for m in bot_messages(browser)]
+    long_question = "Why would a seed AI stall once the easy improvements to its own code are used up? " * 26
+    box = browser.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea")
+    box.send_keys(long_question.strip())
+    box.send_keys(Keys.ENTER)
+    toast = WebDriverWait(browser, 30).until(lambda d: [t.text for t in d.find_elements(
+        By.CSS_SELECTOR, "[data-testid='toast-body']") if "please keep it under 2000" in t.text])
+    assert f"Your question has {len(long_question.strip())} characters" in toast[0]
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea").is_enabled())
+    time.sleep(1)
+    # The question is still there to shorten, and the conversation is as it was: no bubble, no notice with thumbs.
+    assert browser.find_element(By.CSS_SELECTOR, "#rsiqa-question textarea").get_attribute("value") == long_question.strip()
+    assert [u.text for u in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")] == users
+    assert [m.text for m in bot_messages(browser)] == replies
+
+
 CODE_NOTES = """# Seed AI sketches
 
 A seed AI improves its own source code in a loop, one change at a time, and keeps a change only when a test shows it is better:

@@ -70,6 +70,13 @@ def test_too_long_question_gets_a_notice_not_an_answer(engine: Engine) -> None:
     assert "please keep it under 10" in shown[-1]["content"]
 
 
+def test_problem_says_what_keeps_a_question_from_being_asked(engine: Engine) -> None:
+    session = ChatSession(Recorder(engine), 10, 20)
+    assert session.problem("  seed AI? ") is None
+    assert session.problem("x" * 11) == "Your question has 11 characters; please keep it under 10."
+    assert session.problem("seed\x00AI").startswith("Sorry, ")
+
+
 def test_engine_failure_gets_a_polite_notice(engine: Engine) -> None:
     def broken(question: str, history: list[dict[str, str]]) -> Answer:
         raise RuntimeError("boom")
@@ -181,7 +188,8 @@ def test_the_page_over_http_validates_bounds_and_takes_no_uploads(real_index_dir
 
     with rsiqa_server(real_index_dir, tmp_path / "run", env={"GRADIO_TEMP_DIR": str(tmp_path / "uploads")}) as url:
         ok, output = call_page(url, "seed\x00AI\x1b[2J?")
-        assert ok and "control character U+0000" in output["data"][1][-1]["content"][0]["text"]
+        assert ok and any(level == "warning" and "control character U+0000" in text for level, text in output["logs"])
+        assert output["data"][1] == {"__type__": "update"}  # refused before the chat: Gradio's "skip", no message
 
         rng = random.Random(3)
         heavy = [" ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))) for _ in range(400))[:2000]
