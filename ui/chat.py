@@ -394,6 +394,10 @@ def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     return mount_blocks(app, blocks)
 
 
+#: Texts Gradio's page lacks: its screen-reader notice after an answer reads the key "common.complete" aloud.
+PAGE_TEXTS = gr.I18n(en={"common.complete": "Answer ready."})
+
+
 def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:
     """Serve ``blocks`` (from :func:`build_chat`) at ``/`` of ``app``.
 
@@ -402,4 +406,5 @@ def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:
     """
     return gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=PAGE_JS, footer_links=[], ssr_mode=False,
                                show_error=False, enable_monitoring=False, mcp_server=False,
-                               max_file_size="1mb")  # the page takes no uploads: cap Gradio's upload route
+                               max_file_size="1mb",  # the page takes no uploads: cap Gradio's upload route
+                               i18n=PAGE_TEXTS)

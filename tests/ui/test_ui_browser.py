@@ -136,6 +136,12 @@ def test_answer_shows_cited_linked_sources(browser: WebDriver, server: str, tmp_
     assert highlight.is_displayed() and highlight.text
     browser.save_screenshot(str(tmp_path / "answer.png"))
     assert (tmp_path / "answer.png").stat().st_size > 10_000
+    # A screen reader hears that the answer is ready, in words (Gradio's own text is a missing key).
+    def announced(driver: WebDriver) -> list[str]:
+        said = [e.get_attribute("textContent") for e in driver.find_elements(By.CSS_SELECTOR, "[role='status'][aria-live]")]
+        return said if any(text not in ("", "Loading") for text in said) else []
+    said = WebDriverWait(browser, 20).until(announced)
+    assert "Answer ready." in said and not any("common." in text for text in said), said
 
 
 def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, tmp_path: Path) -> None:
