@@ -240,6 +240,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         shown = gr.State([])
         turns = gr.State([])
         followup_list = gr.State([])
+        example_list = gr.State(list(examples))  # the examples shown: the page's, less those asked or suggested
         rated = gr.State([])  # per shown message: what a vote on it rates (question, answer, cited ids), or None
         vote_id = gr.State(None)
         with gr.Row(visible=False, elem_id="rsiqa-feedback") as comment_row:
@@ -264,7 +265,11 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         # The conversation, kept in the browser (localStorage, encrypted by the server) across reloads.
         saved = gr.BrowserState({}, storage_key="rsiqa-conversation")
 
-        outputs = [question, chatbot, shown, turns, followups, followup_list, rated]
+        outputs = [question, chatbot, shown, turns, followups, followup_list, rated, example_set, example_list]
+
+        def example_update(kept_turns: list[Message], suggested: Sequence[str]) -> tuple[Any, list[str]]:
+            left = unasked(examples, kept_turns, suggested)
+            return gr.Dataset(samples=question_samples(left), visible=bool(left)), left
 
         def answer(text: str, shown_now: list[Message], turns_now: list[Message], rated_now: list[Any],
                    quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -279,11 +284,12 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             for messages, new_turns, next_questions in session.respond_stream(text, shown_now, turns_now,
                                                                               not quotes_only):
                 if new_turns is None or next_questions is None:  # the model is still writing
-                    yield "", messages, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    yield "", messages, *(gr.skip(),) * (len(outputs) - 2)
                     continue
                 dataset = gr.Dataset(samples=question_samples(next_questions), visible=bool(next_questions))
-                yield "", messages, messages, new_turns, dataset, next_questions, rated_messages(
-                    rated_now, messages, new_turns if new_turns is not turns_now else None)
+                yield ("", messages, messages, new_turns, dataset, next_questions,
+                       rated_messages(rated_now, messages, new_turns if new_turns is not turns_now else None),
+                       *example_update(new_turns, next_questions))
 
         def ask_choice(index: int | None, shown_now: list[Message], turns_now: list[Message], rated_now: list[Any],
                        choices: list[str], quotes_only: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -294,7 +300,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             yield from answer(choices[index], shown_now, turns_now, rated_now, quotes_only)
 
         def reset() -> tuple[Any, ...]:
-            return "", [], [], [], gr.Dataset(samples=[], visible=False), [], []
+            return "", [], [], [], gr.Dataset(samples=[], visible=False), [], [], *example_update([], [])
 
         def vote(rated_now: list[Any], data: gr.LikeData) -> tuple[Any, ...]:
             """Store a thumbs up or down on an answer, then offer a comment box."""
@@ -316,7 +322,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
 
         def restore(data: Any) -> tuple[Any, ...]:
             messages, kept_turns, kept_rated = restored(data, settings.chat_max_messages, max_history_turns)
-            return messages, messages, kept_turns, kept_rated
+            return messages, messages, kept_turns, kept_rated, *example_update(kept_turns, [])
 
         private = {"api_visibility": "private", "show_progress": "minimal", "concurrency_id": "rsiqa-answer",
                    "concurrency_limit": settings.chat_concurrency}
@@ -328,7 +334,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
             ask.click(answer, [question, shown, turns, rated, passages_only], outputs, **locking),
             followups.click(ask_choice, [followups, shown, turns, rated, followup_list, passages_only], outputs,
                             **locking),
-            example_set.click(ask_choice, [example_set, shown, turns, rated, gr.State(list(examples)), passages_only],
+            example_set.click(ask_choice, [example_set, shown, turns, rated, example_list, passages_only],
                               outputs, **locking),
         ]
         for event in asked:
@@ -340,7 +346,7 @@ def build_chat(ask_fn: AskFn, examples: Sequence[str] = (), max_question_chars: 
         new_chat.click(reset, None, outputs, **private).then(keep, [shown, turns, rated], [saved], **quick)
         chatbot.clear(reset, None, outputs, **private).then(keep, [shown, turns, rated], [saved], **quick)
         export.click(None, None, None, js=EXPORT_JS, **quick)
-        blocks.load(restore, [saved], [chatbot, shown, turns, rated], **quick)
+        blocks.load(restore, [saved], [chatbot, shown, turns, rated, example_set, example_list], **quick)
     blocks.queue(max_size=settings.chat_queue_size)
     blocks.state_session_capacity = settings.chat_sessions  # the oldest sessions' state is dropped past this
     return blocks
@@ -361,6 +367,15 @@ def restored(data: Any, max_messages: int, max_turns: int) -> tuple[list[Message
     if not all(map(valid, messages)) or not all(map(valid, turns)) or len(rated) != len(messages):
         return empty
     return messages[-max_messages:], turns[-max_turns:], rated[-max_messages:]
+
+
+def unasked(examples: Sequence[str], turns: list[Message], suggested: Sequence[str]) -> list[str]:
+    """The example questions still worth showing: neither asked in ``turns`` nor among the ``suggested``
+    follow-ups (compared without case and spacing)."""
+    def key(text: str) -> str:
+        return " ".join(text.lower().split())
+    seen = {key(q) for q in suggested} | {key(t["content"]) for t in turns if t.get("role") == "user"}
+    return [q for q in examples if key(q) not in seen]
 
 
 def rated_messages(rated: list[Any], messages: list[Message], turns: list[Message] | None) -> list[Any]:

@@ -146,6 +146,10 @@ def test_answer_shows_cited_linked_sources(browser: WebDriver, server: str, tmp_
 
 def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, tmp_path: Path) -> None:
     open_chat(browser, server)
+    def examples(driver: WebDriver) -> list[str]:
+        return [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#rsiqa-examples button") if b.is_displayed()]
+    offered = examples(browser)
+    assert len(offered) > 1
     example = browser.find_element(By.CSS_SELECTOR, "#rsiqa-examples button")
     shown = example.text
     example.click()
@@ -157,6 +161,10 @@ def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, 
         lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()])[0]
     label = followup.text
     assert not label.endswith("...") and label.endswith("?")  # shown whole, however long
+    # The examples left are the ones neither asked nor suggested now.
+    suggested = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()]
+    left = WebDriverWait(browser, 10).until(lambda d: examples(d) if shown not in examples(d) else None)
+    assert left == [q for q in offered if q != shown and q not in suggested]
     followup.click()
     wait_for_reply(browser, 1)
     user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
@@ -165,6 +173,7 @@ def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, 
     browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
     WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))
     assert not [b for b in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-followups button") if b.is_displayed()]
+    assert WebDriverWait(browser, 10).until(lambda d: examples(d) == offered)  # a new conversation offers them all
 
 
 def test_off_topic_question_is_declined_clearly(browser: WebDriver, server: str) -> None:

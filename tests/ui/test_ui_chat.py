@@ -11,7 +11,7 @@ from rsiqa.index.build import build_index
 from rsiqa.search.engine import Engine
 from rsiqa.search.schema import Answer
 from rsiqa.settings import Settings
-from rsiqa.ui.chat import ERROR_MESSAGE, ChatSession, build_chat
+from rsiqa.ui.chat import ERROR_MESSAGE, ChatSession, build_chat, unasked
 
 NOTES = """# Notes on self-improvement
 
@@ -75,6 +75,13 @@ def test_problem_says_what_keeps_a_question_from_being_asked(engine: Engine) -> 
     assert session.problem("  seed AI? ") is None
     assert session.problem("x" * 11) == "Your question has 11 characters; please keep it under 10."
     assert session.problem("seed\x00AI").startswith("Sorry, ")
+
+
+def test_examples_left_are_neither_asked_nor_suggested() -> None:
+    examples = ["What is KANSI?", "Why does the argument fail?", "Who are the skeptics?"]
+    turns = [{"role": "user", "content": "what  is kansi?"}, {"role": "assistant", "content": "KANSI is ..."}]
+    assert unasked(examples, turns, ["Why does the argument FAIL?"]) == ["Who are the skeptics?"]
+    assert unasked(examples, [], []) == examples
 
 
 def test_engine_failure_gets_a_polite_notice(engine: Engine) -> None:
