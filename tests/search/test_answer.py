@@ -131,6 +131,20 @@ def test_answer_unit_never_ends_on_a_lead_in_it_cannot_complete():
     assert whole.startswith(sentences[0]) and whole.endswith("improve them further.")
 
 
+def test_answer_unit_never_stops_inside_a_list_it_opened():
+    passage = ["The weights are more like compiled code.", "The source code consists of:",
+               "- The code defining the architecture", "- The code for collecting data",
+               "- The code for training", "- The code utilizing the network for sampling and quantization"]
+    cosines = np.array([0.9, 0.6, 0.5, 0.4, 0.1, 0.1])
+    # Its cap reached after two items, the quote takes the other two (within 30 words past the cap) ...
+    whole = answer_unit(passage, 0, cosines, target=18, cap=20)
+    assert whole.endswith("The code utilizing the network for sampling and quantization")
+    assert "The code for training" in whole
+    # ... or, when the rest of the list is longer than that, it ends before the list's lead-in.
+    long_item = passage[:5] + ["- The code utilizing the network: " + "prompts, sampling, quantization " * 10]
+    assert answer_unit(long_item, 0, cosines, target=18, cap=20) == passage[0]
+
+
 def test_answer_unit_completes_dangling_openers_and_references():
     said = ["Other avenues exist for hard takeoff.", "That said, my broader scepticism of foom deserves its own post."]
     assert answer_unit(said, 1, target=5) == " ".join(said)

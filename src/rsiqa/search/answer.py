@@ -262,6 +262,8 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
 
 #: Words a quote may run past its cap to reach its passage's end (a short closing sentence is often the conclusion).
 _TAIL_WORDS = 15
+#: Words a quote may run past its cap to finish a list it opened: up to 120 words, the top of an answer's budget.
+_LIST_TAIL_WORDS = 30
 
 
 def _introduces(sentences: list[str], at: int, read: np.ndarray | None = None) -> bool:
@@ -281,6 +283,9 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
       or a question ("acquire more resources, stack more layers count?").
     * It never ends on a lead-in (a sentence ending in ':') other than the best sentence: the
       lead-in takes what it introduces when that fits under ``cap``, else it is left out.
+    * It never stops inside a list it opened ("the source code consists of: - The code defining the
+      architecture - The code for collecting data", two of four items): it takes the rest of the list
+      when that stays within :data:`_LIST_TAIL_WORDS` past ``cap``, else it ends before the lead-in.
     """
     last = len(sentences) - 1
     if (hi < last and all(_content(sentences[i]) and not LIST_ITEM.match(sentences[i]) and not _asks(sentences[i])
@@ -292,6 +297,18 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
         hi += 1
     while hi > index and _is_lead_in(sentences[hi]):
         hi -= 1
+    if hi < last and LIST_ITEM.match(sentences[hi + 1]):
+        opened = hi
+        while opened > lo and LIST_ITEM.match(sentences[opened]):
+            opened -= 1
+        if opened < hi and _is_lead_in(sentences[opened]):  # stopped inside the list its lead-in opened
+            end = hi
+            while end < last and LIST_ITEM.match(sentences[end + 1]):
+                end += 1
+            if _span_words(sentences, lo, end) <= cap + _LIST_TAIL_WORDS:
+                return end
+            if opened > index:
+                return opened - 1
     return hi
 
 
