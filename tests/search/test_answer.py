@@ -145,6 +145,18 @@ def test_answer_unit_never_stops_inside_a_list_it_opened():
     assert answer_unit(long_item, 0, cosines, target=18, cap=20) == passage[0]
 
 
+def test_answer_unit_does_not_reach_back_past_the_lead_in_of_its_list():
+    passage = ["There is a debate within the field about recursive self-improvement.",
+               "Prominent skeptics of recursive self-improvement include:",
+               "- François Chollet, who argued that such systems cannot achieve exponential progress.",
+               "- Ted Chiang, who argues that AIs are like compilers."]
+    quote = answer_unit(passage, 3, np.array([0.5, 0.4, 0.3, 0.9]), target=60, cap=90)
+    assert quote.startswith("Prominent skeptics") and quote.endswith("AIs are like compilers.")
+    # Not a list: the window grows back as before.
+    prose = [passage[0], "Skeptics include Chollet.", "Ted Chiang argues that AIs are like compilers."]
+    assert answer_unit(prose, 2, np.array([0.5, 0.4, 0.9]), target=60, cap=90).startswith("There is a debate")
+
+
 def test_answer_unit_completes_dangling_openers_and_references():
     said = ["Other avenues exist for hard takeoff.", "That said, my broader scepticism of foom deserves its own post."]
     assert answer_unit(said, 1, target=5) == " ".join(said)

@@ -223,7 +223,8 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
     * a sentence that asks ("Whether ...", "...?") takes the one after it;
     * the window then grows, one sentence at a time, towards the neighbour closer to the question
       (``cosines``: each sentence's cosine to it; without them, forwards), until about ``target``
-      words, never past ``cap`` (a single long sentence stays whole);
+      words, never past ``cap`` (a single long sentence stays whole), and never back past the lead-in
+      of a list it quotes an item of ("Prominent skeptics ... include:" opens the answer to "who said ...?");
     * it then finishes its point (:func:`_finished`): it reaches the passage's end when only a
       short sentence is left, and never ends on a lead-in it cannot complete;
     * a window whose first sentence leans on the one before ("That said, ...", "He argues ...",
@@ -248,7 +249,7 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
         options = []
         if hi + 1 < len(sentences) and _content(sentences[hi + 1]) and size(lo, hi + 1) <= cap:
             options.append((float(cosines[hi + 1]), lo, hi + 1))
-        if lo > 0 and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
+        if lo > 0 and not _opens_list(sentences, lo, index) and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap:
             options.append((float(cosines[lo - 1]), lo - 1, hi))
         if not options:
             break
@@ -258,6 +259,13 @@ def unit_indices(sentences: list[str], index: int, cosines: np.ndarray | None = 
            and _content(sentences[lo - 1]) and size(lo - 1, hi) <= cap):
         lo -= 1
     return list(range(lo, hi + 1))
+
+
+def _opens_list(sentences: list[str], at: int, index: int) -> bool:
+    """Whether ``sentences[at]``, before the best sentence ``index``, is the lead-in of a list (it ends in ':' and
+    a list item follows): what precedes it is another point."""
+    return (at < index and _is_lead_in(sentences[at]) and at + 1 < len(sentences)
+            and bool(LIST_ITEM.match(sentences[at + 1])))
 
 
 #: Words a quote may run past its cap to reach its passage's end (a short closing sentence is often the conclusion).
