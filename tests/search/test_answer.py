@@ -45,6 +45,13 @@ def test_a_first_person_request_for_advice_needs_more_evidence():
     assert coverage_probability(e, "Walk me through RLHF", advice=True) < 0.5
 
 
+def test_a_manual_takes_requests_for_instructions_and_first_person_questions():
+    e = evidence(0.42, 0.31, 0.6)
+    e.manual = True  # the material shows how things are done: its readers ask how, about their own code
+    assert coverage_probability(e, "How do I train a model on my laptop?") == coverage_probability(e, "How do models train?")
+    assert coverage_probability(e, "Walk me through RLHF", advice=True) > 0.5
+
+
 def test_a_question_for_a_figure_the_best_sentence_lacks_is_declined():
     # "How many parameters does GPT-4 have?": the material names GPT-4, its best sentence holds no number.
     strong = evidence(0.55, 0.45, 0.6)  # its words and a sentence close in meaning: answered

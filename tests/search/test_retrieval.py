@@ -72,6 +72,7 @@ def test_how_something_works_inside_is_checked_where_the_material_rarely_takes_t
     build_index(manual, fake_embedder, progress=False)
     _, shown = Retriever(load_index(manual.index_dir), fake_embedder, manual).search(question, k=1)
     assert not shown.gaps.workings
+    assert shown.manual and not debate.manual  # and asking how is its subject (rsiqa.search.answer.coverage_logit)
 
 
 def test_a_definition_question_is_checked_for_a_term_the_corpus_never_uses(retriever):

@@ -68,8 +68,9 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
       that at most two passages use is in the first hit ("KANSI meaning": a rare term the
       material defines);
     * intent: a request for advice or instructions ("How do I ...", "... should I buy", "walk me
-      through ... step by step", see :mod:`rsiqa.search.query`) needs more evidence, since a debate holds
-      positions and arguments, not instructions;
+      through ... step by step", see :mod:`rsiqa.search.query`) or about the reader's own case ("my code")
+      needs more evidence, since a debate holds positions and arguments, not instructions; not in material
+      that shows how things are done (``evidence.manual``: a manual's readers ask how, about their code);
     * names: each name the question asks about that the corpus never mentions ("the EU AI Act",
       "Anthropic", "Hinton"; see :meth:`rsiqa.search.query.QueryReader.unknown_names`) counts -2, for
       at most two: a question about an organisation, a law or a person the material does not
@@ -108,7 +109,7 @@ def coverage_logit(evidence: Evidence, question: str = "", advice: bool = False,
         - 20.0 * max(0.0, 0.25 - known)
         + 6.0 * max(0.0, evidence.passage_coverage - 0.5)
         + (cal.rare_bonus if evidence.rare_match else 0.0)
-        - (3.0 if advice or PERSONAL_REQUEST.search(question) else 0.0)
+        - (3.0 if (advice or PERSONAL_REQUEST.search(question)) and not evidence.manual else 0.0)
         - 2.0 * min(unknown_names, 2)
         - (_MISSING_QUANTITY if evidence.lacks_a_fact else 0.0)
         - (_UNKNOWN_TERM if evidence.unknown_term or evidence.unknown_kind or evidence.unknown_speaker else 0.0)

@@ -155,6 +155,7 @@ class Evidence:
     unknown_kind: bool = False  # a "which ..." question for a kind of thing the corpus never names ("which lab ...")
     unknown_speaker: bool = False  # the view of someone the corpus never names ("what does the EU AI Act say ...?")
     whole: bool = False  # the question asks for a summary of the material as a whole: covered by definition
+    manual: bool = False  # the material shows how things are done (code, procedures): asking how is its subject
 
     @property
     def lacks_a_fact(self) -> bool:
@@ -434,7 +435,8 @@ class Retriever:
         """How well the corpus matches ``text`` (see :func:`rsiqa.search.answer.coverage_probability`)."""
         coverage, passage_coverage = self._coverage(text)
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
-                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]))
+                        passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]),
+                        manual=self._shows_workings)
 
     def context_weight(self, question: ReadQuestion) -> float:
         """How much the previous exchange decides a follow-up: at least ``Settings.history_weight``, more the
@@ -703,8 +705,7 @@ class Retriever:
     @cached_property
     def _shows_workings(self) -> bool:
         """Whether the material takes things apart: :data:`_SHOWS_WORKINGS` of its passages (an even sample of at
-        most :data:`_WORKINGS_SAMPLE`) hold a code block or a procedure. Measured at the first question that asks
-        how something works inside."""
+        most :data:`_WORKINGS_SAMPLE`) hold a code block or a procedure. Measured once, at the first question."""
         n = len(self.data.passages)
         sample = np.unique(np.linspace(0, n - 1, num=min(n, _WORKINGS_SAMPLE)).astype(np.int64)) if n else []
         texts = [self.data.passages[int(i)].text for i in sample]
