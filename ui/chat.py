@@ -409,8 +409,9 @@ def mount_chat(app: FastAPI, ask_fn: AskFn, settings: Settings) -> FastAPI:
     return mount_blocks(app, blocks)
 
 
-#: Texts Gradio's page lacks: its screen-reader notice after an answer reads the key "common.complete" aloud.
-PAGE_TEXTS = gr.I18n(en={"common.complete": "Answer ready."})
+#: Texts Gradio's page lacks: its screen-reader notice read the key "common.complete" aloud when an event ended
+#: (an answer, a refused question, a new conversation: so a word that fits them all).
+PAGE_TEXTS = gr.I18n(en={"common.complete": "Done."})
 
 
 def mount_blocks(app: FastAPI, blocks: gr.Blocks) -> FastAPI:

@@ -147,9 +147,10 @@ def test_answer_unit_never_stops_inside_a_list_it_opened():
     whole = answer_unit(passage, 0, cosines, target=18, cap=20)
     assert whole.endswith("The code utilizing the network for sampling and quantization")
     assert "The code for training" in whole
-    # ... or, when the rest of the list is longer than that, it ends before the list's lead-in.
+    # ... but not a rest longer than that: the quote stays where its cap cut it.
     long_item = passage[:5] + ["- The code utilizing the network: " + "prompts, sampling, quantization " * 10]
-    assert answer_unit(long_item, 0, cosines, target=18, cap=20) == passage[0]
+    cut = answer_unit(long_item, 0, cosines, target=18, cap=20)
+    assert cut.endswith("The code defining the architecture") and "training" not in cut
 
 
 def test_answer_unit_does_not_reach_back_past_the_lead_in_of_its_list():

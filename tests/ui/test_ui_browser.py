@@ -136,12 +136,12 @@ def test_answer_shows_cited_linked_sources(browser: WebDriver, server: str, tmp_
     assert highlight.is_displayed() and highlight.text
     browser.save_screenshot(str(tmp_path / "answer.png"))
     assert (tmp_path / "answer.png").stat().st_size > 10_000
-    # A screen reader hears that the answer is ready, in words (Gradio's own text is a missing key).
+    # A screen reader hears that the page is done, in words (Gradio's own text is a missing key).
     def announced(driver: WebDriver) -> list[str]:
         said = [e.get_attribute("textContent") for e in driver.find_elements(By.CSS_SELECTOR, "[role='status'][aria-live]")]
         return said if any(text not in ("", "Loading") for text in said) else []
     said = WebDriverWait(browser, 20).until(announced)
-    assert "Answer ready." in said and not any("common." in text for text in said), said
+    assert "Done." in said and not any("common." in text for text in said), said
 
 
 def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, tmp_path: Path) -> None:
@@ -169,6 +169,15 @@ def test_follow_ups_and_examples_are_clickable(browser: WebDriver, server: str, 
     wait_for_reply(browser, 1)
     user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
     assert len(user_messages) == 2 and user_messages[-1].text == label  # the question asked is the one shown
+    # A click on the first example still shown asks that one (the examples were filtered, their order kept).
+    time.sleep(1)
+    still = [b for b in browser.find_elements(By.CSS_SELECTOR, "#rsiqa-examples button") if b.is_displayed()]
+    assert still, "every example was asked or suggested: the test needs one left"
+    wanted = still[0].text
+    still[0].click()
+    wait_for_reply(browser, 2)
+    user_messages = browser.find_elements(By.CSS_SELECTOR, "#rsiqa-chat [data-testid='user']")
+    assert len(user_messages) == 3 and user_messages[-1].text.rstrip("?.") == wanted.rstrip("?.…")
     browser.save_screenshot(str(tmp_path / "follow-up.png"))
     browser.find_element(By.CSS_SELECTOR, "#rsiqa-new").click()
     WebDriverWait(browser, 30).until(lambda d: not bot_messages(d))

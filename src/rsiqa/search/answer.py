@@ -271,7 +271,7 @@ def _opens_list(sentences: list[str], at: int, index: int) -> bool:
 
 #: Words a quote may run past its cap to reach its passage's end (a short closing sentence is often the conclusion).
 _TAIL_WORDS = 15
-#: Words a quote may run past its cap to finish a list it opened: up to 120 words, the top of an answer's budget.
+#: Words a quote may run past its cap to finish a list it opened (an answer may then run to about 135 words).
 _LIST_TAIL_WORDS = 30
 
 
@@ -292,9 +292,10 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
       or a question ("acquire more resources, stack more layers count?").
     * It never ends on a lead-in (a sentence ending in ':') other than the best sentence: the
       lead-in takes what it introduces when that fits under ``cap``, else it is left out.
-    * It never stops inside a list it opened ("the source code consists of: - The code defining the
-      architecture - The code for collecting data", two of four items): it takes the rest of the list
-      when that stays within :data:`_LIST_TAIL_WORDS` past ``cap``, else it ends before the lead-in.
+    * It finishes a list it opened ("the source code consists of: - The code defining the architecture
+      - The code for collecting data", two of four items) when the rest of the list stays within
+      :data:`_LIST_TAIL_WORDS` past ``cap``; a longer list stays cut where the cap cut it. Only items
+      that follow one another count: a code block or a plain line between them ends the list.
     """
     last = len(sentences) - 1
     if (hi < last and all(_content(sentences[i]) and not LIST_ITEM.match(sentences[i]) and not _asks(sentences[i])
@@ -316,8 +317,6 @@ def _finished(sentences: list[str], index: int, lo: int, hi: int, cap: int) -> i
                 end += 1
             if _span_words(sentences, lo, end) <= cap + _LIST_TAIL_WORDS:
                 return end
-            if opened > index:
-                return opened - 1
     return hi
 
 
