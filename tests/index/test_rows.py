@@ -139,6 +139,16 @@ def test_a_start_reads_no_passage_and_an_answer_reads_a_few(built: Settings, fak
     reads = data.passages.reads
     sources = client.get("/api/sources").json()  # counted from the row table: no passage read
     assert data.passages.reads == reads and sources["count"] == 40 and sum(s["passages"] for s in sources["sources"]) == n
+    # Whether the material is a manual (rsiqa.search.query.shows_workings) was measured by the build, not here.
+    assert data.catalog["shows_workings"] is False and not data.shows_workings and data.passages.reads == reads
+
+
+def test_an_index_without_the_manual_measure_measures_it_once(built: Settings) -> None:
+    data = load_index(built.index_dir, defer_checksums=True)
+    data.catalog = {k: v for k, v in data.catalog.items() if k != "shows_workings"}  # as a build before it recorded it
+    assert data.shows_workings is False and 0 < data.passages.reads <= 400
+    reads = data.passages.reads
+    assert data.shows_workings is False and data.passages.reads == reads  # measured once
 
 
 def _flip_byte(path: Path, at: int) -> None:

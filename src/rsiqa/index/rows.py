@@ -31,6 +31,7 @@ import numpy as np
 
 from rsiqa.ingest.documents import Passage, Source
 from rsiqa.search.acronyms import find_acronyms
+from rsiqa.search.query import shows_workings
 
 try:
     import orjson
@@ -125,7 +126,8 @@ def write_rows(folder: Path, passages: Sequence[Passage], sentences: Sequence[li
     catalog = {"columns": list(ROW_COLUMNS), "kinds": list(kinds),
                "shared_urls": [[url, kind] for url, found in url_kinds.items() if len(found) > 1 for kind in found],
                "questions": [[text, row] for text, row in questions],
-               "acronyms": find_acronyms(passage.text for passage in passages)}
+               "acronyms": find_acronyms(passage.text for passage in passages),
+               "shows_workings": shows_workings(len(passages), lambda i: passages[i].text)}
     (folder / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
 
 

@@ -198,6 +198,16 @@ class IndexData:
 
         return self._once("acronyms", lambda: find_acronyms(p.text for p in self.passages))
 
+    @property
+    def shows_workings(self) -> bool:
+        """Whether the material shows how things are done (rsiqa.search.query.shows_workings): recorded by the
+        build; an index built before it did measures it once, reading a sample of its passages."""
+        if self.catalog is not None and "shows_workings" in self.catalog:
+            return bool(self.catalog["shows_workings"])
+        from rsiqa.search.query import shows_workings
+
+        return self._once("shows_workings", lambda: shows_workings(len(self.passages), lambda i: self.passages[i].text))
+
     def found_questions(self) -> list[tuple[str, int | None]] | None:
         """The questions the build found in the passages' sentences (for follow-ups), None: not recorded."""
         if self.catalog is None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from rsiqa.search.acronyms import spell_out
 from rsiqa.search.lexical import REFERS_BACK, content_words, fold_accents, stem
 
@@ -285,6 +287,24 @@ def asks_workings(question: str) -> bool:
 def holds_workings(sentence: str) -> bool:
     """Whether ``sentence`` says how something proceeds (see :data:`_WORKINGS`)."""
     return bool(_WORKINGS.search(sentence))
+
+
+#: Material takes things apart (shows how they work) when at least this share of its passages holds code or a
+#: procedure (:func:`holds_workings`): the Python documentation about half, the debate 0.09.
+SHOWS_WORKINGS = 0.25
+#: Passages read to measure that share: evenly spaced over the material.
+WORKINGS_SAMPLE = 400
+
+
+def shows_workings(count: int, text: Callable[[int], str]) -> bool:
+    """Whether material of ``count`` passages (``text(i)``: the i-th) shows how things are done, as a manual does:
+    :data:`SHOWS_WORKINGS` of an even sample of at most :data:`WORKINGS_SAMPLE` passages hold code or a procedure.
+    Such material takes "how does X work under the hood?", "how do I ..." and "my code" as its subject."""
+    if count <= 0:
+        return False
+    sample = np.unique(np.linspace(0, count - 1, num=min(count, WORKINGS_SAMPLE)).astype(np.int64))
+    shown = sum("```" in (passage := text(int(i))) or holds_workings(passage) for i in sample)
+    return shown >= SHOWS_WORKINGS * len(sample)
 
 
 #: A question for a cause or a reason ("Why does my list change everywhere?", "how come lambdas in a loop all return

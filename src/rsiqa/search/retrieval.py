@@ -91,13 +91,6 @@ _TITLE_WEIGHT = 1.0
 #: An opening is quoted from its first sentence of this many words ("Author: Raymond Hettinger" says nothing).
 _SAYS_WORDS = 6
 
-#: Material takes things apart (shows how they work) when at least this share of its passages holds code or a
-#: procedure (:func:`rsiqa.search.query.holds_workings`): the Python documentation about half, the debate 0.09.
-#: Only material below it declines "how does X actually work under the hood?" without a sentence that says how.
-_SHOWS_WORKINGS = 0.25
-#: Passages read to measure that share: evenly spaced over the index (a served index parses each one from disk).
-_WORKINGS_SAMPLE = 400
-
 #: Letters a word must have before another form of it counts as the same word (see Retriever._variant).
 _VARIANT_LETTERS = 6
 #: A part of a compound written as one word (:meth:`Retriever._compound`) has at least this many letters.
@@ -702,15 +695,12 @@ class Retriever:
         named = [i for i, name in enumerate(names) if f" {name} " in text]
         return np.isin(per_row, named).astype(np.float64) if named else None
 
-    @cached_property
+    @property
     def _shows_workings(self) -> bool:
-        """Whether the material takes things apart: :data:`_SHOWS_WORKINGS` of its passages (an even sample of at
-        most :data:`_WORKINGS_SAMPLE`) hold a code block or a procedure. Measured once, at the first question."""
-        n = len(self.data.passages)
-        sample = np.unique(np.linspace(0, n - 1, num=min(n, _WORKINGS_SAMPLE)).astype(np.int64)) if n else []
-        texts = [self.data.passages[int(i)].text for i in sample]
-        shown = sum("```" in text or holds_workings(text) for text in texts)
-        return bool(texts) and shown >= _SHOWS_WORKINGS * len(texts)
+        """Whether the material takes things apart (:attr:`rsiqa.index.store.IndexData.shows_workings`, recorded by
+        the build): only other material declines "how does X actually work under the hood?" without a sentence that
+        says how, and counts "how do I ..." and "my code" against a question."""
+        return self.data.shows_workings
 
     @cached_property
     def _openings(self) -> np.ndarray:
