@@ -429,7 +429,7 @@ class Retriever:
         coverage, passage_coverage = self._coverage(text)
         return Evidence(top_sentence=top_sentence, top_passage=top_passage, coverage=coverage,
                         passage_coverage=passage_coverage, content_terms=len(tokenize([text])[0]),
-                        manual=self._shows_workings)
+                        manual=self.data.shows_workings)
 
     def context_weight(self, question: ReadQuestion) -> float:
         """How much the previous exchange decides a follow-up: at least ``Settings.history_weight``, more the
@@ -646,7 +646,7 @@ class Retriever:
             profile=question.profile and not holds_profile(best),
             # "how do protein folding models actually work under the hood?": in material that rarely takes things
             # apart (a debate, unlike a manual), the sentence that answers says how it proceeds.
-            workings=question.workings and not self._shows_workings and not holds_workings(best),
+            workings=question.workings and not self.data.shows_workings and not holds_workings(best),
             # "What's the title of Chollet's essay, and where was it published?": the sentence that answers names a
             # title (in quotation marks), a link or a place of publication.
             work=question.work and not holds_work(best))
@@ -694,13 +694,6 @@ class Retriever:
         names, per_row = self._titles
         named = [i for i, name in enumerate(names) if f" {name} " in text]
         return np.isin(per_row, named).astype(np.float64) if named else None
-
-    @property
-    def _shows_workings(self) -> bool:
-        """Whether the material takes things apart (:attr:`rsiqa.index.store.IndexData.shows_workings`, recorded by
-        the build): only other material declines "how does X actually work under the hood?" without a sentence that
-        says how, and counts "how do I ..." and "my code" against a question."""
-        return self.data.shows_workings
 
     @cached_property
     def _openings(self) -> np.ndarray:
